@@ -1,0 +1,11 @@
+//! The Galera domain in pure code: node states, `grastate.dat` and recovered positions,
+//! wsrep status variables and the health rules built on them, and the choice of a
+//! bootstrap node. No I/O: callers read files and run queries, this crate interprets.
+
+mod bootstrap;
+mod grastate;
+mod status;
+
+pub use bootstrap::{choose_bootstrap, BootstrapChoice, BootstrapRefusal, NodePosition};
+pub use grastate::{parse_recovered_position, GraState, GrastateError, Position, ZERO_UUID};
+pub use status::{Unhealthy, WsrepState, WsrepStatus, STATUS_VARIABLES};

@@ -1,0 +1,190 @@
+//! The cluster spec: galley.toml read in two stages (raw, then validated into
+//! [`ClusterSpec`], whose invariants hold everywhere else), and pure rendering of each
+//! node's MariaDB/Galera configuration.
+//!
+//! Nothing here does I/O except [`load`], which reads one file; everything else takes
+//! values and returns values.
+
+mod raw;
+mod render;
+mod size;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use render::{render_node_config, GALERA_PROVIDER};
+pub use size::ByteSize;
+pub use validate::{parse, Problem, SpecError, Warning};
+
+/// A validated cluster spec. Every field holds what the rules in `validate` promise:
+/// unique node names, unique ports per address, absolute paths, known settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// Where the generated secrets (admin and monitor passwords, cluster token) live.
+    pub secrets_file: PathBuf,
+    pub server: ServerSettings,
+    pub nodes: Vec<NodeSpec>,
+    pub proxy: Option<ProxySpec>,
+    pub controller: Option<ControllerSpec>,
+}
+
+impl ClusterSpec {
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|node| node.name == name)
+    }
+
+    /// Node names in spec order, for error messages that list what is allowed.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.nodes.iter().map(|node| node.name.as_str()).collect()
+    }
+
+    /// `gcomm://a:4567,b:4567,...`: every member, so that any node can find the others.
+    pub fn cluster_address(&self) -> String {
+        let members: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| host_port(&node.address, node.galera_port))
+            .collect();
+        format!("gcomm://{}", members.join(","))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// The OS user mariadbd runs as when the agent runs as root.
+    pub os_user: String,
+    pub buffer_pool_size: ByteSize,
+    pub log_file_size: ByteSize,
+    pub max_connections: u32,
+    pub character_set: String,
+    pub collation: String,
+    /// 1 by default: Jepsen lost committed transactions under crashes with 0.
+    pub innodb_flush_log_at_trx_commit: u8,
+    pub gcache_size: ByteSize,
+    pub sst_method: SstMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SstMethod {
+    Rsync,
+    Mariabackup,
+}
+
+impl SstMethod {
+    pub const ALLOWED: &'static [&'static str] = &["rsync", "mariabackup"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SstMethod::Rsync => "rsync",
+            SstMethod::Mariabackup => "mariabackup",
+        }
+    }
+}
+
+impl fmt::Display for SstMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    /// An IP address or a host name that every other node can reach.
+    pub address: String,
+    pub client_port: u16,
+    pub galera_port: u16,
+    pub ist_port: u16,
+    pub sst_port: u16,
+    /// The port of this node's galley agent (HTTP+JSON).
+    pub agent_port: u16,
+    pub data_dir: PathBuf,
+    /// Unix socket and pid file.
+    pub run_dir: PathBuf,
+    /// mariadbd's error log and the agent's log.
+    pub log_dir: PathBuf,
+    /// Lower is preferred as the writer and as the bootstrap node among equals.
+    pub priority: u32,
+}
+
+impl NodeSpec {
+    pub fn socket_path(&self) -> PathBuf {
+        self.run_dir.join("mysqld.sock")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("mariadbd.pid")
+    }
+
+    pub fn error_log(&self) -> PathBuf {
+        self.log_dir.join("mariadbd.err")
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.run_dir.join("my.cnf")
+    }
+
+    pub fn grastate_file(&self) -> PathBuf {
+        self.data_dir.join("grastate.dat")
+    }
+
+    pub fn agent_address(&self) -> String {
+        host_port(&self.address, self.agent_port)
+    }
+
+    /// Every port this node listens on, with the spec field it comes from.
+    pub fn ports(&self) -> [(&'static str, u16); 5] {
+        [
+            ("client_port", self.client_port),
+            ("galera_port", self.galera_port),
+            ("ist_port", self.ist_port),
+            ("sst_port", self.sst_port),
+            ("agent_port", self.agent_port),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySpec {
+    pub address: String,
+    pub writer_port: u16,
+    pub reader_port: u16,
+    pub admin_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerSpec {
+    pub address: String,
+    pub port: u16,
+    pub state_dir: PathBuf,
+}
+
+/// `host:port`, with brackets around an IPv6 literal.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A spec read from a file, with the warnings it raised.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub spec: ClusterSpec,
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads and validates one galley.toml. Errors name the file.
+pub fn load(path: &Path) -> Result<Loaded, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|error| SpecError {
+        file: path.to_path_buf(),
+        problems: vec![Problem {
+            field: String::new(),
+            message: format!("cannot read the file: {error}"),
+        }],
+    })?;
+    parse(path, &text)
+}

@@ -1,0 +1,112 @@
+//! The permissive first stage of galley.toml: what serde can read, before any rule is checked.
+//!
+//! Every struct keeps the keys it does not know in `unknown`, so that validation can name
+//! them and suggest the nearest valid key instead of failing on the first one.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+pub(crate) type Unknown = BTreeMap<String, toml::Value>;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawFile {
+    pub cluster: Option<RawCluster>,
+    pub server: Option<RawServer>,
+    #[serde(default)]
+    pub node: Vec<RawNode>,
+    pub proxy: Option<RawProxy>,
+    pub controller: Option<RawController>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawCluster {
+    pub name: Option<String>,
+    pub secrets_file: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawServer {
+    pub os_user: Option<String>,
+    pub buffer_pool_size: Option<toml::Value>,
+    pub log_file_size: Option<toml::Value>,
+    pub max_connections: Option<i64>,
+    pub character_set: Option<String>,
+    pub collation: Option<String>,
+    pub innodb_flush_log_at_trx_commit: Option<i64>,
+    pub gcache_size: Option<toml::Value>,
+    pub sst_method: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawNode {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub client_port: Option<i64>,
+    pub galera_port: Option<i64>,
+    pub ist_port: Option<i64>,
+    pub sst_port: Option<i64>,
+    pub agent_port: Option<i64>,
+    pub data_dir: Option<String>,
+    pub run_dir: Option<String>,
+    pub log_dir: Option<String>,
+    pub priority: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawProxy {
+    pub address: Option<String>,
+    pub writer_port: Option<i64>,
+    pub reader_port: Option<i64>,
+    pub admin_port: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawController {
+    pub address: Option<String>,
+    pub port: Option<i64>,
+    pub state_dir: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// The keys each section accepts, in the order the docs list them; used to suggest a
+/// correction for an unknown key.
+pub(crate) const TOP_KEYS: &[&str] = &["cluster", "server", "node", "proxy", "controller"];
+pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file"];
+pub(crate) const SERVER_KEYS: &[&str] = &[
+    "os_user",
+    "buffer_pool_size",
+    "log_file_size",
+    "max_connections",
+    "character_set",
+    "collation",
+    "innodb_flush_log_at_trx_commit",
+    "gcache_size",
+    "sst_method",
+];
+pub(crate) const NODE_KEYS: &[&str] = &[
+    "name",
+    "address",
+    "client_port",
+    "galera_port",
+    "ist_port",
+    "sst_port",
+    "agent_port",
+    "data_dir",
+    "run_dir",
+    "log_dir",
+    "priority",
+];
+pub(crate) const PROXY_KEYS: &[&str] = &["address", "writer_port", "reader_port", "admin_port"];
+pub(crate) const CONTROLLER_KEYS: &[&str] = &["address", "port", "state_dir"];

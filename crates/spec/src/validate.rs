@@ -1,0 +1,627 @@
+//! The second stage: raw galley.toml into a [`ClusterSpec`] whose invariants hold.
+//!
+//! Validation collects every problem instead of stopping at the first, so that one run
+//! shows the operator everything to fix. Each problem names the field and what is allowed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::raw::{self, RawController, RawFile, RawNode, RawProxy, RawServer, Unknown};
+use crate::{
+    ByteSize, ClusterSpec, ControllerSpec, Loaded, NodeSpec, ProxySpec, ServerSettings, SstMethod,
+};
+
+/// One thing wrong in a spec: the field (`node "db2".client_port`) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// A spec that cannot be used, with every problem found in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        let plural = if count == 1 { "" } else { "s" };
+        write!(f, "{}: {count} problem{plural}", self.file.display())?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Something allowed but risky, shown to the operator without stopping them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+pub const DEFAULT_CLIENT_PORT: u16 = 3306;
+pub const DEFAULT_GALERA_PORT: u16 = 4567;
+pub const DEFAULT_IST_PORT: u16 = 4568;
+pub const DEFAULT_SST_PORT: u16 = 4444;
+pub const DEFAULT_AGENT_PORT: u16 = 4580;
+/// Linux's `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Parses and validates galley.toml text; `file` is only used in messages.
+pub fn parse(file: &Path, text: &str) -> Result<Loaded, SpecError> {
+    let raw: RawFile = toml::from_str(text).map_err(|error| SpecError {
+        file: file.to_path_buf(),
+        problems: vec![Problem {
+            field: String::new(),
+            message: error.to_string().trim_end().replace('\n', "\n    "),
+        }],
+    })?;
+    let mut checker = Checker::default();
+    let spec = checker.cluster(raw);
+    match spec {
+        Some(spec) if checker.problems.is_empty() => Ok(Loaded {
+            spec,
+            warnings: checker.warnings,
+        }),
+        _ => Err(SpecError {
+            file: file.to_path_buf(),
+            problems: checker.problems,
+        }),
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+    warnings: Vec<Warning>,
+}
+
+impl Checker {
+    fn problem(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn warning(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn unknown_keys(&mut self, section: &str, unknown: &Unknown, allowed: &[&str]) {
+        for key in unknown.keys() {
+            let field = if section.is_empty() {
+                key.clone()
+            } else {
+                format!("{section}.{key}")
+            };
+            let message = match nearest(key, allowed) {
+                Some(suggestion) => format!("unknown key; did you mean `{suggestion}`?"),
+                None => format!("unknown key; allowed here: {}", allowed.join(", ")),
+            };
+            self.problem(field, message);
+        }
+    }
+
+    fn cluster(&mut self, raw: RawFile) -> Option<ClusterSpec> {
+        self.unknown_keys("", &raw.unknown, raw::TOP_KEYS);
+        let cluster = raw.cluster.unwrap_or_default();
+        self.unknown_keys("cluster", &cluster.unknown, raw::CLUSTER_KEYS);
+        let name = match cluster.name {
+            Some(name) => {
+                self.identifier("cluster.name", &name);
+                name
+            }
+            None => {
+                self.problem(
+                    "cluster.name",
+                    "missing; name the cluster, like `name = \"openstack\"`",
+                );
+                String::new()
+            }
+        };
+        let secrets_file = self.absolute_path(
+            "cluster.secrets_file",
+            cluster
+                .secrets_file
+                .as_deref()
+                .unwrap_or("/etc/galley/secrets.toml"),
+        );
+        let server = self.server(raw.server.unwrap_or_default());
+        let nodes = self.nodes(raw.node);
+        let proxy = raw.proxy.map(|proxy| self.proxy(proxy));
+        let controller = raw.controller.map(|controller| self.controller(controller));
+        self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
+        Some(ClusterSpec {
+            name,
+            secrets_file,
+            server,
+            nodes,
+            proxy,
+            controller,
+        })
+    }
+
+    fn server(&mut self, raw: RawServer) -> ServerSettings {
+        self.unknown_keys("server", &raw.unknown, raw::SERVER_KEYS);
+        let sst_method = match raw.sst_method.as_deref() {
+            None | Some("rsync") => SstMethod::Rsync,
+            Some("mariabackup") => SstMethod::Mariabackup,
+            Some(other) => {
+                self.problem(
+                    "server.sst_method",
+                    format!(
+                        "`{other}` is not supported; allowed: {}",
+                        SstMethod::ALLOWED.join(", ")
+                    ),
+                );
+                SstMethod::Rsync
+            }
+        };
+        let flush = raw.innodb_flush_log_at_trx_commit.unwrap_or(1);
+        let flush = match flush {
+            1 => 1,
+            0 | 2 => {
+                self.warning(
+                    "server.innodb_flush_log_at_trx_commit",
+                    format!("{flush} can lose committed transactions when nodes crash together; 1 is the safe setting"),
+                );
+                flush as u8
+            }
+            other => {
+                self.problem(
+                    "server.innodb_flush_log_at_trx_commit",
+                    format!("{other} is not allowed; allowed: 0, 1 (default, safe), 2"),
+                );
+                1
+            }
+        };
+        let max_connections = match raw.max_connections.unwrap_or(2000) {
+            n @ 10..=100_000 => n as u32,
+            other => {
+                self.problem(
+                    "server.max_connections",
+                    format!("{other} is out of range; allowed: 10 to 100000"),
+                );
+                2000
+            }
+        };
+        let character_set = raw.character_set.unwrap_or_else(|| "utf8mb4".to_owned());
+        self.identifier("server.character_set", &character_set);
+        let collation = raw
+            .collation
+            .unwrap_or_else(|| format!("{character_set}_general_ci"));
+        self.identifier("server.collation", &collation);
+        if !collation.starts_with(&format!("{character_set}_")) {
+            self.problem(
+                "server.collation",
+                format!("`{collation}` does not belong to character set `{character_set}`; use a `{character_set}_...` collation"),
+            );
+        }
+        let os_user = raw.os_user.unwrap_or_else(|| "mysql".to_owned());
+        self.identifier("server.os_user", &os_user);
+        ServerSettings {
+            os_user,
+            buffer_pool_size: self.size(
+                "server.buffer_pool_size",
+                raw.buffer_pool_size,
+                ByteSize::mib(256),
+                ByteSize::mib(32),
+            ),
+            log_file_size: self.size(
+                "server.log_file_size",
+                raw.log_file_size,
+                ByteSize::mib(96),
+                ByteSize::mib(8),
+            ),
+            max_connections,
+            character_set,
+            collation,
+            innodb_flush_log_at_trx_commit: flush,
+            gcache_size: self.size(
+                "server.gcache_size",
+                raw.gcache_size,
+                ByteSize::mib(256),
+                ByteSize::mib(16),
+            ),
+            sst_method,
+        }
+    }
+
+    fn size(
+        &mut self,
+        field: &str,
+        value: Option<toml::Value>,
+        default: ByteSize,
+        minimum: ByteSize,
+    ) -> ByteSize {
+        let parsed = match value {
+            None => return default,
+            Some(toml::Value::Integer(bytes)) if bytes >= 0 => Ok(ByteSize(bytes as u64)),
+            Some(toml::Value::String(text)) => ByteSize::parse(&text),
+            Some(other) => Err(format!(
+                "`{other}` is not a size; write bytes or a string like \"256M\""
+            )),
+        };
+        match parsed {
+            Ok(size) if size >= minimum => size,
+            Ok(size) => {
+                self.problem(
+                    field,
+                    format!("{size} is too small; the minimum is {minimum}"),
+                );
+                default
+            }
+            Err(message) => {
+                self.problem(field, message);
+                default
+            }
+        }
+    }
+
+    fn nodes(&mut self, raw_nodes: Vec<RawNode>) -> Vec<NodeSpec> {
+        if raw_nodes.is_empty() {
+            self.problem(
+                "node",
+                "no data nodes; add at least one [[node]] section (three for automatic quorum)",
+            );
+            return Vec::new();
+        }
+        if raw_nodes.len() < 3 {
+            self.warning(
+                "node",
+                format!(
+                    "{} data node(s): Galera keeps quorum through the loss of a node only with three or more",
+                    raw_nodes.len()
+                ),
+            );
+        } else if raw_nodes.len() % 2 == 0 {
+            self.warning(
+                "node",
+                format!("{} data nodes: an even count can split into two halves that both lose quorum; prefer an odd count", raw_nodes.len()),
+            );
+        }
+        let mut nodes = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (index, raw) in raw_nodes.into_iter().enumerate() {
+            let label = match &raw.name {
+                Some(name) => format!("node \"{name}\""),
+                None => format!("node #{}", index + 1),
+            };
+            if let Some(node) = self.node(&label, index, raw) {
+                if let Some(first) = names.insert(node.name.clone(), index) {
+                    self.problem(
+                        format!("{label}.name"),
+                        format!(
+                            "duplicate node name (also node #{}); every node needs its own name",
+                            first + 1
+                        ),
+                    );
+                }
+                nodes.push(node);
+            }
+        }
+        self.shared_directories(&nodes);
+        nodes
+    }
+
+    fn node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
+        self.unknown_keys(label, &raw.unknown, raw::NODE_KEYS);
+        let Some(name) = raw.name else {
+            self.problem(
+                format!("{label}.name"),
+                "missing; every node needs a name, like `name = \"db1\"`",
+            );
+            return None;
+        };
+        self.identifier(&format!("{label}.name"), &name);
+        let address = match raw.address {
+            Some(address) => {
+                self.node_address(&format!("{label}.address"), &address);
+                address
+            }
+            None => {
+                self.problem(
+                    format!("{label}.address"),
+                    "missing; the IP address or host name the other nodes reach it at",
+                );
+                String::new()
+            }
+        };
+        let data_dir = match raw.data_dir {
+            Some(dir) => self.absolute_path(&format!("{label}.data_dir"), &dir),
+            None => {
+                self.problem(
+                    format!("{label}.data_dir"),
+                    "missing; an absolute path like /var/lib/mysql",
+                );
+                PathBuf::new()
+            }
+        };
+        let run_dir = self.absolute_path(
+            &format!("{label}.run_dir"),
+            raw.run_dir
+                .as_deref()
+                .unwrap_or(&format!("/run/galley/{name}")),
+        );
+        let socket_length = run_dir.join("mysqld.sock").as_os_str().len();
+        if socket_length > MAX_SOCKET_PATH {
+            self.problem(
+                format!("{label}.run_dir"),
+                format!("too long for a unix socket ({socket_length} bytes with /mysqld.sock; the limit is {MAX_SOCKET_PATH}); choose a shorter path"),
+            );
+        }
+        let log_dir = self.absolute_path(
+            &format!("{label}.log_dir"),
+            raw.log_dir
+                .as_deref()
+                .unwrap_or(&format!("/var/log/galley/{name}")),
+        );
+        let priority = match raw.priority {
+            None => index as u32 + 1,
+            Some(p @ 0..=1000) => p as u32,
+            Some(other) => {
+                self.problem(
+                    format!("{label}.priority"),
+                    format!("{other} is out of range; allowed: 0 to 1000, lower is preferred"),
+                );
+                0
+            }
+        };
+        Some(NodeSpec {
+            client_port: self.port(
+                &format!("{label}.client_port"),
+                raw.client_port,
+                DEFAULT_CLIENT_PORT,
+            ),
+            galera_port: self.port(
+                &format!("{label}.galera_port"),
+                raw.galera_port,
+                DEFAULT_GALERA_PORT,
+            ),
+            ist_port: self.port(&format!("{label}.ist_port"), raw.ist_port, DEFAULT_IST_PORT),
+            sst_port: self.port(&format!("{label}.sst_port"), raw.sst_port, DEFAULT_SST_PORT),
+            agent_port: self.port(
+                &format!("{label}.agent_port"),
+                raw.agent_port,
+                DEFAULT_AGENT_PORT,
+            ),
+            name,
+            address,
+            data_dir,
+            run_dir,
+            log_dir,
+            priority,
+        })
+    }
+
+    fn proxy(&mut self, raw: RawProxy) -> ProxySpec {
+        self.unknown_keys("proxy", &raw.unknown, raw::PROXY_KEYS);
+        let address = raw.address.unwrap_or_else(|| "127.0.0.1".to_owned());
+        self.listen_address("proxy.address", &address);
+        ProxySpec {
+            address,
+            writer_port: self.port("proxy.writer_port", raw.writer_port, 3306),
+            reader_port: self.port("proxy.reader_port", raw.reader_port, 3307),
+            admin_port: self.port("proxy.admin_port", raw.admin_port, 4590),
+        }
+    }
+
+    fn controller(&mut self, raw: RawController) -> ControllerSpec {
+        self.unknown_keys("controller", &raw.unknown, raw::CONTROLLER_KEYS);
+        let address = raw.address.unwrap_or_else(|| "127.0.0.1".to_owned());
+        self.listen_address("controller.address", &address);
+        ControllerSpec {
+            address,
+            port: self.port("controller.port", raw.port, 4600),
+            state_dir: self.absolute_path(
+                "controller.state_dir",
+                raw.state_dir
+                    .as_deref()
+                    .unwrap_or("/var/lib/galley/controller"),
+            ),
+        }
+    }
+
+    fn port(&mut self, field: &str, value: Option<i64>, default: u16) -> u16 {
+        match value {
+            None => default,
+            Some(port @ 1..=65535) => port as u16,
+            Some(other) => {
+                self.problem(field, format!("{other} is not a port; allowed: 1 to 65535"));
+                default
+            }
+        }
+    }
+
+    /// Names that end up in SQL, file names or my.cnf: letters, digits, `_` and `-`.
+    fn identifier(&mut self, field: &str, value: &str) {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            self.problem(
+                field,
+                format!("`{value}` is not allowed; use 1 to 64 letters, digits, `_` or `-`"),
+            );
+        }
+    }
+
+    fn absolute_path(&mut self, field: &str, value: &str) -> PathBuf {
+        let path = PathBuf::from(value);
+        if !path.is_absolute() {
+            self.problem(
+                field,
+                format!("`{value}` is relative; give an absolute path"),
+            );
+        } else if value
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\'')
+        {
+            self.problem(
+                field,
+                format!(
+                    "`{}` contains quotes or control characters",
+                    value.escape_debug()
+                ),
+            );
+        }
+        path
+    }
+
+    /// A node's address is dialled by its peers: a concrete IP or a DNS host name.
+    fn node_address(&mut self, field: &str, value: &str) {
+        match value.parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => self.problem(
+                field,
+                format!("`{value}` listens everywhere but cannot be dialled; give the address the other nodes reach"),
+            ),
+            Ok(_) => {}
+            Err(_) if is_host_name(value) => {}
+            Err(_) => self.problem(
+                field,
+                format!("`{value}` is neither an IP address nor a host name"),
+            ),
+        }
+    }
+
+    fn listen_address(&mut self, field: &str, value: &str) {
+        if value.parse::<IpAddr>().is_err() && !is_host_name(value) {
+            self.problem(
+                field,
+                format!("`{value}` is neither an IP address nor a host name"),
+            );
+        }
+    }
+
+    /// Two nodes on one host must not share a data, run or log directory.
+    fn shared_directories(&mut self, nodes: &[NodeSpec]) {
+        let mut seen: BTreeMap<(&str, &Path), (&str, &str)> = BTreeMap::new();
+        for node in nodes {
+            for (kind, dir) in [
+                ("data_dir", node.data_dir.as_path()),
+                ("run_dir", node.run_dir.as_path()),
+                ("log_dir", node.log_dir.as_path()),
+            ] {
+                if dir.as_os_str().is_empty() {
+                    continue;
+                }
+                if let Some((other, other_kind)) =
+                    seen.insert((&node.address, dir), (&node.name, kind))
+                {
+                    self.problem(
+                        format!("node \"{}\".{kind}", node.name),
+                        format!("{} is also node \"{other}\".{other_kind} on the same host; each node needs its own", dir.display()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn port_collisions(
+        &mut self,
+        nodes: &[NodeSpec],
+        proxy: Option<&ProxySpec>,
+        controller: Option<&ControllerSpec>,
+    ) {
+        let mut seen: HashMap<(String, u16), String> = HashMap::new();
+        let mut claims: Vec<(String, u16, String)> = Vec::new();
+        for node in nodes {
+            for (field, port) in node.ports() {
+                claims.push((
+                    node.address.clone(),
+                    port,
+                    format!("node \"{}\".{field}", node.name),
+                ));
+            }
+        }
+        if let Some(proxy) = proxy {
+            for (field, port) in [
+                ("writer_port", proxy.writer_port),
+                ("reader_port", proxy.reader_port),
+                ("admin_port", proxy.admin_port),
+            ] {
+                claims.push((proxy.address.clone(), port, format!("proxy.{field}")));
+            }
+        }
+        if let Some(controller) = controller {
+            claims.push((
+                controller.address.clone(),
+                controller.port,
+                "controller.port".to_owned(),
+            ));
+        }
+        for (address, port, field) in claims {
+            if let Some(first) = seen.get(&(address.clone(), port)) {
+                let message = format!("port {port} on {address} is already taken by {first}; ports must differ on one address");
+                self.problem(field, message);
+            } else {
+                seen.insert((address, port), field);
+            }
+        }
+    }
+}
+
+fn is_host_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 253
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && !value.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// The allowed key closest to `key`, if it is close enough to be a likely typo.
+fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|candidate| (strsim::damerau_levenshtein(key, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest;
+
+    #[test]
+    fn suggests_close_keys_only() {
+        let allowed = ["client_port", "galera_port", "data_dir"];
+        assert_eq!(nearest("clent_port", &allowed), Some("client_port"));
+        assert_eq!(nearest("datadir", &allowed), Some("data_dir"));
+        assert_eq!(nearest("colour", &allowed), None);
+    }
+}
