@@ -1,1 +1,15 @@
-//! stub
+//! The galley node agent: it owns one mariadbd on its host (initialize, secure, start,
+//! bootstrap, stop, recover, report) and serves that over HTTP+JSON, authenticated with
+//! the cluster token. [`AgentClient`] is how everything else talks to it.
+
+pub mod api;
+mod client;
+pub mod ports;
+pub mod secrets;
+mod server;
+mod service;
+
+pub use client::{AgentClient, AgentError};
+pub use secrets::Secrets;
+pub use server::{Binaries, Server, ServerError, INSTALL_COMMAND};
+pub use service::serve;

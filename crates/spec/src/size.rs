@@ -44,7 +44,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bytes = self.0;
         for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] {
-            if bytes != 0 && bytes % (1u64 << shift) == 0 {
+            if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
                 return write!(f, "{}{unit}", bytes >> shift);
             }
         }

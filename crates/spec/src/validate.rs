@@ -301,7 +301,7 @@ impl Checker {
                     raw_nodes.len()
                 ),
             );
-        } else if raw_nodes.len() % 2 == 0 {
+        } else if raw_nodes.len().is_multiple_of(2) {
             self.warning(
                 "node",
                 format!("{} data nodes: an even count can split into two halves that both lose quorum; prefer an odd count", raw_nodes.len()),
@@ -601,6 +601,11 @@ fn is_host_name(value: &str) -> bool {
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
         && !value.chars().all(|c| c.is_ascii_digit() || c == '.')
+        // RFC 1123 2.1: the top-level label of a dotted name is alphabetic, so a mistyped
+        // IPv4 address such as `10.0.0.1x` is rejected instead of taken for a host name.
+        && value
+            .rsplit_once('.')
+            .is_none_or(|(_, top)| top.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
 /// The allowed key closest to `key`, if it is close enough to be a likely typo.

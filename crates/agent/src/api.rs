@@ -1,0 +1,94 @@
+//! The agent's HTTP+JSON contract, shared by the service and its client.
+
+use galera::{GraState, Position, WsrepStatus};
+use serde::{Deserialize, Serialize};
+
+/// Everything the agent knows about its node, as `GET /v1/status` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub agent_version: String,
+    pub process: ProcessReport,
+    /// True once the data dir holds a MariaDB system schema (installed or received by SST).
+    pub data_dir_initialized: bool,
+    pub grastate: Option<GraState>,
+    /// Why grastate.dat could not be read, when it exists but is invalid.
+    pub grastate_error: Option<String>,
+    /// The position `--wsrep-recover` found the last time it ran on the stopped server.
+    pub recovered: Option<Position>,
+    /// The wsrep status, when the server runs and answers over SQL.
+    pub wsrep: Option<WsrepStatus>,
+    /// Why the status could not be read over SQL while the server runs.
+    pub sql_error: Option<String>,
+}
+
+impl NodeReport {
+    /// A short state for tables: the wsrep state when known, else the process state.
+    pub fn state_label(&self) -> String {
+        match (&self.wsrep, self.process.running) {
+            (Some(wsrep), true) if !wsrep.is_primary() && wsrep.cluster_status.is_empty() => "starting".to_owned(),
+            (Some(wsrep), true) if !wsrep.is_primary() => "non-Primary".to_owned(),
+            (Some(wsrep), true) => wsrep.local_state.to_string(),
+            (None, true) => "starting".to_owned(),
+            (_, false) => "stopped".to_owned(),
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.process.running && self.wsrep.as_ref().is_some_and(|wsrep| wsrep.write_health().is_ok())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessReport {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub mode: Option<StartMode>,
+    /// How the last run ended, with the server's last error lines, when it stopped by itself.
+    pub last_exit: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartMode {
+    /// Join the cluster named in the config (IST or SST from a donor).
+    Join,
+    /// Start a new Primary Component from this node's data (`--wsrep-new-cluster`).
+    Bootstrap,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartRequest {
+    pub mode: StartMode,
+    /// For a bootstrap from existing data: set safe_to_bootstrap in grastate.dat first.
+    /// The caller must have chosen this node by the recovery rules (most advanced node,
+    /// every node reported, none running).
+    #[serde(default)]
+    pub mark_safe_to_bootstrap: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartResponse {
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StopResponse {
+    pub grastate: Option<GraState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitResponse {
+    /// False when the data dir was already initialized and left alone.
+    pub initialized: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoverResponse {
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}

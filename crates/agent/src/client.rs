@@ -1,0 +1,126 @@
+//! A typed client for the agent API, used by `galley` commands (and the controller).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use galera::Position;
+use serde::de::DeserializeOwned;
+
+use crate::api::{ErrorBody, InitResponse, NodeReport, RecoverResponse, StartMode, StartRequest, StartResponse, StopResponse};
+
+#[derive(Clone)]
+pub struct AgentClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for AgentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// Why a call failed: the agent could not be reached, or it answered with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the agent at {address} does not answer: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("the agent at {address} refused: {message}")]
+    Refused { address: String, status: u16, message: String },
+}
+
+impl AgentClient {
+    /// `address` is `host:port`.
+    pub fn new(address: &str, token: &str) -> AgentClient {
+        AgentClient {
+            base: format!("http://{address}"),
+            token: token.to_owned(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .expect("a plain HTTP client builds"),
+        }
+    }
+
+    pub async fn status(&self) -> Result<NodeReport, AgentError> {
+        self.call(reqwest::Method::GET, "/v1/status", None, Duration::from_secs(8)).await
+    }
+
+    pub async fn init(&self) -> Result<InitResponse, AgentError> {
+        self.call(reqwest::Method::POST, "/v1/init", None, Duration::from_secs(180)).await
+    }
+
+    pub async fn start(&self, mode: StartMode, mark_safe_to_bootstrap: bool) -> Result<StartResponse, AgentError> {
+        let body = serde_json::to_value(StartRequest { mode, mark_safe_to_bootstrap }).expect("serializes");
+        self.call(reqwest::Method::POST, "/v1/start", Some(body), Duration::from_secs(180)).await
+    }
+
+    pub async fn stop(&self) -> Result<StopResponse, AgentError> {
+        self.call(reqwest::Method::POST, "/v1/stop", None, Duration::from_secs(620)).await
+    }
+
+    pub async fn recover(&self) -> Result<Position, AgentError> {
+        let response: RecoverResponse = self
+            .call(reqwest::Method::POST, "/v1/recover", None, Duration::from_secs(180))
+            .await?;
+        Ok(response.position)
+    }
+
+    /// Stops the server (if running) and the agent.
+    pub async fn shutdown(&self) -> Result<StopResponse, AgentError> {
+        self.call(reqwest::Method::POST, "/v1/shutdown", None, Duration::from_secs(620)).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<T, AgentError> {
+        let address = self.base.trim_start_matches("http://").to_owned();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| AgentError::Unreachable {
+            address: address.clone(),
+            reason: describe(&error),
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|error| AgentError::Unreachable {
+            address: address.clone(),
+            reason: describe(&error),
+        })?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|body| body.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(AgentError::Refused { address, status: status.as_u16(), message });
+        }
+        serde_json::from_slice(&bytes)
+            .context("unexpected answer")
+            .map_err(|error| AgentError::Refused { address, status: status.as_u16(), message: format!("{error:#}") })
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection refused (is the agent running?)".to_owned()
+    } else {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    }
+}

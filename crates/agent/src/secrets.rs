@@ -1,0 +1,164 @@
+//! The cluster's secrets: the admin and monitor passwords and the cluster token.
+//!
+//! They are generated once, written to a file with mode 0600, and read from there; they
+//! never go to a log, an error message or a command line. `Debug` is written by hand so
+//! that a stray `{:?}` cannot print them.
+
+use std::fmt;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use rand::distributions::Alphanumeric;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use sha1::{Digest as _, Sha1};
+
+pub const ADMIN_USER: &str = "galley_admin";
+pub const MONITOR_USER: &str = "galley_monitor";
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Secrets {
+    /// Authenticates callers of the agents (and later the controller).
+    pub cluster_token: String,
+    pub admin_password: String,
+    pub monitor_password: String,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secrets { .. }")
+    }
+}
+
+impl Secrets {
+    pub fn generate() -> Secrets {
+        Secrets {
+            cluster_token: random_secret(40),
+            admin_password: random_secret(32),
+            monitor_password: random_secret(32),
+        }
+    }
+
+    /// Reads the secrets file, refusing one that others can read.
+    pub fn load(path: &Path) -> anyhow::Result<Secrets> {
+        let metadata = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the secrets file {}", path.display()))?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "the secrets file {} has mode {mode:o}; it must be readable by its owner only (chmod 600 {})",
+                path.display(),
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secrets file {}", path.display()))?;
+        // The toml error could quote a line of the file, so it is not passed on.
+        toml::from_str(&text).map_err(|_| {
+            anyhow::anyhow!(
+                "the secrets file {} is not valid: it needs cluster_token, admin_password and monitor_password",
+                path.display()
+            )
+        })
+    }
+
+    /// Loads the file if it exists, otherwise generates secrets and writes them (0600).
+    pub fn load_or_create(path: &Path) -> anyhow::Result<(Secrets, bool)> {
+        if path.exists() {
+            return Ok((Secrets::load(path)?, false));
+        }
+        let secrets = Secrets::generate();
+        secrets.write_new(path)?;
+        Ok((secrets, true))
+    }
+
+    /// Writes a new secrets file with mode 0600; never overwrites one.
+    pub fn write_new(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let text = format!(
+            "# galley secrets for this cluster. Keep this file private (mode 0600).\n{}",
+            toml::to_string(self).expect("secrets serialize to TOML")
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create the secrets file {}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write the secrets file {}", path.display()))
+    }
+
+    pub fn token_matches(&self, presented: &str) -> bool {
+        constant_time_eq(self.cluster_token.as_bytes(), presented.as_bytes())
+    }
+}
+
+fn random_secret(length: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(length)
+        .map(char::from)
+        .collect()
+}
+
+/// The `mysql_native_password` hash (`*` and the upper-case hex of SHA1(SHA1(password))),
+/// so that account SQL carries the hash and never the password itself.
+pub fn native_password_hash(password: &str) -> String {
+    let inner = Sha1::digest(password.as_bytes());
+    let outer = Sha1::digest(inner);
+    let hex: String = outer.iter().map(|byte| format!("{byte:02X}")).collect();
+    format!("*{hex}")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_hash_matches_mariadb() {
+        // SELECT PASSWORD('password') gives this on MariaDB and MySQL 5.x.
+        assert_eq!(native_password_hash("password"), "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19");
+    }
+
+    #[test]
+    fn file_is_private_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.toml");
+        let (created, fresh) = Secrets::load_or_create(&path).unwrap();
+        assert!(fresh);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let (loaded, fresh) = Secrets::load_or_create(&path).unwrap();
+        assert!(!fresh);
+        assert_eq!(loaded, created);
+        assert_eq!(format!("{loaded:?}"), "Secrets { .. }");
+        assert!(loaded.token_matches(&created.cluster_token));
+        assert!(!loaded.token_matches("wrong"));
+    }
+
+    #[test]
+    fn refuses_a_readable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.toml");
+        Secrets::generate().write_new(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = Secrets::load(&path).unwrap_err().to_string();
+        assert!(error.contains("mode 644"), "{error}");
+    }
+}

@@ -1,0 +1,656 @@
+//! The one mariadbd an agent owns: initializing and securing its data dir, starting it
+//! (as a joiner or as the bootstrap node), stopping it gracefully, recovering its position
+//! while it is stopped, and reading its state from files and over SQL.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use galera::{GraState, Position, WsrepStatus, ZERO_UUID};
+use mysql_async::prelude::Queryable as _;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{Pid, User};
+use spec::{ClusterSpec, NodeSpec};
+use tokio::sync::Mutex;
+
+use crate::api::{InitResponse, NodeReport, ProcessReport, StartMode, StartRequest};
+use crate::ports::taken_ports;
+use crate::secrets::{native_password_hash, Secrets, ADMIN_USER, MONITOR_USER};
+
+/// The Debian packages that provide what the agent runs.
+pub const INSTALL_COMMAND: &str = "apt-get install -y mariadb-server mariadb-client galera-4 rsync";
+
+/// Errors a caller can act on, each mapped to an HTTP status by the service.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The request does not fit the node's current state (already running, port taken, ...).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Paths of the programs the agent needs, found before anything is created.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub mariadbd: PathBuf,
+    pub install_db: PathBuf,
+}
+
+impl Binaries {
+    /// Finds mariadbd, mariadb-install-db, the Galera provider and the SST tool, or names
+    /// every missing one with the command that installs them.
+    pub fn locate(spec: &ClusterSpec) -> anyhow::Result<Binaries> {
+        let mariadbd = find_program("mariadbd", &["/usr/sbin", "/usr/bin", "/usr/local/sbin"]);
+        let install_db = find_program("mariadb-install-db", &["/usr/bin", "/usr/sbin", "/usr/local/bin"]);
+        let mut missing = Vec::new();
+        if mariadbd.is_none() {
+            missing.push("mariadbd (package mariadb-server)".to_owned());
+        }
+        if install_db.is_none() {
+            missing.push("mariadb-install-db (package mariadb-server)".to_owned());
+        }
+        if !Path::new(spec::GALERA_PROVIDER).exists() {
+            missing.push(format!("{} (package galera-4)", spec::GALERA_PROVIDER));
+        }
+        let sst_tool = match spec.server.sst_method {
+            spec::SstMethod::Rsync => ("rsync", "rsync"),
+            spec::SstMethod::Mariabackup => ("mariabackup", "mariadb-backup"),
+        };
+        if find_program(sst_tool.0, &["/usr/bin", "/usr/sbin"]).is_none() {
+            missing.push(format!("{} (package {})", sst_tool.0, sst_tool.1));
+        }
+        match (mariadbd, install_db) {
+            (Some(mariadbd), Some(install_db)) if missing.is_empty() => Ok(Binaries { mariadbd, install_db }),
+            _ => anyhow::bail!(
+                "MariaDB with Galera is not installed on this host: missing {}.\nInstall it with: {INSTALL_COMMAND}",
+                missing.join(", ")
+            ),
+        }
+    }
+}
+
+fn find_program(name: &str, extra_dirs: &[&str]) -> Option<PathBuf> {
+    let path_dirs = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain(extra_dirs.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+#[derive(Debug)]
+enum ProcessState {
+    Stopped { last_exit: Option<String> },
+    Running { pid: u32, mode: Option<StartMode>, stop_requested: bool },
+}
+
+/// The agent's node: its spec, its secrets, and the mariadbd process it owns.
+pub struct Server {
+    spec: ClusterSpec,
+    node: NodeSpec,
+    secrets: Secrets,
+    binaries: Binaries,
+    /// The OS account mariadbd runs as when the agent is root; None when the agent runs
+    /// as an ordinary user and mariadbd runs as that user too.
+    os_user: Option<User>,
+    process: Mutex<ProcessState>,
+    recovered: Mutex<Option<Position>>,
+    sql: Mutex<Option<mysql_async::Conn>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("node", &self.node.name).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Builds the server for `node_name`, adopting a mariadbd that is already running
+    /// from its pid file (after an agent restart).
+    pub async fn new(spec: ClusterSpec, node_name: &str, secrets: Secrets) -> anyhow::Result<Arc<Server>> {
+        let node = spec
+            .node(node_name)
+            .with_context(|| {
+                format!("no node named `{node_name}` in the spec; nodes: {}", spec.node_names().join(", "))
+            })?
+            .clone();
+        let binaries = Binaries::locate(&spec)?;
+        let os_user = if nix::unistd::geteuid().is_root() {
+            let name = &spec.server.os_user;
+            Some(
+                User::from_name(name)
+                    .context("cannot look up the server's OS user")?
+                    .with_context(|| format!("the OS user `{name}` (server.os_user) does not exist; the mariadb-server package creates `mysql`"))?,
+            )
+        } else {
+            None
+        };
+        let server = Arc::new(Server {
+            spec,
+            node,
+            secrets,
+            binaries,
+            os_user,
+            process: Mutex::new(ProcessState::Stopped { last_exit: None }),
+            recovered: Mutex::new(None),
+            sql: Mutex::new(None),
+        });
+        if let Some(pid) = server.running_pid_from_file() {
+            tracing::info!(pid, "adopting the mariadbd that is already running");
+            *server.process.lock().await = ProcessState::Running { pid, mode: None, stop_requested: false };
+            tokio::spawn(watch_adopted(Arc::clone(&server), pid));
+        }
+        Ok(server)
+    }
+
+    pub fn node(&self) -> &NodeSpec {
+        &self.node
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    fn running_pid_from_file(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.node.pid_file()).ok()?;
+        let pid: u32 = text.trim().parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == "mariadbd" || comm.trim() == "mysqld").then_some(pid)
+    }
+
+    fn data_dir_initialized(&self) -> bool {
+        self.node.data_dir.join("mysql").is_dir()
+    }
+
+    fn read_grastate(&self) -> Result<Option<GraState>, String> {
+        let path = self.node.grastate_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => GraState::parse(&text)
+                .map(Some)
+                .map_err(|error| format!("{} is invalid: {error}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+        }
+    }
+
+    pub async fn report(&self) -> NodeReport {
+        let process = match &*self.process.lock().await {
+            ProcessState::Stopped { last_exit } => ProcessReport {
+                running: false,
+                pid: None,
+                mode: None,
+                last_exit: last_exit.clone(),
+            },
+            ProcessState::Running { pid, mode, .. } => ProcessReport {
+                running: true,
+                pid: Some(*pid),
+                mode: *mode,
+                last_exit: None,
+            },
+        };
+        let (grastate, grastate_error) = match self.read_grastate() {
+            Ok(state) => (state, None),
+            Err(error) => (None, Some(error)),
+        };
+        let (wsrep, sql_error) = if process.running {
+            match self.query_wsrep().await {
+                Ok(status) => (Some(status), None),
+                Err(error) => (None, Some(format!("{error:#}"))),
+            }
+        } else {
+            *self.sql.lock().await = None;
+            (None, None)
+        };
+        NodeReport {
+            node: self.node.name.clone(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            process,
+            data_dir_initialized: self.data_dir_initialized(),
+            grastate,
+            grastate_error,
+            recovered: self.recovered.lock().await.clone(),
+            wsrep,
+            sql_error,
+        }
+    }
+
+    /// Reads the wsrep status over the unix socket with the monitor account, on one
+    /// connection kept open between calls.
+    async fn query_wsrep(&self) -> anyhow::Result<WsrepStatus> {
+        let mut slot = self.sql.lock().await;
+        if slot.is_none() {
+            let options = mysql_async::OptsBuilder::default()
+                .ip_or_hostname("localhost")
+                .socket(Some(self.node.socket_path().to_string_lossy().into_owned()))
+                .prefer_socket(true)
+                .user(Some(MONITOR_USER))
+                .pass(Some(self.secrets.monitor_password.clone()));
+            let connect = mysql_async::Conn::new(options);
+            let conn = tokio::time::timeout(Duration::from_secs(2), connect)
+                .await
+                .context("connecting to the server timed out")?
+                .context("cannot connect to the server")?;
+            *slot = Some(conn);
+        }
+        let conn = slot.as_mut().expect("connected above");
+        let query = async {
+            let mut rows: Vec<(String, String)> = conn
+                .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%'")
+                .await?;
+            let (read_only, desync, reject): (String, String, String) = conn
+                .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
+                .await?
+                .unwrap_or_default();
+            rows.push(("read_only".into(), read_only));
+            rows.push(("wsrep_desync".into(), desync));
+            rows.push(("wsrep_reject_queries".into(), reject));
+            Ok::<_, mysql_async::Error>(rows)
+        };
+        match tokio::time::timeout(Duration::from_secs(3), query).await {
+            Ok(Ok(rows)) => Ok(WsrepStatus::from_variables(
+                rows.iter().map(|(name, value)| (name.as_str(), value.as_str())),
+            )),
+            Ok(Err(error)) => {
+                *slot = None;
+                Err(error).context("status query failed")
+            }
+            Err(_) => {
+                *slot = None;
+                anyhow::bail!("status query timed out after 3 s")
+            }
+        }
+    }
+
+    /// Creates the node's directories, owned by the server's OS user, and checks that the
+    /// user can reach them.
+    fn prepare_directories(&self) -> anyhow::Result<()> {
+        for dir in [&self.node.data_dir, &self.node.run_dir, &self.node.log_dir] {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            if let Some(user) = &self.os_user {
+                nix::unistd::chown(dir.as_path(), Some(user.uid), Some(user.gid))
+                    .with_context(|| format!("cannot give {} to the OS user {}", dir.display(), user.name))?;
+                check_reachable(dir, &user.name)?;
+            }
+        }
+        std::fs::set_permissions(&self.node.data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", self.node.data_dir.display()))?;
+        let config = spec::render_node_config(&self.spec, &self.node);
+        write_file(&self.node.config_file(), config.as_bytes(), 0o644)?;
+        if self.spec.server.sst_method == spec::SstMethod::Mariabackup {
+            // The donor's mariabackup logs in with the admin account. The file is read by
+            // mariadbd and the SST script, both as the server's OS user, and nobody else.
+            let auth_file = self.node.run_dir.join("sst-auth.cnf");
+            let text = format!("[mariadbd]\nwsrep_sst_auth = {ADMIN_USER}:{}\n", self.secrets.admin_password);
+            write_file(&auth_file, text.as_bytes(), 0o600)?;
+            if let Some(user) = &self.os_user {
+                nix::unistd::chown(&auth_file, Some(user.uid), Some(user.gid))
+                    .with_context(|| format!("cannot give {} to {}", auth_file.display(), user.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Initializes and secures the data dir of a new cluster's first node: system tables,
+    /// no anonymous users, no test database, root only through the unix socket, and the
+    /// galley admin and monitor accounts. Leaves an existing data dir alone.
+    pub async fn init(&self) -> Result<InitResponse, ServerError> {
+        if matches!(*self.process.lock().await, ProcessState::Running { .. }) {
+            return Err(ServerError::Conflict("the server is running; its data dir is already initialized".into()));
+        }
+        if self.data_dir_initialized() {
+            return Ok(InitResponse { initialized: false });
+        }
+        let data_dir = &self.node.data_dir;
+        let existed = data_dir.exists();
+        if existed && std::fs::read_dir(data_dir).map(|mut entries| entries.next().is_some()).unwrap_or(false) {
+            return Err(ServerError::Conflict(format!(
+                "the data dir {} is not empty but holds no MariaDB system schema; refusing to initialize over it",
+                data_dir.display()
+            )));
+        }
+        let result = self.install_system_tables().await;
+        if result.is_err() && !existed {
+            // Leave nothing half-created: the next attempt starts from scratch.
+            let _ = std::fs::remove_dir_all(data_dir);
+        }
+        result?;
+        tracing::info!(data_dir = %data_dir.display(), "data dir initialized and secured");
+        Ok(InitResponse { initialized: true })
+    }
+
+    async fn install_system_tables(&self) -> anyhow::Result<()> {
+        self.prepare_directories()?;
+        let sql_file = self.node.run_dir.join("galley-init.sql");
+        write_file(&sql_file, self.securing_sql().as_bytes(), 0o600)?;
+        let mut command = tokio::process::Command::new(&self.binaries.install_db);
+        command
+            .arg(format!("--defaults-file={}", self.node.config_file().display()))
+            .arg(format!("--datadir={}", self.node.data_dir.display()))
+            .arg("--skip-test-db")
+            .arg("--skip-name-resolve")
+            .arg("--auth-root-authentication-method=socket")
+            .arg(format!("--extra-file={}", sql_file.display()));
+        if let Some(user) = &self.os_user {
+            command.arg(format!("--user={}", user.name));
+        }
+        let output = command.stdin(Stdio::null()).output().await;
+        let _ = std::fs::remove_file(&sql_file);
+        let output = output.context("cannot run mariadb-install-db")?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+            let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).take(6).collect();
+            anyhow::bail!("mariadb-install-db failed: {}", lines.join(" | "));
+        }
+        Ok(())
+    }
+
+    /// SQL run once at install time. It carries password hashes, never passwords.
+    fn securing_sql(&self) -> String {
+        let admin_hash = native_password_hash(&self.secrets.admin_password);
+        let monitor_hash = native_password_hash(&self.secrets.monitor_password);
+        let mut sql = String::from(
+            "FLUSH PRIVILEGES;\n\
+             DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost');\n\
+             DROP DATABASE IF EXISTS test;\n\
+             DELETE FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%';\n\
+             FLUSH PRIVILEGES;\n",
+        );
+        for host in ["%", "localhost"] {
+            sql.push_str(&format!(
+                "CREATE USER '{ADMIN_USER}'@'{host}' IDENTIFIED BY PASSWORD '{admin_hash}';\n\
+                 GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION;\n\
+                 CREATE USER '{MONITOR_USER}'@'{host}' IDENTIFIED BY PASSWORD '{monitor_hash}';\n\
+                 GRANT PROCESS, REPLICATION CLIENT ON *.* TO '{MONITOR_USER}'@'{host}';\n"
+            ));
+        }
+        sql
+    }
+
+    /// Starts mariadbd. Returns once the process runs; callers poll the report for Synced.
+    pub async fn start(self: &Arc<Self>, request: StartRequest) -> Result<u32, ServerError> {
+        let mut process = self.process.lock().await;
+        if let ProcessState::Running { pid, .. } = &*process {
+            return Err(ServerError::Conflict(format!("the server is already running (pid {pid})")));
+        }
+        let node = &self.node;
+        let ports = [
+            ("client_port", node.client_port),
+            ("galera_port", node.galera_port),
+            ("ist_port", node.ist_port),
+            ("sst_port", node.sst_port),
+        ];
+        let taken = taken_ports(&node.address, &ports);
+        if !taken.is_empty() {
+            let listed: Vec<String> = taken.iter().map(ToString::to_string).collect();
+            return Err(ServerError::Conflict(format!(
+                "cannot start {}: {}",
+                node.name,
+                listed.join("; ")
+            )));
+        }
+        let grastate = self.read_grastate().map_err(ServerError::Conflict)?;
+        let mut start_position = None;
+        match request.mode {
+            StartMode::Bootstrap => {
+                if !self.data_dir_initialized() {
+                    return Err(ServerError::Conflict(format!(
+                        "the data dir {} is not initialized; initialize it before bootstrapping a new cluster",
+                        node.data_dir.display()
+                    )));
+                }
+                if let Some(mut state) = grastate {
+                    if !state.safe_to_bootstrap {
+                        if !request.mark_safe_to_bootstrap {
+                            return Err(ServerError::Conflict(format!(
+                                "{} is not marked safe_to_bootstrap (seqno {}); bootstrap it only if it is the most advanced node",
+                                node.name, state.seqno
+                            )));
+                        }
+                        state.safe_to_bootstrap = true;
+                        self.write_grastate(&state)?;
+                    }
+                }
+            }
+            StartMode::Join => {
+                if !node.data_dir.exists() {
+                    tracing::info!("empty data dir: this node will receive a full state transfer (SST)");
+                }
+                // After a crash grastate.dat has seqno -1; recover the real position from
+                // InnoDB so that the node can ask for an incremental transfer (IST).
+                if let Some(state) = grastate.filter(|s| s.seqno < 0 && s.uuid != ZERO_UUID) {
+                    if self.data_dir_initialized() {
+                        drop(state);
+                        let position = self.recover_position().await?;
+                        start_position = Some(position);
+                    }
+                }
+            }
+        }
+        self.prepare_directories()?;
+        let mut command = tokio::process::Command::new(&self.binaries.mariadbd);
+        command.arg(format!("--defaults-file={}", node.config_file().display()));
+        if let Some(user) = &self.os_user {
+            command.arg(format!("--user={}", user.name));
+        }
+        if request.mode == StartMode::Bootstrap {
+            command.arg("--wsrep-new-cluster");
+        }
+        if let Some(position) = &start_position {
+            command.arg(format!("--wsrep-start-position={position}"));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.error_log())
+            .with_context(|| format!("cannot open {}", node.error_log().display()))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("cannot share the log file")?)
+            .stderr(log)
+            // Its own process group: a Ctrl-C meant for `galley up` must not reach it.
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = command.spawn().context("cannot start mariadbd")?;
+        let pid = child.id().context("mariadbd exited at once")?;
+        *self.recovered.lock().await = None;
+        *process = ProcessState::Running { pid, mode: Some(request.mode), stop_requested: false };
+        tracing::info!(pid, mode = ?request.mode, position = ?start_position, "mariadbd started");
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            server.on_exit(pid, status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())).await;
+        });
+        Ok(pid)
+    }
+
+    async fn on_exit(&self, pid: u32, status: String) {
+        let mut process = self.process.lock().await;
+        let ProcessState::Running { pid: current, stop_requested, .. } = &*process else {
+            return;
+        };
+        if *current != pid {
+            return;
+        }
+        let last_exit = if *stop_requested {
+            None
+        } else {
+            let tail = error_lines(&self.node.error_log());
+            tracing::warn!(pid, %status, "mariadbd exited by itself");
+            Some(format!("mariadbd (pid {pid}) exited: {status}{tail}"))
+        };
+        *process = ProcessState::Stopped { last_exit };
+        *self.sql.lock().await = None;
+    }
+
+    fn write_grastate(&self, state: &GraState) -> anyhow::Result<()> {
+        let path = self.node.grastate_file();
+        let temporary = path.with_extension("dat.galley");
+        write_file(&temporary, state.render().as_bytes(), 0o660)?;
+        if let Some(user) = &self.os_user {
+            nix::unistd::chown(&temporary, Some(user.uid), Some(user.gid))
+                .with_context(|| format!("cannot give {} to {}", temporary.display(), user.name))?;
+        }
+        std::fs::rename(&temporary, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Stops mariadbd gracefully (SIGTERM) and waits for it to exit.
+    pub async fn stop(&self, timeout: Duration) -> Result<Option<GraState>, ServerError> {
+        let pid = {
+            let mut process = self.process.lock().await;
+            match &mut *process {
+                ProcessState::Stopped { .. } => return Ok(self.read_grastate().ok().flatten()),
+                ProcessState::Running { pid, stop_requested, .. } => {
+                    *stop_requested = true;
+                    *pid
+                }
+            }
+        };
+        *self.sql.lock().await = None;
+        tracing::info!(pid, "stopping mariadbd");
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        let poll = async {
+            loop {
+                if matches!(*self.process.lock().await, ProcessState::Stopped { .. }) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        if tokio::time::timeout(timeout, poll).await.is_err() {
+            return Err(ServerError::Conflict(format!(
+                "mariadbd (pid {pid}) did not stop within {} s; it may still be shutting down",
+                timeout.as_secs()
+            )));
+        }
+        Ok(self.read_grastate().map_err(ServerError::Conflict)?)
+    }
+
+    /// Runs `mariadbd --wsrep-recover` on the stopped server and returns the position
+    /// InnoDB holds.
+    pub async fn recover(&self) -> Result<Position, ServerError> {
+        let process = self.process.lock().await;
+        if let ProcessState::Running { pid, .. } = &*process {
+            return Err(ServerError::Conflict(format!(
+                "the server is running (pid {pid}); its position is in the wsrep status, not in recovery"
+            )));
+        }
+        let position = self.recover_position().await?;
+        drop(process);
+        *self.recovered.lock().await = Some(position.clone());
+        Ok(position)
+    }
+
+    async fn recover_position(&self) -> Result<Position, ServerError> {
+        if !self.data_dir_initialized() {
+            return Err(ServerError::Conflict(format!(
+                "the data dir {} holds no data; there is no position to recover",
+                self.node.data_dir.display()
+            )));
+        }
+        self.prepare_directories()?;
+        let log_path = self.node.run_dir.join("wsrep-recover.log");
+        let _ = std::fs::remove_file(&log_path);
+        let mut command = tokio::process::Command::new(&self.binaries.mariadbd);
+        command
+            .arg(format!("--defaults-file={}", self.node.config_file().display()))
+            .arg("--wsrep-recover")
+            .arg(format!("--log-error={}", log_path.display()));
+        if let Some(user) = &self.os_user {
+            command.arg(format!("--user={}", user.name));
+        }
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("cannot run mariadbd --wsrep-recover")?;
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let _ = std::fs::remove_file(&log_path);
+        match galera::parse_recovered_position(&log) {
+            Some(position) => {
+                tracing::info!(%position, "recovered position");
+                Ok(position)
+            }
+            None => {
+                let errors: Vec<&str> = log.lines().filter(|line| line.contains("[ERROR]")).take(5).collect();
+                Err(ServerError::Internal(anyhow::anyhow!(
+                    "mariadbd --wsrep-recover found no position ({}): {}",
+                    output.status,
+                    if errors.is_empty() { "no error in its log".to_owned() } else { errors.join(" | ") }
+                )))
+            }
+        }
+    }
+}
+
+/// Follows a mariadbd this agent did not start (it has no handle to wait on).
+async fn watch_adopted(server: Arc<Server>, pid: u32) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if kill(Pid::from_raw(pid as i32), None).is_err() {
+            server.on_exit(pid, "exit status unknown (adopted process)".to_owned()).await;
+            return;
+        }
+        if !matches!(*server.process.lock().await, ProcessState::Running { pid: current, .. } if current == pid) {
+            return;
+        }
+    }
+}
+
+/// The server's last error lines, to explain why it stopped.
+fn error_lines(log: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return String::new();
+    };
+    let start = text.len().saturating_sub(64 * 1024);
+    let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    let errors: Vec<&str> = text[start..]
+        .lines()
+        .filter(|line| line.contains("[ERROR]"))
+        .collect();
+    let last: Vec<&str> = errors.iter().rev().take(4).rev().copied().collect();
+    if last.is_empty() {
+        String::new()
+    } else {
+        format!("; last errors in {}:\n  {}", log.display(), last.join("\n  "))
+    }
+}
+
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .and_then(|()| file.write_all(contents))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// mariadbd drops to its OS user; every directory above its own must let that user pass.
+fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(metadata) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        if metadata.permissions().mode() & 0o001 == 0 {
+            anyhow::bail!(
+                "the OS user `{user}` cannot reach {} because {} has mode {:o}; allow it with `chmod o+x {}` or choose another directory",
+                dir.display(),
+                ancestor.display(),
+                metadata.permissions().mode() & 0o777,
+                ancestor.display()
+            );
+        }
+    }
+    Ok(())
+}

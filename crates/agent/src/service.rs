@@ -1,0 +1,130 @@
+//! The agent's HTTP+JSON service. Every `/v1` route needs the cluster token as a bearer
+//! token; `/clustercheck` answers without one, 200 when the node may take writes and 503
+//! otherwise, so that an existing HAProxy can use it as an HTTP check.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::sync::Notify;
+
+use crate::api::{ErrorBody, InitResponse, NodeReport, RecoverResponse, StartRequest, StartResponse, StopResponse};
+use crate::server::{Server, ServerError};
+
+#[derive(Debug, Clone)]
+struct AppState {
+    server: Arc<Server>,
+    shutdown: Arc<Notify>,
+}
+
+/// Serves the agent API on `listener` until `shutdown` resolves or a caller asks the
+/// agent to exit (`POST /v1/shutdown`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let exit_requested = Arc::new(Notify::new());
+    let state = AppState {
+        server,
+        shutdown: Arc::clone(&exit_requested),
+    };
+    let api = Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/init", post(init))
+        .route("/v1/start", post(start))
+        .route("/v1/stop", post(stop))
+        .route("/v1/recover", post(recover))
+        .route("/v1/shutdown", post(shutdown_agent))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let app = Router::new()
+        .route("/clustercheck", get(clustercheck))
+        .merge(api)
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = exit_requested.notified() => {}
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if state.server.secrets().token_matches(token) => next.run(request).await,
+        _ => error(StatusCode::UNAUTHORIZED, "missing or wrong cluster token (Authorization: Bearer <token>)"),
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(ErrorBody { error: message.into() })).into_response()
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        match self {
+            ServerError::Conflict(message) => error(StatusCode::CONFLICT, message),
+            ServerError::Internal(cause) => {
+                tracing::error!("{cause:#}");
+                error(StatusCode::INTERNAL_SERVER_ERROR, format!("{cause:#}"))
+            }
+        }
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Json<NodeReport> {
+    Json(state.server.report().await)
+}
+
+async fn clustercheck(State(state): State<AppState>) -> Response {
+    let report = state.server.report().await;
+    let verdict = match (&report.wsrep, report.process.running) {
+        (_, false) => Err("the server is not running".to_owned()),
+        (None, true) => Err(report.sql_error.unwrap_or_else(|| "no status".to_owned())),
+        (Some(wsrep), true) => wsrep.write_health().map_err(|reason| reason.to_string()),
+    };
+    match verdict {
+        Ok(()) => (StatusCode::OK, format!("{} is synced\n", report.node)).into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{} is not usable: {reason}\n", report.node)).into_response(),
+    }
+}
+
+async fn init(State(state): State<AppState>) -> Result<Json<InitResponse>, ServerError> {
+    Ok(Json(state.server.init().await?))
+}
+
+async fn start(State(state): State<AppState>, Json(request): Json<StartRequest>) -> Result<Json<StartResponse>, ServerError> {
+    let pid = state.server.start(request).await?;
+    Ok(Json(StartResponse { pid }))
+}
+
+async fn stop(State(state): State<AppState>) -> Result<Json<StopResponse>, ServerError> {
+    let grastate = state.server.stop(Duration::from_secs(600)).await?;
+    Ok(Json(StopResponse { grastate }))
+}
+
+async fn recover(State(state): State<AppState>) -> Result<Json<RecoverResponse>, ServerError> {
+    let position = state.server.recover().await?;
+    Ok(Json(RecoverResponse { position }))
+}
+
+/// Stops the server if it runs, then lets the agent exit.
+async fn shutdown_agent(State(state): State<AppState>) -> Result<Json<StopResponse>, ServerError> {
+    let grastate = state.server.stop(Duration::from_secs(600)).await?;
+    state.shutdown.notify_one();
+    Ok(Json(StopResponse { grastate }))
+}

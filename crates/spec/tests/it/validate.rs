@@ -1,0 +1,733 @@
+//! Validation of galley.toml: every problem names its field and what is allowed, all
+//! problems are reported at once, and risky-but-legal settings only warn.
+
+use expect_test::{expect, Expect};
+use spec::{ByteSize, SstMethod};
+
+use crate::fixtures::{parse, parse_valid, spread_cluster_with, LOCAL_CLUSTER, SPEC_PATH};
+
+/// Parses `text` and compares the outcome with `expected`: the full error text when the
+/// spec is rejected, or `ok` followed by any warnings when it is accepted.
+fn check(text: &str, expected: Expect) {
+    let outcome = match parse(text) {
+        Ok(loaded) => {
+            let mut outcome = String::from("ok");
+            for warning in &loaded.warnings {
+                outcome.push_str(&format!("\n  warning: {warning}"));
+            }
+            outcome
+        }
+        Err(error) => error.to_string(),
+    };
+    expected.assert_eq(&outcome);
+}
+
+#[test]
+fn unknown_node_key_suggests_the_nearest() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "/var/lib/mysql"
+clent_port = 3307
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node "db1".clent_port: unknown key; did you mean `client_port`?"#]],
+    );
+}
+
+#[test]
+fn unknown_server_key_suggests_the_nearest() {
+    check(
+        &spread_cluster_with("[server]\nbufer_pool_size = \"1G\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.bufer_pool_size: unknown key; did you mean `buffer_pool_size`?"#]],
+    );
+}
+
+#[test]
+fn unknown_key_far_from_any_lists_what_is_allowed() {
+    check(
+        &spread_cluster_with("[proxy]\ncolour = \"blue\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, admin_port"#]],
+    );
+}
+
+#[test]
+fn unknown_top_level_section() {
+    check(
+        &spread_cluster_with("[monitoring]\nenabled = true\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - monitoring: unknown key; allowed here: cluster, server, node, proxy, controller"#]],
+    );
+}
+
+#[test]
+fn misspelt_top_level_section_suggests_the_nearest() {
+    check(
+        &spread_cluster_with("[servers]\nmax_connections = 100\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - servers: unknown key; did you mean `server`?"#]],
+    );
+}
+
+#[test]
+fn missing_cluster_name() {
+    check(
+        r#"
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - cluster.name: missing; name the cluster, like `name = "openstack"`"#]],
+    );
+}
+
+#[test]
+fn cluster_name_with_bad_characters() {
+    check(
+        r#"
+[cluster]
+name = "prod cluster;"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - cluster.name: `prod cluster;` is not allowed; use 1 to 64 letters, digits, `_` or `-`"#]],
+    );
+}
+
+#[test]
+fn duplicate_node_names() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db1"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node "db1".name: duplicate node name (also node #1); every node needs its own name"#]],
+    );
+}
+
+#[test]
+fn duplicate_ports_on_one_address() {
+    check(
+        r#"
+[cluster]
+name = "local"
+
+[[node]]
+name = "db1"
+address = "127.0.0.1"
+data_dir = "/srv/db1"
+
+[[node]]
+name = "db2"
+address = "127.0.0.1"
+client_port = 3316
+galera_port = 4577
+ist_port = 4578
+sst_port = 4454
+agent_port = 4580
+data_dir = "/srv/db2"
+
+[[node]]
+name = "db3"
+address = "127.0.0.2"
+data_dir = "/srv/db3"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node "db2".agent_port: port 4580 on 127.0.0.1 is already taken by node "db1".agent_port; ports must differ on one address"#]],
+    );
+}
+
+#[test]
+fn duplicate_ports_within_one_node() {
+    check(
+        &spread_cluster_with(
+            r#"
+[[node]]
+name = "db4"
+address = "10.0.0.4"
+data_dir = "/var/lib/mysql"
+ist_port = 4567
+
+[[node]]
+name = "db5"
+address = "10.0.0.5"
+data_dir = "/var/lib/mysql"
+"#,
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node "db4".ist_port: port 4567 on 10.0.0.4 is already taken by node "db4".galera_port; ports must differ on one address"#]],
+    );
+}
+
+#[test]
+fn proxy_port_colliding_with_a_node_port() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "127.0.0.1"
+data_dir = "/srv/db1"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+
+[proxy]
+address = "127.0.0.1"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - proxy.writer_port: port 3306 on 127.0.0.1 is already taken by node "db1".client_port; ports must differ on one address"#]],
+    );
+}
+
+#[test]
+fn same_ports_on_different_addresses_are_fine() {
+    let loaded = parse_valid(crate::fixtures::SPREAD_CLUSTER);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    for node in &loaded.spec.nodes {
+        assert_eq!(node.client_port, 3306, "{}", node.name);
+        assert_eq!(node.galera_port, 4567, "{}", node.name);
+    }
+}
+
+#[test]
+fn bad_node_addresses() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "300.1.1.1x"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "0.0.0.0"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "db_3.example.com"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db4"
+address = "300.1.1.1"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db5"
+address = "::"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db6"
+address = "-db6.example.com"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db7"
+address = "10.0.0.7:3306"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 7 problems
+              - node "db1".address: `300.1.1.1x` is neither an IP address nor a host name
+              - node "db2".address: `0.0.0.0` listens everywhere but cannot be dialled; give the address the other nodes reach
+              - node "db3".address: `db_3.example.com` is neither an IP address nor a host name
+              - node "db4".address: `300.1.1.1` is neither an IP address nor a host name
+              - node "db5".address: `::` listens everywhere but cannot be dialled; give the address the other nodes reach
+              - node "db6".address: `-db6.example.com` is neither an IP address nor a host name
+              - node "db7".address: `10.0.0.7:3306` is neither an IP address nor a host name"#]],
+    );
+}
+
+#[test]
+fn host_names_and_ipv6_addresses_are_accepted() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "db1.example.com"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "fd00::2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "db3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect!["ok"],
+    );
+}
+
+#[test]
+fn relative_data_dir() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node "db1".data_dir: `var/lib/mysql` is relative; give an absolute path"#]],
+    );
+}
+
+#[test]
+fn run_dir_too_long_for_a_unix_socket() {
+    // 96 bytes of run_dir plus "/mysqld.sock" is 108, one more than sun_path can hold.
+    let long_run_dir = format!("/run/{}", "x".repeat(91));
+    assert_eq!(long_run_dir.len(), 96);
+    let fits = format!("/run/{}", "x".repeat(90));
+    let text = |run_dir: &str| {
+        spread_cluster_with(&format!(
+            "[[node]]\nname = \"db4\"\naddress = \"10.0.0.4\"\ndata_dir = \"/var/lib/mysql\"\nrun_dir = \"{run_dir}\"\n\n\
+             [[node]]\nname = \"db5\"\naddress = \"10.0.0.5\"\ndata_dir = \"/var/lib/mysql\"\n"
+        ))
+    };
+    check(&text(&fits), expect!["ok"]);
+    check(
+        &text(&long_run_dir),
+        expect![[r#"
+        /etc/galley/galley.toml: 1 problem
+          - node "db4".run_dir: too long for a unix socket (108 bytes with /mysqld.sock; the limit is 107); choose a shorter path"#]],
+    );
+}
+
+#[test]
+fn sst_method_must_be_rsync_or_mariabackup() {
+    check(
+        &spread_cluster_with("[server]\nsst_method = \"xtrabackup-v2\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.sst_method: `xtrabackup-v2` is not supported; allowed: rsync, mariabackup"#]],
+    );
+}
+
+#[test]
+fn unsafe_flush_setting_is_an_error() {
+    check(
+        &spread_cluster_with("[server]\ninnodb_flush_log_at_trx_commit = 5\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.innodb_flush_log_at_trx_commit: 5 is not allowed; allowed: 0, 1 (default, safe), 2"#]],
+    );
+}
+
+#[test]
+fn flush_zero_only_warns() {
+    check(
+        &spread_cluster_with("[server]\ninnodb_flush_log_at_trx_commit = 0\n"),
+        expect![[r#"
+            ok
+              warning: server.innodb_flush_log_at_trx_commit: 0 can lose committed transactions when nodes crash together; 1 is the safe setting"#]],
+    );
+    let loaded = parse_valid(&spread_cluster_with(
+        "[server]\ninnodb_flush_log_at_trx_commit = 0\n",
+    ));
+    assert_eq!(loaded.spec.server.innodb_flush_log_at_trx_commit, 0);
+}
+
+#[test]
+fn buffer_pool_too_small() {
+    check(
+        &spread_cluster_with("[server]\nbuffer_pool_size = \"16M\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.buffer_pool_size: 16M is too small; the minimum is 32M"#]],
+    );
+}
+
+#[test]
+fn bad_size_syntax() {
+    check(
+        &spread_cluster_with(
+            "[server]\nbuffer_pool_size = \"lots\"\nlog_file_size = \"1T\"\ngcache_size = 1.5\n",
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 3 problems
+              - server.buffer_pool_size: `lots` is not a size; write bytes or a number with K, M or G, like 256M
+              - server.log_file_size: `1T` has an unknown unit; allowed: K, M, G
+              - server.gcache_size: `1.5` is not a size; write bytes or a string like "256M""#]],
+    );
+}
+
+#[test]
+fn sizes_accept_bytes_and_suffixes() {
+    let loaded = parse_valid(&spread_cluster_with(
+        "[server]\nbuffer_pool_size = \"2g\"\nlog_file_size = 134217728\ngcache_size = \"512M\"\n",
+    ));
+    let server = &loaded.spec.server;
+    assert_eq!(server.buffer_pool_size, ByteSize::mib(2048));
+    assert_eq!(server.log_file_size, ByteSize::mib(128));
+    assert_eq!(server.gcache_size, ByteSize::mib(512));
+}
+
+#[test]
+fn toml_type_error_names_the_file() {
+    check(
+        &spread_cluster_with(
+            "[[node]]\nname = \"db4\"\naddress = \"10.0.0.4\"\ndata_dir = \"/var/lib/mysql\"\nclient_port = \"abc\"\n",
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - TOML parse error at line 24, column 15
+                   |
+                24 | client_port = "abc"
+                   |               ^^^^^
+                invalid type: string "abc", expected i64"#]],
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_the_file() {
+    check(
+        "[cluster\nname = \"prod\"\n",
+        expect![[r#"
+        /etc/galley/galley.toml: 1 problem
+          - TOML parse error at line 1, column 9
+              |
+            1 | [cluster
+              |         ^
+            invalid table header
+            expected `.`, `]`"#]],
+    );
+}
+
+#[test]
+fn shared_data_dir_on_one_address() {
+    check(
+        r#"
+[cluster]
+name = "local"
+
+[[node]]
+name = "db1"
+address = "127.0.0.1"
+data_dir = "/srv/mysql"
+
+[[node]]
+name = "db2"
+address = "127.0.0.1"
+client_port = 3316
+galera_port = 4577
+ist_port = 4578
+sst_port = 4454
+agent_port = 4581
+data_dir = "/srv/mysql"
+
+[[node]]
+name = "db3"
+address = "127.0.0.2"
+data_dir = "/srv/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node "db2".data_dir: /srv/mysql is also node "db1".data_dir on the same host; each node needs its own"#]],
+    );
+}
+
+#[test]
+fn fewer_than_three_nodes_only_warns() {
+    check(
+        r#"
+[cluster]
+name = "pair"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            ok
+              warning: node: 2 data node(s): Galera keeps quorum through the loss of a node only with three or more"#]],
+    );
+}
+
+#[test]
+fn zero_nodes_is_an_error() {
+    check(
+        "[cluster]\nname = \"empty\"\n",
+        expect![[r#"
+        /etc/galley/galley.toml: 1 problem
+          - node: no data nodes; add at least one [[node]] section (three for automatic quorum)"#]],
+    );
+}
+
+#[test]
+fn even_node_count_warns() {
+    check(
+        &spread_cluster_with(
+            "[[node]]\nname = \"db4\"\naddress = \"10.0.0.4\"\ndata_dir = \"/var/lib/mysql\"\n",
+        ),
+        expect![[r#"
+            ok
+              warning: node: 4 data nodes: an even count can split into two halves that both lose quorum; prefer an odd count"#]],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    check(
+        r#"
+[cluster]
+name = "prod"
+secrets_file = "secrets.toml"
+
+[server]
+sst_method = "xtrabackup"
+innodb_flush_log_at_trx_commit = 5
+max_connections = 1
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+data_dir = "data"
+clent_port = 3307
+
+[[node]]
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+priority = 5000
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 8 problems
+              - cluster.secrets_file: `secrets.toml` is relative; give an absolute path
+              - server.sst_method: `xtrabackup` is not supported; allowed: rsync, mariabackup
+              - server.innodb_flush_log_at_trx_commit: 5 is not allowed; allowed: 0, 1 (default, safe), 2
+              - server.max_connections: 1 is out of range; allowed: 10 to 100000
+              - node "db1".clent_port: unknown key; did you mean `client_port`?
+              - node "db1".data_dir: `data` is relative; give an absolute path
+              - node #2.name: missing; every node needs a name, like `name = "db1"`
+              - node "db3".priority: 5000 is out of range; allowed: 0 to 1000, lower is preferred"#]],
+    );
+}
+
+#[test]
+fn error_display_starts_with_the_file_path() {
+    let error = parse("[cluster]\nname = \"bad name\"\n").unwrap_err();
+    assert_eq!(error.file.to_str(), Some(SPEC_PATH));
+    assert_eq!(error.problems.len(), 2, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.starts_with(&format!("{SPEC_PATH}: 2 problems\n")),
+        "{text}"
+    );
+}
+
+#[test]
+fn valid_local_cluster_gets_defaults() {
+    let loaded = parse_valid(LOCAL_CLUSTER);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let spec = &loaded.spec;
+    assert_eq!(spec.name, "local");
+    assert_eq!(spec.secrets_file.to_str(), Some("/etc/galley/secrets.toml"));
+    assert_eq!(spec.node_names(), ["db1", "db2", "db3"]);
+    assert_eq!(spec.proxy, None);
+    assert_eq!(spec.controller, None);
+
+    let server = &spec.server;
+    assert_eq!(server.os_user, "mysql");
+    assert_eq!(server.innodb_flush_log_at_trx_commit, 1);
+    assert_eq!(server.character_set, "utf8mb4");
+    assert_eq!(server.collation, "utf8mb4_general_ci");
+    assert_eq!(server.sst_method, SstMethod::Rsync);
+    assert_eq!(server.max_connections, 2000);
+    assert_eq!(server.buffer_pool_size, ByteSize::mib(256));
+    assert_eq!(server.log_file_size, ByteSize::mib(96));
+    assert_eq!(server.gcache_size, ByteSize::mib(256));
+
+    for (position, node) in spec.nodes.iter().enumerate() {
+        assert_eq!(node.priority, position as u32 + 1, "{}", node.name);
+    }
+    assert_eq!(
+        spec.cluster_address(),
+        "gcomm://127.0.0.1:4567,127.0.0.1:4577,127.0.0.1:4587"
+    );
+
+    let db2 = spec.node("db2").expect("db2 is in the spec");
+    assert_eq!(
+        db2.socket_path().to_str(),
+        Some("/srv/galley/db2/run/mysqld.sock")
+    );
+    assert_eq!(
+        db2.grastate_file().to_str(),
+        Some("/srv/galley/db2/data/grastate.dat")
+    );
+    assert_eq!(db2.agent_address(), "127.0.0.1:4581");
+}
+
+#[test]
+fn node_defaults_on_separate_hosts() {
+    let loaded = parse_valid(crate::fixtures::SPREAD_CLUSTER);
+    let db3 = loaded.spec.node("db3").expect("db3 is in the spec");
+    assert_eq!(
+        db3.ports(),
+        [
+            ("client_port", 3306),
+            ("galera_port", 4567),
+            ("ist_port", 4568),
+            ("sst_port", 4444),
+            ("agent_port", 4580),
+        ]
+    );
+    assert_eq!(db3.run_dir.to_str(), Some("/run/galley/db3"));
+    assert_eq!(db3.log_dir.to_str(), Some("/var/log/galley/db3"));
+    assert_eq!(db3.priority, 3);
+    assert_eq!(
+        loaded.spec.cluster_address(),
+        "gcomm://10.0.0.1:4567,10.0.0.2:4567,10.0.0.3:4567"
+    );
+}
+
+#[test]
+fn ipv6_members_are_bracketed_in_the_cluster_address() {
+    let loaded = parse_valid(
+        r#"
+[cluster]
+name = "six"
+
+[[node]]
+name = "db1"
+address = "fd00::1"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "fd00::2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "db3.example.com"
+data_dir = "/var/lib/mysql"
+"#,
+    );
+    assert_eq!(
+        loaded.spec.cluster_address(),
+        "gcomm://[fd00::1]:4567,[fd00::2]:4567,db3.example.com:4567"
+    );
+}
+
+#[test]
+fn explicit_priority_overrides_position() {
+    let loaded =
+        parse_valid(&LOCAL_CLUSTER.replace("name = \"db3\"\n", "name = \"db3\"\npriority = 0\n"));
+    let priorities: Vec<u32> = loaded.spec.nodes.iter().map(|node| node.priority).collect();
+    assert_eq!(priorities, [1, 2, 0]);
+}
