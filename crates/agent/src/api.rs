@@ -26,7 +26,9 @@ impl NodeReport {
     /// A short state for tables: the wsrep state when known, else the process state.
     pub fn state_label(&self) -> String {
         match (&self.wsrep, self.process.running) {
-            (Some(wsrep), true) if !wsrep.is_primary() && wsrep.cluster_status.is_empty() => "starting".to_owned(),
+            (Some(wsrep), true) if !wsrep.is_primary() && wsrep.cluster_status.is_empty() => {
+                "starting".to_owned()
+            }
             (Some(wsrep), true) if !wsrep.is_primary() => "non-Primary".to_owned(),
             (Some(wsrep), true) => wsrep.local_state.to_string(),
             (None, true) => "starting".to_owned(),
@@ -35,7 +37,11 @@ impl NodeReport {
     }
 
     pub fn is_synced(&self) -> bool {
-        self.process.running && self.wsrep.as_ref().is_some_and(|wsrep| wsrep.write_health().is_ok())
+        self.process.running
+            && self
+                .wsrep
+                .as_ref()
+                .is_some_and(|wsrep| wsrep.write_health().is_ok())
     }
 }
 

@@ -6,7 +6,10 @@ use anyhow::Context as _;
 use galera::Position;
 use serde::de::DeserializeOwned;
 
-use crate::api::{ErrorBody, InitResponse, NodeReport, RecoverResponse, StartMode, StartRequest, StartResponse, StopResponse};
+use crate::api::{
+    ErrorBody, InitResponse, NodeReport, RecoverResponse, StartMode, StartRequest, StartResponse,
+    StopResponse,
+};
 
 #[derive(Clone)]
 pub struct AgentClient {
@@ -17,7 +20,9 @@ pub struct AgentClient {
 
 impl std::fmt::Debug for AgentClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentClient").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("AgentClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -27,7 +32,11 @@ pub enum AgentError {
     #[error("the agent at {address} does not answer: {reason}")]
     Unreachable { address: String, reason: String },
     #[error("the agent at {address} refused: {message}")]
-    Refused { address: String, status: u16, message: String },
+    Refused {
+        address: String,
+        status: u16,
+        message: String,
+    },
 }
 
 impl AgentClient {
@@ -44,32 +53,75 @@ impl AgentClient {
     }
 
     pub async fn status(&self) -> Result<NodeReport, AgentError> {
-        self.call(reqwest::Method::GET, "/v1/status", None, Duration::from_secs(8)).await
+        self.call(
+            reqwest::Method::GET,
+            "/v1/status",
+            None,
+            Duration::from_secs(8),
+        )
+        .await
     }
 
     pub async fn init(&self) -> Result<InitResponse, AgentError> {
-        self.call(reqwest::Method::POST, "/v1/init", None, Duration::from_secs(180)).await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/init",
+            None,
+            Duration::from_secs(180),
+        )
+        .await
     }
 
-    pub async fn start(&self, mode: StartMode, mark_safe_to_bootstrap: bool) -> Result<StartResponse, AgentError> {
-        let body = serde_json::to_value(StartRequest { mode, mark_safe_to_bootstrap }).expect("serializes");
-        self.call(reqwest::Method::POST, "/v1/start", Some(body), Duration::from_secs(180)).await
+    pub async fn start(
+        &self,
+        mode: StartMode,
+        mark_safe_to_bootstrap: bool,
+    ) -> Result<StartResponse, AgentError> {
+        let body = serde_json::to_value(StartRequest {
+            mode,
+            mark_safe_to_bootstrap,
+        })
+        .expect("serializes");
+        self.call(
+            reqwest::Method::POST,
+            "/v1/start",
+            Some(body),
+            Duration::from_secs(180),
+        )
+        .await
     }
 
     pub async fn stop(&self) -> Result<StopResponse, AgentError> {
-        self.call(reqwest::Method::POST, "/v1/stop", None, Duration::from_secs(620)).await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/stop",
+            None,
+            Duration::from_secs(620),
+        )
+        .await
     }
 
     pub async fn recover(&self) -> Result<Position, AgentError> {
         let response: RecoverResponse = self
-            .call(reqwest::Method::POST, "/v1/recover", None, Duration::from_secs(180))
+            .call(
+                reqwest::Method::POST,
+                "/v1/recover",
+                None,
+                Duration::from_secs(180),
+            )
             .await?;
         Ok(response.position)
     }
 
     /// Stops the server (if running) and the agent.
     pub async fn shutdown(&self) -> Result<StopResponse, AgentError> {
-        self.call(reqwest::Method::POST, "/v1/shutdown", None, Duration::from_secs(620)).await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/shutdown",
+            None,
+            Duration::from_secs(620),
+        )
+        .await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -88,24 +140,38 @@ impl AgentClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|error| AgentError::Unreachable {
-            address: address.clone(),
-            reason: describe(&error),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| AgentError::Unreachable {
+                address: address.clone(),
+                reason: describe(&error),
+            })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|error| AgentError::Unreachable {
-            address: address.clone(),
-            reason: describe(&error),
-        })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| AgentError::Unreachable {
+                address: address.clone(),
+                reason: describe(&error),
+            })?;
         if !status.is_success() {
             let message = serde_json::from_slice::<ErrorBody>(&bytes)
                 .map(|body| body.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(AgentError::Refused { address, status: status.as_u16(), message });
+            return Err(AgentError::Refused {
+                address,
+                status: status.as_u16(),
+                message,
+            });
         }
         serde_json::from_slice(&bytes)
             .context("unexpected answer")
-            .map_err(|error| AgentError::Refused { address, status: status.as_u16(), message: format!("{error:#}") })
+            .map_err(|error| AgentError::Refused {
+                address,
+                status: status.as_u16(),
+                message: format!("{error:#}"),
+            })
     }
 }
 

@@ -14,10 +14,18 @@ pub struct PortTaken {
 
 impl std::fmt::Display for PortTaken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} on {} is in use", self.field, self.port, self.address)?;
+        write!(
+            f,
+            "{} {} on {} is in use",
+            self.field, self.port, self.address
+        )?;
         match &self.owner {
             Some(owner) => write!(f, " by {owner}"),
-            None => write!(f, " (owner unknown; try `ss -ltnp 'sport = :{}'`)", self.port),
+            None => write!(
+                f,
+                " (owner unknown; try `ss -ltnp 'sport = :{}'`)",
+                self.port
+            ),
         }
     }
 }
@@ -62,7 +70,10 @@ pub fn owner_of_port(port: u16) -> Option<String> {
                 continue;
             };
             let target = target.to_string_lossy();
-            if inodes.iter().any(|inode| target == format!("socket:[{inode}]")) {
+            if inodes
+                .iter()
+                .any(|inode| target == format!("socket:[{inode}]"))
+            {
                 let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
                 return Some(format!("pid {pid} ({})", name.trim()));
             }
@@ -80,7 +91,9 @@ fn listening_inodes(port: u16) -> Vec<String> {
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // local_address is HEXIP:HEXPORT, st 0A is LISTEN, inode is the tenth field.
-            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9)) else {
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
                 continue;
             };
             let listening_port = local
@@ -105,7 +118,10 @@ mod tests {
         let taken = taken_ports("127.0.0.1", &[("client_port", port)]);
         assert_eq!(taken.len(), 1);
         let owner = taken[0].owner.clone().unwrap();
-        assert!(owner.starts_with(&format!("pid {}", std::process::id())), "{owner}");
+        assert!(
+            owner.starts_with(&format!("pid {}", std::process::id())),
+            "{owner}"
+        );
         drop(listener);
         assert!(taken_ports("127.0.0.1", &[("client_port", port)]).is_empty());
     }

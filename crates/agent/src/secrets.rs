@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn native_hash_matches_mariadb() {
         // SELECT PASSWORD('password') gives this on MariaDB and MySQL 5.x.
-        assert_eq!(native_password_hash("password"), "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19");
+        assert_eq!(
+            native_password_hash("password"),
+            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ impl Binaries {
     /// every missing one with the command that installs them.
     pub fn locate(spec: &ClusterSpec) -> anyhow::Result<Binaries> {
         let mariadbd = find_program("mariadbd", &["/usr/sbin", "/usr/bin", "/usr/local/sbin"]);
-        let install_db = find_program("mariadb-install-db", &["/usr/bin", "/usr/sbin", "/usr/local/bin"]);
+        let install_db = find_program(
+            "mariadb-install-db",
+            &["/usr/bin", "/usr/sbin", "/usr/local/bin"],
+        );
         let mut missing = Vec::new();
         if mariadbd.is_none() {
             missing.push("mariadbd (package mariadb-server)".to_owned());
@@ -85,8 +88,14 @@ fn find_program(name: &str, extra_dirs: &[&str]) -> Option<PathBuf> {
 
 #[derive(Debug)]
 enum ProcessState {
-    Stopped { last_exit: Option<String> },
-    Running { pid: u32, mode: Option<StartMode>, stop_requested: bool },
+    Stopped {
+        last_exit: Option<String>,
+    },
+    Running {
+        pid: u32,
+        mode: Option<StartMode>,
+        stop_requested: bool,
+    },
 }
 
 /// The agent's node: its spec, its secrets, and the mariadbd process it owns.
@@ -105,18 +114,27 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("node", &self.node.name).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("node", &self.node.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl Server {
     /// Builds the server for `node_name`, adopting a mariadbd that is already running
     /// from its pid file (after an agent restart).
-    pub async fn new(spec: ClusterSpec, node_name: &str, secrets: Secrets) -> anyhow::Result<Arc<Server>> {
+    pub async fn new(
+        spec: ClusterSpec,
+        node_name: &str,
+        secrets: Secrets,
+    ) -> anyhow::Result<Arc<Server>> {
         let node = spec
             .node(node_name)
             .with_context(|| {
-                format!("no node named `{node_name}` in the spec; nodes: {}", spec.node_names().join(", "))
+                format!(
+                    "no node named `{node_name}` in the spec; nodes: {}",
+                    spec.node_names().join(", ")
+                )
             })?
             .clone();
         let binaries = Binaries::locate(&spec)?;
@@ -142,7 +160,11 @@ impl Server {
         });
         if let Some(pid) = server.running_pid_from_file() {
             tracing::info!(pid, "adopting the mariadbd that is already running");
-            *server.process.lock().await = ProcessState::Running { pid, mode: None, stop_requested: false };
+            *server.process.lock().await = ProcessState::Running {
+                pid,
+                mode: None,
+                stop_requested: false,
+            };
             tokio::spawn(watch_adopted(Arc::clone(&server), pid));
         }
         Ok(server)
@@ -253,7 +275,8 @@ impl Server {
         };
         match tokio::time::timeout(Duration::from_secs(3), query).await {
             Ok(Ok(rows)) => Ok(WsrepStatus::from_variables(
-                rows.iter().map(|(name, value)| (name.as_str(), value.as_str())),
+                rows.iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
             )),
             Ok(Err(error)) => {
                 *slot = None;
@@ -270,26 +293,35 @@ impl Server {
     /// user can reach them.
     fn prepare_directories(&self) -> anyhow::Result<()> {
         for dir in [&self.node.data_dir, &self.node.run_dir, &self.node.log_dir] {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             if let Some(user) = &self.os_user {
-                nix::unistd::chown(dir.as_path(), Some(user.uid), Some(user.gid))
-                    .with_context(|| format!("cannot give {} to the OS user {}", dir.display(), user.name))?;
+                nix::unistd::chown(dir.as_path(), Some(user.uid), Some(user.gid)).with_context(
+                    || format!("cannot give {} to the OS user {}", dir.display(), user.name),
+                )?;
                 check_reachable(dir, &user.name)?;
             }
         }
-        std::fs::set_permissions(&self.node.data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .with_context(|| format!("cannot restrict {}", self.node.data_dir.display()))?;
+        std::fs::set_permissions(
+            &self.node.data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .with_context(|| format!("cannot restrict {}", self.node.data_dir.display()))?;
         let config = spec::render_node_config(&self.spec, &self.node);
         write_file(&self.node.config_file(), config.as_bytes(), 0o644)?;
         if self.spec.server.sst_method == spec::SstMethod::Mariabackup {
             // The donor's mariabackup logs in with the admin account. The file is read by
             // mariadbd and the SST script, both as the server's OS user, and nobody else.
             let auth_file = self.node.run_dir.join("sst-auth.cnf");
-            let text = format!("[mariadbd]\nwsrep_sst_auth = {ADMIN_USER}:{}\n", self.secrets.admin_password);
+            let text = format!(
+                "[mariadbd]\nwsrep_sst_auth = {ADMIN_USER}:{}\n",
+                self.secrets.admin_password
+            );
             write_file(&auth_file, text.as_bytes(), 0o600)?;
             if let Some(user) = &self.os_user {
-                nix::unistd::chown(&auth_file, Some(user.uid), Some(user.gid))
-                    .with_context(|| format!("cannot give {} to {}", auth_file.display(), user.name))?;
+                nix::unistd::chown(&auth_file, Some(user.uid), Some(user.gid)).with_context(
+                    || format!("cannot give {} to {}", auth_file.display(), user.name),
+                )?;
             }
         }
         Ok(())
@@ -300,14 +332,20 @@ impl Server {
     /// galley admin and monitor accounts. Leaves an existing data dir alone.
     pub async fn init(&self) -> Result<InitResponse, ServerError> {
         if matches!(*self.process.lock().await, ProcessState::Running { .. }) {
-            return Err(ServerError::Conflict("the server is running; its data dir is already initialized".into()));
+            return Err(ServerError::Conflict(
+                "the server is running; its data dir is already initialized".into(),
+            ));
         }
         if self.data_dir_initialized() {
             return Ok(InitResponse { initialized: false });
         }
         let data_dir = &self.node.data_dir;
         let existed = data_dir.exists();
-        if existed && std::fs::read_dir(data_dir).map(|mut entries| entries.next().is_some()).unwrap_or(false) {
+        if existed
+            && std::fs::read_dir(data_dir)
+                .map(|mut entries| entries.next().is_some())
+                .unwrap_or(false)
+        {
             return Err(ServerError::Conflict(format!(
                 "the data dir {} is not empty but holds no MariaDB system schema; refusing to initialize over it",
                 data_dir.display()
@@ -329,7 +367,10 @@ impl Server {
         write_file(&sql_file, self.securing_sql().as_bytes(), 0o600)?;
         let mut command = tokio::process::Command::new(&self.binaries.install_db);
         command
-            .arg(format!("--defaults-file={}", self.node.config_file().display()))
+            .arg(format!(
+                "--defaults-file={}",
+                self.node.config_file().display()
+            ))
             .arg(format!("--datadir={}", self.node.data_dir.display()))
             .arg("--skip-test-db")
             .arg("--skip-name-resolve")
@@ -342,8 +383,13 @@ impl Server {
         let _ = std::fs::remove_file(&sql_file);
         let output = output.context("cannot run mariadb-install-db")?;
         if !output.status.success() {
-            let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-            let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).take(6).collect();
+            let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .take(6)
+                .collect();
             anyhow::bail!("mariadb-install-db failed: {}", lines.join(" | "));
         }
         Ok(())
@@ -375,7 +421,9 @@ impl Server {
     pub async fn start(self: &Arc<Self>, request: StartRequest) -> Result<u32, ServerError> {
         let mut process = self.process.lock().await;
         if let ProcessState::Running { pid, .. } = &*process {
-            return Err(ServerError::Conflict(format!("the server is already running (pid {pid})")));
+            return Err(ServerError::Conflict(format!(
+                "the server is already running (pid {pid})"
+            )));
         }
         let node = &self.node;
         let ports = [
@@ -418,7 +466,9 @@ impl Server {
             }
             StartMode::Join => {
                 if !node.data_dir.exists() {
-                    tracing::info!("empty data dir: this node will receive a full state transfer (SST)");
+                    tracing::info!(
+                        "empty data dir: this node will receive a full state transfer (SST)"
+                    );
                 }
                 // After a crash grastate.dat has seqno -1; recover the real position from
                 // InnoDB so that the node can ask for an incremental transfer (IST).
@@ -458,19 +508,35 @@ impl Server {
         let mut child = command.spawn().context("cannot start mariadbd")?;
         let pid = child.id().context("mariadbd exited at once")?;
         *self.recovered.lock().await = None;
-        *process = ProcessState::Running { pid, mode: Some(request.mode), stop_requested: false };
+        *process = ProcessState::Running {
+            pid,
+            mode: Some(request.mode),
+            stop_requested: false,
+        };
         tracing::info!(pid, mode = ?request.mode, position = ?start_position, "mariadbd started");
         let server = Arc::clone(self);
         tokio::spawn(async move {
             let status = child.wait().await;
-            server.on_exit(pid, status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())).await;
+            server
+                .on_exit(
+                    pid,
+                    status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                )
+                .await;
         });
         Ok(pid)
     }
 
     async fn on_exit(&self, pid: u32, status: String) {
         let mut process = self.process.lock().await;
-        let ProcessState::Running { pid: current, stop_requested, .. } = &*process else {
+        let ProcessState::Running {
+            pid: current,
+            stop_requested,
+            ..
+        } = &*process
+        else {
             return;
         };
         if *current != pid {
@@ -495,7 +561,8 @@ impl Server {
             nix::unistd::chown(&temporary, Some(user.uid), Some(user.gid))
                 .with_context(|| format!("cannot give {} to {}", temporary.display(), user.name))?;
         }
-        std::fs::rename(&temporary, &path).with_context(|| format!("cannot replace {}", path.display()))
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))
     }
 
     /// Stops mariadbd gracefully (SIGTERM) and waits for it to exit.
@@ -504,7 +571,11 @@ impl Server {
             let mut process = self.process.lock().await;
             match &mut *process {
                 ProcessState::Stopped { .. } => return Ok(self.read_grastate().ok().flatten()),
-                ProcessState::Running { pid, stop_requested, .. } => {
+                ProcessState::Running {
+                    pid,
+                    stop_requested,
+                    ..
+                } => {
                     *stop_requested = true;
                     *pid
                 }
@@ -557,7 +628,10 @@ impl Server {
         let _ = std::fs::remove_file(&log_path);
         let mut command = tokio::process::Command::new(&self.binaries.mariadbd);
         command
-            .arg(format!("--defaults-file={}", self.node.config_file().display()))
+            .arg(format!(
+                "--defaults-file={}",
+                self.node.config_file().display()
+            ))
             .arg("--wsrep-recover")
             .arg(format!("--log-error={}", log_path.display()));
         if let Some(user) = &self.os_user {
@@ -576,11 +650,19 @@ impl Server {
                 Ok(position)
             }
             None => {
-                let errors: Vec<&str> = log.lines().filter(|line| line.contains("[ERROR]")).take(5).collect();
+                let errors: Vec<&str> = log
+                    .lines()
+                    .filter(|line| line.contains("[ERROR]"))
+                    .take(5)
+                    .collect();
                 Err(ServerError::Internal(anyhow::anyhow!(
                     "mariadbd --wsrep-recover found no position ({}): {}",
                     output.status,
-                    if errors.is_empty() { "no error in its log".to_owned() } else { errors.join(" | ") }
+                    if errors.is_empty() {
+                        "no error in its log".to_owned()
+                    } else {
+                        errors.join(" | ")
+                    }
                 )))
             }
         }
@@ -592,10 +674,13 @@ async fn watch_adopted(server: Arc<Server>, pid: u32) {
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if kill(Pid::from_raw(pid as i32), None).is_err() {
-            server.on_exit(pid, "exit status unknown (adopted process)".to_owned()).await;
+            server
+                .on_exit(pid, "exit status unknown (adopted process)".to_owned())
+                .await;
             return;
         }
-        if !matches!(*server.process.lock().await, ProcessState::Running { pid: current, .. } if current == pid) {
+        if !matches!(*server.process.lock().await, ProcessState::Running { pid: current, .. } if current == pid)
+        {
             return;
         }
     }
@@ -607,7 +692,9 @@ fn error_lines(log: &Path) -> String {
         return String::new();
     };
     let start = text.len().saturating_sub(64 * 1024);
-    let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
     let errors: Vec<&str> = text[start..]
         .lines()
         .filter(|line| line.contains("[ERROR]"))
@@ -616,7 +703,11 @@ fn error_lines(log: &Path) -> String {
     if last.is_empty() {
         String::new()
     } else {
-        format!("; last errors in {}:\n  {}", log.display(), last.join("\n  "))
+        format!(
+            "; last errors in {}:\n  {}",
+            log.display(),
+            last.join("\n  ")
+        )
     }
 }
 

@@ -14,7 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::Notify;
 
-use crate::api::{ErrorBody, InitResponse, NodeReport, RecoverResponse, StartRequest, StartResponse, StopResponse};
+use crate::api::{
+    ErrorBody, InitResponse, NodeReport, RecoverResponse, StartRequest, StartResponse, StopResponse,
+};
 use crate::server::{Server, ServerError};
 
 #[derive(Debug, Clone)]
@@ -66,12 +68,21 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|value| value.strip_prefix("Bearer "));
     match presented {
         Some(token) if state.server.secrets().token_matches(token) => next.run(request).await,
-        _ => error(StatusCode::UNAUTHORIZED, "missing or wrong cluster token (Authorization: Bearer <token>)"),
+        _ => error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong cluster token (Authorization: Bearer <token>)",
+        ),
     }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(ErrorBody { error: message.into() })).into_response()
+    (
+        status,
+        Json(ErrorBody {
+            error: message.into(),
+        }),
+    )
+        .into_response()
 }
 
 impl IntoResponse for ServerError {
@@ -99,7 +110,11 @@ async fn clustercheck(State(state): State<AppState>) -> Response {
     };
     match verdict {
         Ok(()) => (StatusCode::OK, format!("{} is synced\n", report.node)).into_response(),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{} is not usable: {reason}\n", report.node)).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{} is not usable: {reason}\n", report.node),
+        )
+            .into_response(),
     }
 }
 
@@ -107,7 +122,10 @@ async fn init(State(state): State<AppState>) -> Result<Json<InitResponse>, Serve
     Ok(Json(state.server.init().await?))
 }
 
-async fn start(State(state): State<AppState>, Json(request): Json<StartRequest>) -> Result<Json<StartResponse>, ServerError> {
+async fn start(
+    State(state): State<AppState>,
+    Json(request): Json<StartRequest>,
+) -> Result<Json<StartResponse>, ServerError> {
     let pid = state.server.start(request).await?;
     Ok(Json(StartResponse { pid }))
 }

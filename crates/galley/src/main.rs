@@ -1,1 +1,146 @@
-fn main() {}
+//! The `galley` command: argument parsing and wiring. Each subcommand lives in its own
+//! module; the work itself is done by the library crates.
+
+mod cluster;
+mod local;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// galley: a highly available MariaDB Galera tier for OpenStack.
+///
+/// galley configures, starts, watches and heals a Galera cluster. `galley up` runs a
+/// three-node cluster on this machine with its state in ./.galley; the same commands
+/// drive clusters described by any galley.toml.
+#[derive(Debug, Parser)]
+#[command(
+    name = "galley",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or reuse a 3-node cluster on this machine and start it.
+    ///
+    /// On a new state directory it writes galley.toml and a secrets file (mode 0600),
+    /// starts one agent per node, bootstraps the first node and joins the others one at
+    /// a time until all three are Synced. On an existing one it brings the same cluster
+    /// back, bootstrapping from the most advanced node. Without --detach it stays in the
+    /// foreground and stops the cluster gracefully on Ctrl-C.
+    Up {
+        #[command(flatten)]
+        target: Target,
+        /// Return once every node is Synced and leave the cluster running.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Stop the cluster gracefully, one node at a time, and its agents.
+    ///
+    /// The highest-priority node stops last, so it is the one marked safe_to_bootstrap
+    /// and `galley up` bootstraps from it next time.
+    Down {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show each node: state, cluster size and status, last committed seqno, receive
+    /// queue and flow control.
+    ///
+    /// Exit code 0 when every node is Synced, 3 when any is not.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Refresh every --interval seconds until interrupted.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, default_value_t = 1.0, requires = "watch")]
+        interval: f64,
+    },
+    /// Start one node and wait until it is Synced (it joins the running cluster).
+    Start {
+        /// The node's name from galley.toml.
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop one node gracefully.
+    Stop {
+        /// The node's name from galley.toml.
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run the node agent for one node of a galley.toml (normally started for you).
+    ///
+    /// The agent owns that node's mariadbd and serves HTTP+JSON on the node's
+    /// agent_port, authenticated with the cluster token from the secrets file.
+    Agent {
+        /// The cluster spec.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Which node of the spec this agent owns.
+        #[arg(long)]
+        node: String,
+    },
+}
+
+/// Which cluster a command acts on.
+#[derive(Debug, Args, Clone)]
+struct Target {
+    /// State directory of a local cluster (galley.toml, secrets, data, logs).
+    #[arg(long, default_value = ".galley", env = "GALLEY_DIR")]
+    dir: PathBuf,
+    /// Cluster spec to use instead of <dir>/galley.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up { target, detach } => cluster::up(&target.into(), detach).await,
+        Command::Down { target } => cluster::down(&target.into()).await,
+        Command::Status {
+            target,
+            json,
+            watch,
+            interval,
+        } => status::run(&target.into(), json, watch, interval).await,
+        Command::Start { node, target } => cluster::start_node(&target.into(), &node).await,
+        Command::Stop { node, target } => cluster::stop_node(&target.into(), &node).await,
+        Command::Agent { config, node } => local::run_agent(&config, &node).await,
+    }
+}
+
+impl From<Target> for local::Location {
+    fn from(target: Target) -> local::Location {
+        local::Location::new(target.dir, target.config)
+    }
+}

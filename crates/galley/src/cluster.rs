@@ -1,0 +1,457 @@
+//! Whole-cluster and per-node operations: `up`, `down`, `start`, `stop`. They act only
+//! through the agents, and choose a bootstrap node only by the recovery safety rules
+//! (`galera::choose_bootstrap`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent::api::{NodeReport, StartMode};
+use agent::AgentError;
+use anyhow::{bail, Context as _};
+use galera::NodePosition;
+use indicatif::{ProgressBar, ProgressStyle};
+use spec::NodeSpec;
+use tokio::time::Instant;
+
+use crate::local::{self, Cluster, Location};
+
+/// How long a joiner may take to become Synced (a full SST of a large node takes long).
+const SYNC_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// A spinner on a terminal, plain lines otherwise (CI logs, pipes).
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { bar }
+    }
+
+    fn step(&self, message: impl Into<String>) {
+        self.bar.set_message(message.into());
+    }
+
+    fn done(&self, message: impl AsRef<str>) {
+        if self.bar.is_hidden() {
+            println!("{}", message.as_ref());
+        } else {
+            self.bar.println(message.as_ref());
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+pub async fn up(location: &Location, detach: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let created = !location.config.exists();
+    if created {
+        local::create_local(location)?;
+        println!("Created a new cluster in {}", location.dir.display());
+    }
+    let cluster = Cluster::load(location, true)?;
+    agent::Binaries::locate(&cluster.spec)?;
+    if let Some(remote) = cluster
+        .spec
+        .nodes
+        .iter()
+        .find(|node| !local::is_local_address(&node.address))
+    {
+        bail!(
+            "`galley up` runs a cluster on this machine, but node {} is at {}; use a spec whose nodes are on 127.0.0.1",
+            remote.name,
+            remote.address
+        );
+    }
+    let progress = Progress::new();
+    progress.step("starting agents");
+    cluster.ensure_agents().await?;
+    let result = bring_up(&cluster, &progress).await;
+    progress.finish();
+    result?;
+    println!(
+        "\nCluster {} is up: {} nodes Synced in {:.1} s.\n",
+        cluster.spec.name,
+        cluster.spec.nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let reports = crate::status::collect(&cluster).await;
+    crate::status::print_table(&reports);
+    print_connection_help(&cluster)?;
+    if detach {
+        println!(
+            "\nThe cluster keeps running. Stop it with: galley down{}",
+            dir_flag(location)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "\nPress Ctrl-C to stop the cluster gracefully (or run with --detach to leave it running)."
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    println!();
+    down(location).await
+}
+
+fn dir_flag(location: &Location) -> String {
+    let default = std::env::current_dir()
+        .map(|cwd| cwd.join(".galley"))
+        .unwrap_or_default();
+    if location.dir == default {
+        String::new()
+    } else {
+        format!(" --dir {}", location.dir.display())
+    }
+}
+
+fn print_connection_help(cluster: &Cluster) -> anyhow::Result<()> {
+    let first = cluster.nodes_by_priority()[0];
+    let client_config = local::write_client_config(cluster, first)?;
+    println!(
+        "\nConnect with the mariadb client (the admin password is read from a file, not typed):"
+    );
+    println!(
+        "  mariadb --defaults-extra-file={}",
+        client_config.display()
+    );
+    println!("or, as root on this machine, through a node's unix socket:");
+    println!(
+        "  mariadb --socket={} -u root",
+        first.socket_path().display()
+    );
+    println!("Nodes listen on:");
+    for node in &cluster.spec.nodes {
+        println!("  {:<8} {}:{}", node.name, node.address, node.client_port);
+    }
+    println!(
+        "Secrets (cluster token, admin and monitor passwords): {}",
+        cluster.spec.secrets_file.display()
+    );
+    Ok(())
+}
+
+async fn reports(cluster: &Cluster) -> anyhow::Result<Vec<(NodeSpec, NodeReport)>> {
+    let mut all = Vec::new();
+    for node in cluster.nodes_by_priority() {
+        let report = cluster.client(node).status().await?;
+        all.push((node.clone(), report));
+    }
+    Ok(all)
+}
+
+/// Brings every node to Synced: joins stopped nodes to a running Primary component, or
+/// creates a new cluster, or bootstraps an existing one from its most advanced node.
+async fn bring_up(cluster: &Cluster, progress: &Progress) -> anyhow::Result<()> {
+    let reports = reports(cluster).await?;
+    for (node, report) in &reports {
+        if let Some(error) = &report.grastate_error {
+            bail!(
+                "cannot bring up {}: {error}. Fix or remove the file, then run galley up again",
+                node.name
+            );
+        }
+    }
+    let primary_running = reports.iter().any(|(_, report)| {
+        report.process.running && report.wsrep.as_ref().is_some_and(|w| w.is_primary())
+    });
+    let running_elsewhere: Vec<&str> = reports
+        .iter()
+        .filter(|(_, report)| report.process.running)
+        .map(|(node, _)| node.name.as_str())
+        .collect();
+    let mut to_join: Vec<&NodeSpec> = Vec::new();
+    if primary_running {
+        // Wait for a node that is still joining, then join the stopped ones.
+        for (node, report) in &reports {
+            if report.process.running {
+                wait_synced(cluster, node, progress).await?;
+            } else {
+                to_join.push(node);
+            }
+        }
+    } else if !running_elsewhere.is_empty() {
+        bail!(
+            "{} running but not in a Primary component; galley will not bootstrap beside a running node (safety rule 1). \
+             Check `galley status`, or stop them with `galley down` and run `galley up` again",
+            running_elsewhere.join(", ")
+        );
+    } else {
+        let bootstrap_node = choose_bootstrap_node(cluster, &reports, progress).await?;
+        let node = cluster
+            .spec
+            .node(&bootstrap_node.node)
+            .expect("chosen among the spec's nodes");
+        progress.step(format!("{}: bootstrapping", node.name));
+        let step_started = Instant::now();
+        cluster
+            .client(node)
+            .start(StartMode::Bootstrap, bootstrap_node.mark_safe)
+            .await?;
+        wait_synced(cluster, node, progress).await?;
+        progress.done(format!(
+            "✓ {} bootstrapped the cluster ({}) in {:.1} s",
+            node.name,
+            bootstrap_node.why,
+            step_started.elapsed().as_secs_f64()
+        ));
+        to_join = reports
+            .iter()
+            .map(|(spec, _)| spec)
+            .filter(|spec| spec.name != node.name)
+            .collect();
+    }
+    // One at a time, each after the previous is Synced (safety rule 6): one donor
+    // serves each transfer and the cluster is never left with two joiners at once.
+    for node in to_join {
+        progress.step(format!("{}: joining", node.name));
+        let step_started = Instant::now();
+        cluster.client(node).start(StartMode::Join, false).await?;
+        wait_synced(cluster, node, progress).await?;
+        progress.done(format!(
+            "✓ {} joined in {:.1} s",
+            node.name,
+            step_started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+struct BootstrapNode {
+    node: String,
+    mark_safe: bool,
+    why: String,
+}
+
+/// Picks the bootstrap node of a stopped cluster. A new cluster (no node has data)
+/// initializes and bootstraps its highest-priority node.
+async fn choose_bootstrap_node(
+    cluster: &Cluster,
+    reports: &[(NodeSpec, NodeReport)],
+    progress: &Progress,
+) -> anyhow::Result<BootstrapNode> {
+    if reports
+        .iter()
+        .all(|(_, report)| !report.data_dir_initialized)
+    {
+        let first = &reports[0].0;
+        progress.step(format!(
+            "{}: initializing and securing the data dir",
+            first.name
+        ));
+        let step_started = Instant::now();
+        cluster.client(first).init().await?;
+        progress.done(format!(
+            "✓ {} data dir initialized and secured in {:.1} s",
+            first.name,
+            step_started.elapsed().as_secs_f64()
+        ));
+        return Ok(BootstrapNode {
+            node: first.name.clone(),
+            mark_safe: false,
+            why: "new cluster".to_owned(),
+        });
+    }
+    let mut positions = Vec::new();
+    for (node, report) in reports {
+        let saved = report.grastate.as_ref().and_then(|state| state.position());
+        let position = match (saved, report.data_dir_initialized) {
+            (Some(position), _) => Some(position),
+            (None, false) => None,
+            // Crashed (seqno -1): ask InnoDB through --wsrep-recover.
+            (None, true) => {
+                progress.step(format!("{}: recovering its position", node.name));
+                Some(cluster.client(node).recover().await?)
+            }
+        };
+        positions.push(NodePosition {
+            name: node.name.clone(),
+            priority: node.priority,
+            reported: true,
+            running: report.process.running,
+            position,
+            safe_to_bootstrap: report
+                .grastate
+                .as_ref()
+                .is_some_and(|state| state.safe_to_bootstrap),
+        });
+    }
+    for position in &positions {
+        let text = position
+            .position
+            .as_ref()
+            .map_or("no data".to_owned(), |p| format!("seqno {}", p.seqno));
+        let safe = if position.safe_to_bootstrap {
+            ", safe_to_bootstrap"
+        } else {
+            ""
+        };
+        progress.done(format!("  {}: {text}{safe}", position.name));
+    }
+    let choice =
+        galera::choose_bootstrap(&positions).map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    let mark_safe = !positions
+        .iter()
+        .any(|position| position.name == choice.node && position.safe_to_bootstrap);
+    Ok(BootstrapNode {
+        node: choice.node,
+        mark_safe,
+        why: choice.reason,
+    })
+}
+
+/// Polls the node's agent until it is Synced, showing its state; fails at once if the
+/// server stops, with the reason the agent saw.
+async fn wait_synced(
+    cluster: &Cluster,
+    node: &NodeSpec,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let client = cluster.client(node);
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    loop {
+        let report = client.status().await?;
+        if report.is_synced() {
+            return Ok(());
+        }
+        if !report.process.running {
+            let reason = report
+                .process
+                .last_exit
+                .unwrap_or_else(|| "it was stopped".to_owned());
+            bail!("{} did not reach Synced: {reason}", node.name);
+        }
+        progress.step(format!("{}: {}", node.name, report.state_label()));
+        if Instant::now() > deadline {
+            bail!(
+                "{} is still {} after {} s; see {}",
+                node.name,
+                report.state_label(),
+                SYNC_TIMEOUT.as_secs(),
+                node.error_log().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::load(location, false)?;
+    let mut order = cluster.nodes_by_priority();
+    // The most preferred node leaves last, so it is the one marked safe_to_bootstrap.
+    order.reverse();
+    let mut last_stopped = None;
+    for node in order {
+        let client = cluster.client(node);
+        let running = match client.status().await {
+            Ok(report) => report.process.running,
+            Err(AgentError::Unreachable { .. }) => {
+                // The agent may be gone while its mariadbd still runs: a new agent adopts it.
+                if node.pid_file().exists() {
+                    cluster.ensure_agent(node).await?;
+                    client.status().await?.process.running
+                } else {
+                    println!("{}: agent not running, nothing to stop", node.name);
+                    continue;
+                }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if running {
+            print!("{}: stopping... ", node.name);
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            let stopped = Instant::now();
+            let response = client.shutdown().await?;
+            println!("stopped in {:.1} s", stopped.elapsed().as_secs_f64());
+            if let Some(state) = response.grastate {
+                if state.safe_to_bootstrap {
+                    last_stopped = Some((node.name.clone(), state.seqno));
+                }
+            }
+        } else {
+            client.shutdown().await?;
+            println!("{}: already stopped", node.name);
+        }
+    }
+    match last_stopped {
+        Some((name, seqno)) => println!("Cluster {} is down; {name} holds the last state (seqno {seqno}) and is marked safe to bootstrap.", cluster.spec.name),
+        None => println!("Cluster {} is down.", cluster.spec.name),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::load(location, true)?;
+    let node = find_node(&cluster, name)?.clone();
+    agent::Binaries::locate(&cluster.spec)?;
+    cluster.ensure_agents().await?;
+    let reports = reports(&cluster).await?;
+    let report = &reports
+        .iter()
+        .find(|(spec, _)| spec.name == node.name)
+        .expect("node is in the spec")
+        .1;
+    if report.process.running {
+        println!(
+            "{} is already running ({})",
+            node.name,
+            report.state_label()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let primary = reports.iter().any(|(spec, report)| {
+        spec.name != node.name
+            && report.process.running
+            && report.wsrep.as_ref().is_some_and(|w| w.is_primary())
+    });
+    if !primary {
+        bail!(
+            "no other node is in a Primary component, so {} has no cluster to join; \
+             start the whole cluster with `galley up`, which picks the right node to bootstrap",
+            node.name
+        );
+    }
+    let progress = Progress::new();
+    progress.step(format!("{}: starting", node.name));
+    let started = Instant::now();
+    cluster.client(&node).start(StartMode::Join, false).await?;
+    let result = wait_synced(&cluster, &node, &progress).await;
+    progress.finish();
+    result?;
+    println!(
+        "{} is Synced ({:.1} s)",
+        node.name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::load(location, true)?;
+    let node = find_node(&cluster, name)?;
+    let response = cluster.client(node).stop().await?;
+    match response.grastate.and_then(|state| state.position()) {
+        Some(position) => println!("{} stopped at seqno {}", node.name, position.seqno),
+        None => println!("{} stopped", node.name),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn find_node<'a>(cluster: &'a Cluster, name: &str) -> anyhow::Result<&'a NodeSpec> {
+    cluster.spec.node(name).with_context(|| {
+        format!(
+            "no node named `{name}`; nodes: {}",
+            cluster.spec.node_names().join(", ")
+        )
+    })
+}

@@ -1,0 +1,290 @@
+//! A cluster's state directory (./.galley by default) and its agents: the generated local
+//! spec, loading a spec and its secrets, starting agents as background daemons, and the
+//! `galley agent` process itself.
+
+use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use agent::{AgentClient, AgentError, Binaries, Secrets};
+use anyhow::{bail, Context as _};
+use spec::{ClusterSpec, NodeSpec};
+
+/// Where a command finds its cluster: a state directory and the spec in it (or given).
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Location {
+    pub fn new(dir: PathBuf, config: Option<PathBuf>) -> Location {
+        let dir = absolute(&dir);
+        let config = config
+            .map(|path| absolute(&path))
+            .unwrap_or_else(|| dir.join("galley.toml"));
+        Location { dir, config }
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// A loaded cluster: its spec, its secrets and a client per node agent.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub spec: ClusterSpec,
+    pub secrets: Secrets,
+    pub location: Location,
+}
+
+impl Cluster {
+    /// Loads the spec and secrets of an existing cluster, printing spec warnings once.
+    pub fn load(location: &Location, print_warnings: bool) -> anyhow::Result<Cluster> {
+        if !location.config.exists() {
+            bail!(
+                "no cluster at {}: {} does not exist; run `galley up` to create one",
+                location.dir.display(),
+                location.config.display()
+            );
+        }
+        let loaded = spec::load(&location.config)?;
+        if print_warnings {
+            for warning in &loaded.warnings {
+                eprintln!("warning: {}: {warning}", location.config.display());
+            }
+        }
+        let secrets = Secrets::load(&loaded.spec.secrets_file)?;
+        Ok(Cluster {
+            spec: loaded.spec,
+            secrets,
+            location: location.clone(),
+        })
+    }
+
+    pub fn client(&self, node: &NodeSpec) -> AgentClient {
+        AgentClient::new(&node.agent_address(), &self.secrets.cluster_token)
+    }
+
+    /// Nodes in priority order (most preferred first).
+    pub fn nodes_by_priority(&self) -> Vec<&NodeSpec> {
+        let mut nodes: Vec<&NodeSpec> = self.spec.nodes.iter().collect();
+        nodes.sort_by_key(|node| node.priority);
+        nodes
+    }
+
+    /// Makes sure every node's agent answers, starting the missing ones on this machine.
+    pub async fn ensure_agents(&self) -> anyhow::Result<()> {
+        for node in &self.spec.nodes {
+            self.ensure_agent(node).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn ensure_agent(&self, node: &NodeSpec) -> anyhow::Result<()> {
+        let client = self.client(node);
+        match client.status().await {
+            Ok(_) => return Ok(()),
+            Err(AgentError::Unreachable { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if !is_local_address(&node.address) {
+            bail!(
+                "the agent of {} at {} does not answer, and it runs on another host; start it there",
+                node.name,
+                node.agent_address()
+            );
+        }
+        let log_path = node.log_dir.join("agent.log");
+        std::fs::create_dir_all(&node.log_dir)
+            .with_context(|| format!("cannot create {}", node.log_dir.display()))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let executable = std::env::current_exe().context("cannot find the galley executable")?;
+        let mut child = std::process::Command::new(executable)
+            .arg("agent")
+            .arg("--config")
+            .arg(&self.location.config)
+            .arg("--node")
+            .arg(&node.name)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: it outlives this command and ignores its Ctrl-C.
+            .process_group(0)
+            .spawn()
+            .context("cannot start the agent")?;
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the agent of {} exited at once ({status}); its log {} says:\n{}",
+                    node.name,
+                    log_path.display(),
+                    tail(&log_path, 6)
+                );
+            }
+            if client.status().await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the agent of {} did not answer within 10 s; see {}",
+            node.name,
+            log_path.display()
+        )
+    }
+}
+
+pub fn is_local_address(address: &str) -> bool {
+    address == "localhost"
+        || address
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The spec `galley up` writes for a new local cluster: three nodes on 127.0.0.1, on
+/// ports clear of a MySQL server on 3306, everything under the state directory.
+pub fn local_spec_text(dir: &Path) -> String {
+    let dir = dir.display();
+    let mut text = format!(
+        "# galley cluster spec, written by `galley up`. Edit and run `galley up` again.\n\
+         [cluster]\n\
+         name = \"galley\"\n\
+         secrets_file = \"{dir}/secrets.toml\"\n\
+         \n\
+         [server]\n\
+         # Sized for three nodes sharing one machine.\n\
+         buffer_pool_size = \"128M\"\n\
+         log_file_size = \"48M\"\n\
+         gcache_size = \"128M\"\n\
+         max_connections = 1000\n\
+         innodb_flush_log_at_trx_commit = 1\n\
+         sst_method = \"rsync\"\n"
+    );
+    for index in 1..=3 {
+        text.push_str(&format!(
+            "\n[[node]]\n\
+             name = \"node{index}\"\n\
+             address = \"127.0.0.1\"\n\
+             client_port = {client}\n\
+             galera_port = {galera}\n\
+             ist_port = {ist}\n\
+             sst_port = {sst}\n\
+             agent_port = {agent}\n\
+             data_dir = \"{dir}/node{index}/data\"\n\
+             run_dir = \"{dir}/node{index}/run\"\n\
+             log_dir = \"{dir}/node{index}/log\"\n",
+            client = 13300 + index,
+            galera = 14560 + index,
+            ist = 14570 + index,
+            sst = 14440 + index,
+            agent = 14580 + index,
+        ));
+    }
+    text
+}
+
+/// Creates a new local cluster's state directory: galley.toml and the secrets file.
+/// Checks the software first, so that a machine without MariaDB gets nothing half-made.
+pub fn create_local(location: &Location) -> anyhow::Result<()> {
+    let text = local_spec_text(&location.dir);
+    let loaded = spec::parse(&location.config, &text)?;
+    Binaries::locate(&loaded.spec)?;
+    std::fs::create_dir_all(&location.dir)
+        .with_context(|| format!("cannot create {}", location.dir.display()))?;
+    // mariadbd runs as its own OS user and must be able to pass through to its dirs.
+    std::fs::set_permissions(
+        &location.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    Secrets::load_or_create(&loaded.spec.secrets_file)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&location.config)
+        .with_context(|| format!("cannot create {}", location.config.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Writes `<dir>/client.cnf` (mode 0600) so that `mariadb --defaults-extra-file=...`
+/// logs in as the admin without a password on the command line.
+pub fn write_client_config(cluster: &Cluster, node: &NodeSpec) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = cluster.location.dir.join("client.cnf");
+    let text = format!(
+        "# Written by galley: the admin account of cluster {}. Keep private.\n[client]\nuser = {}\npassword = {}\nhost = {}\nport = {}\n",
+        cluster.spec.name,
+        agent::secrets::ADMIN_USER,
+        cluster.secrets.admin_password,
+        node.address,
+        node.client_port
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(path)
+}
+
+/// `galley agent`: serves one node until SIGINT or SIGTERM, or until asked to exit.
+/// Stopping the agent leaves mariadbd running; the next agent adopts it.
+pub async fn run_agent(config: &Path, node_name: &str) -> anyhow::Result<std::process::ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let loaded = spec::load(config)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{}: {warning}", config.display());
+    }
+    let secrets = Secrets::load(&loaded.spec.secrets_file)?;
+    let server = agent::Server::new(loaded.spec, node_name, secrets).await?;
+    let address = server.node().agent_address();
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| {
+            let owner = agent::ports::owner_of_port(server.node().agent_port)
+                .map(|owner| format!(" (in use by {owner})"))
+                .unwrap_or_default();
+            format!("cannot listen on {address}{owner}")
+        })?;
+    tracing::info!(node = node_name, %address, "agent listening");
+    let shutdown = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    agent::serve(listener, server, shutdown).await?;
+    tracing::info!("agent stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}

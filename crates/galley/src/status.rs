@@ -1,0 +1,178 @@
+//! `galley status`: one row per node, as a table or as JSON, once or refreshed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent::api::NodeReport;
+use serde::Serialize;
+
+use crate::local::{Cluster, Location};
+
+/// One node as `galley status --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct NodeRow {
+    pub node: String,
+    pub address: String,
+    pub client_port: u16,
+    pub agent: &'static str,
+    pub state: String,
+    pub cluster_size: Option<i64>,
+    pub cluster_status: Option<String>,
+    pub last_committed: Option<i64>,
+    pub recv_queue: Option<i64>,
+    pub flow_control_paused: Option<f64>,
+    pub synced: bool,
+    /// Why the node is not usable, or what the agent could not do.
+    pub problem: Option<String>,
+    pub report: Option<NodeReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusJson<'a> {
+    cluster: &'a str,
+    nodes: &'a [NodeRow],
+}
+
+pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
+    let mut rows = Vec::new();
+    for node in &cluster.spec.nodes {
+        let result = cluster.client(node).status().await;
+        let row = match result {
+            Ok(report) => {
+                let wsrep = report.wsrep.as_ref();
+                let problem = if report.process.running {
+                    match wsrep {
+                        Some(status) => {
+                            status.write_health().err().map(|reason| reason.to_string())
+                        }
+                        None => report.sql_error.clone(),
+                    }
+                } else {
+                    report
+                        .process
+                        .last_exit
+                        .clone()
+                        .or_else(|| report.grastate_error.clone())
+                };
+                NodeRow {
+                    node: node.name.clone(),
+                    address: node.address.clone(),
+                    client_port: node.client_port,
+                    agent: "up",
+                    state: report.state_label(),
+                    cluster_size: wsrep.map(|w| w.cluster_size),
+                    cluster_status: wsrep.map(|w| w.cluster_status.clone()),
+                    last_committed: wsrep.map(|w| w.last_committed).or_else(|| {
+                        report
+                            .grastate
+                            .as_ref()
+                            .and_then(|g| g.position())
+                            .map(|p| p.seqno)
+                    }),
+                    recv_queue: wsrep.map(|w| w.local_recv_queue),
+                    flow_control_paused: wsrep.map(|w| w.flow_control_paused),
+                    synced: report.is_synced(),
+                    problem,
+                    report: Some(report),
+                }
+            }
+            Err(error) => NodeRow {
+                node: node.name.clone(),
+                address: node.address.clone(),
+                client_port: node.client_port,
+                agent: "down",
+                state: "unknown".to_owned(),
+                cluster_size: None,
+                cluster_status: None,
+                last_committed: None,
+                recv_queue: None,
+                flow_control_paused: None,
+                synced: false,
+                problem: Some(error.to_string()),
+                report: None,
+            },
+        };
+        rows.push(row);
+    }
+    rows
+}
+
+pub fn print_table(rows: &[NodeRow]) {
+    fn cell<T: ToString>(value: Option<T>) -> String {
+        value.map_or("-".to_owned(), |v| v.to_string())
+    }
+    println!(
+        "{:<10} {:<16} {:<15} {:>5} {:<12} {:>10} {:>7} {:>10}",
+        "NODE", "ADDRESS", "STATE", "SIZE", "STATUS", "SEQNO", "RECV_Q", "FC_PAUSED"
+    );
+    for row in rows {
+        println!(
+            "{:<10} {:<16} {:<15} {:>5} {:<12} {:>10} {:>7} {:>10}",
+            row.node,
+            format!("{}:{}", row.address, row.client_port),
+            if row.agent == "up" {
+                row.state.clone()
+            } else {
+                "agent down".to_owned()
+            },
+            cell(row.cluster_size),
+            cell(row.cluster_status.clone()),
+            cell(row.last_committed),
+            cell(row.recv_queue),
+            cell(row.flow_control_paused.map(|f| format!("{f:.3}"))),
+        );
+    }
+    for row in rows {
+        if let Some(problem) = &row.problem {
+            println!("  {}: {problem}", row.node);
+        }
+    }
+}
+
+pub async fn run(
+    location: &Location,
+    json: bool,
+    watch: bool,
+    interval: f64,
+) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::load(location, !json)?;
+    let interval = Duration::from_secs_f64(interval.clamp(0.2, 3600.0));
+    loop {
+        let rows = collect(&cluster).await;
+        if json {
+            let text = serde_json::to_string_pretty(&StatusJson {
+                cluster: &cluster.spec.name,
+                nodes: &rows,
+            })?;
+            println!("{text}");
+        } else {
+            if watch {
+                // Clear the screen and home the cursor, like watch(1).
+                print!("\x1b[2J\x1b[H");
+                println!(
+                    "cluster {} (every {:.1} s, Ctrl-C to stop)\n",
+                    cluster.spec.name,
+                    interval.as_secs_f64()
+                );
+            }
+            print_table(&rows);
+        }
+        let all_synced = rows.iter().all(|row| row.synced);
+        if !watch {
+            if rows.iter().all(|row| row.agent == "down") {
+                if let Err(error) = agent::Binaries::locate(&cluster.spec) {
+                    eprintln!("{error:#}");
+                }
+            }
+            return Ok(if all_synced {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            });
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
