@@ -43,11 +43,32 @@ impl Binaries {
     /// Finds mariadbd, mariadb-install-db, the Galera provider and the SST tool, or names
     /// every missing one with the command that installs them.
     pub fn locate(spec: &ClusterSpec) -> anyhow::Result<Binaries> {
-        let mariadbd = find_program("mariadbd", &["/usr/sbin", "/usr/bin", "/usr/local/sbin"]);
-        let install_db = find_program(
-            "mariadb-install-db",
-            &["/usr/bin", "/usr/sbin", "/usr/local/bin"],
+        let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).collect())
+            .unwrap_or_default();
+        dirs.extend(
+            ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from),
         );
+        Binaries::locate_in(
+            &dirs,
+            Path::new(spec::GALERA_PROVIDER),
+            spec.server.sst_method,
+        )
+    }
+
+    /// [`Binaries::locate`] over given directories, so that a missing install can be tested.
+    pub fn locate_in(
+        dirs: &[PathBuf],
+        provider: &Path,
+        sst_method: spec::SstMethod,
+    ) -> anyhow::Result<Binaries> {
+        let find = |name: &str| {
+            dirs.iter()
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        };
+        let mariadbd = find("mariadbd");
+        let install_db = find("mariadb-install-db");
         let mut missing = Vec::new();
         if mariadbd.is_none() {
             missing.push("mariadbd (package mariadb-server)".to_owned());
@@ -55,35 +76,33 @@ impl Binaries {
         if install_db.is_none() {
             missing.push("mariadb-install-db (package mariadb-server)".to_owned());
         }
-        if !Path::new(spec::GALERA_PROVIDER).exists() {
-            missing.push(format!("{} (package galera-4)", spec::GALERA_PROVIDER));
+        if !provider.is_file() {
+            missing.push(format!("{} (package galera-4)", provider.display()));
         }
-        let sst_tool = match spec.server.sst_method {
+        let (sst_tool, sst_package) = match sst_method {
             spec::SstMethod::Rsync => ("rsync", "rsync"),
             spec::SstMethod::Mariabackup => ("mariabackup", "mariadb-backup"),
         };
-        if find_program(sst_tool.0, &["/usr/bin", "/usr/sbin"]).is_none() {
-            missing.push(format!("{} (package {})", sst_tool.0, sst_tool.1));
+        if find(sst_tool).is_none() {
+            missing.push(format!("{sst_tool} (package {sst_package})"));
         }
         match (mariadbd, install_db) {
-            (Some(mariadbd), Some(install_db)) if missing.is_empty() => Ok(Binaries { mariadbd, install_db }),
-            _ => anyhow::bail!(
-                "MariaDB with Galera is not installed on this host: missing {}.\nInstall it with: {INSTALL_COMMAND}",
-                missing.join(", ")
-            ),
+            (Some(mariadbd), Some(install_db)) if missing.is_empty() => Ok(Binaries {
+                mariadbd,
+                install_db,
+            }),
+            _ => {
+                let mut install = INSTALL_COMMAND.to_owned();
+                if sst_method == spec::SstMethod::Mariabackup {
+                    install.push_str(" mariadb-backup");
+                }
+                anyhow::bail!(
+                    "MariaDB with Galera is not installed on this host: missing {}.\nInstall it with: {install}",
+                    missing.join(", ")
+                )
+            }
         }
     }
-}
-
-fn find_program(name: &str, extra_dirs: &[&str]) -> Option<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(extra_dirs.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
 }
 
 #[derive(Debug)]
@@ -744,4 +763,30 @@ fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_every_missing_program_and_the_install_command() {
+        let empty = std::env::temp_dir().join("galley-no-such-dir");
+        let error = Binaries::locate_in(
+            std::slice::from_ref(&empty),
+            &empty.join("libgalera_smm.so"),
+            spec::SstMethod::Rsync,
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "mariadbd (package mariadb-server)",
+            "mariadb-install-db",
+            "galera-4",
+            "rsync",
+            INSTALL_COMMAND,
+        ] {
+            assert!(error.contains(expected), "missing {expected:?} in {error}");
+        }
+    }
 }

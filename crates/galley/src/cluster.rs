@@ -50,7 +50,7 @@ impl Progress {
     }
 }
 
-pub async fn up(location: &Location, detach: bool) -> anyhow::Result<ExitCode> {
+pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let created = !location.config.exists();
     if created {
@@ -73,8 +73,11 @@ pub async fn up(location: &Location, detach: bool) -> anyhow::Result<ExitCode> {
     }
     let progress = Progress::new();
     progress.step("starting agents");
+    for name in rebuild {
+        find_node(&cluster, name)?;
+    }
     cluster.ensure_agents().await?;
-    let result = bring_up(&cluster, &progress).await;
+    let result = bring_up(&cluster, &progress, rebuild).await;
     progress.finish();
     result?;
     println!(
@@ -151,7 +154,11 @@ async fn reports(cluster: &Cluster) -> anyhow::Result<Vec<(NodeSpec, NodeReport)
 
 /// Brings every node to Synced: joins stopped nodes to a running Primary component, or
 /// creates a new cluster, or bootstraps an existing one from its most advanced node.
-async fn bring_up(cluster: &Cluster, progress: &Progress) -> anyhow::Result<()> {
+async fn bring_up(
+    cluster: &Cluster,
+    progress: &Progress,
+    rebuild: &[String],
+) -> anyhow::Result<()> {
     let reports = reports(cluster).await?;
     for (node, report) in &reports {
         if let Some(error) = &report.grastate_error {
@@ -186,7 +193,7 @@ async fn bring_up(cluster: &Cluster, progress: &Progress) -> anyhow::Result<()> 
             running_elsewhere.join(", ")
         );
     } else {
-        let bootstrap_node = choose_bootstrap_node(cluster, &reports, progress).await?;
+        let bootstrap_node = choose_bootstrap_node(cluster, &reports, progress, rebuild).await?;
         let node = cluster
             .spec
             .node(&bootstrap_node.node)
@@ -238,6 +245,7 @@ async fn choose_bootstrap_node(
     cluster: &Cluster,
     reports: &[(NodeSpec, NodeReport)],
     progress: &Progress,
+    rebuild: &[String],
 ) -> anyhow::Result<BootstrapNode> {
     if reports
         .iter()
@@ -260,6 +268,25 @@ async fn choose_bootstrap_node(
             mark_safe: false,
             why: "new cluster".to_owned(),
         });
+    }
+    // A node without data in a cluster with history may have held the latest writes
+    // before its disk was lost: bootstrapping from the others could silently drop them.
+    let missing: Vec<&NodeSpec> = reports
+        .iter()
+        .filter(|(node, report)| !report.data_dir_initialized && !rebuild.contains(&node.name))
+        .map(|(node, _)| node)
+        .collect();
+    if let Some(node) = missing.first() {
+        bail!(
+            "{}'s data dir {} holds no data, but the other nodes have cluster history. galley will not guess \
+             whether {} held the latest writes. Restore its data dir, or, if it is lost, run \
+             `galley up --rebuild {}`: the others bootstrap and {} is rebuilt from them by a full state transfer",
+            node.name,
+            node.data_dir.display(),
+            node.name,
+            node.name,
+            node.name
+        );
     }
     let mut positions = Vec::new();
     for (node, report) in reports {

@@ -42,6 +42,11 @@ enum Command {
         /// Return once every node is Synced and leave the cluster running.
         #[arg(long)]
         detach: bool,
+        /// Accept that NODE's data is lost: bootstrap from the others and rebuild NODE
+        /// from them by a full state transfer. Without it, a stopped cluster with a node
+        /// whose data dir is missing is not started.
+        #[arg(long, value_name = "NODE")]
+        rebuild: Vec<String>,
     },
     /// Stop the cluster gracefully, one node at a time, and its agents.
     ///
@@ -125,7 +130,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Up { target, detach } => cluster::up(&target.into(), detach).await,
+        Command::Up {
+            target,
+            detach,
+            rebuild,
+        } => cluster::up(&target.into(), detach, &rebuild).await,
         Command::Down { target } => cluster::down(&target.into()).await,
         Command::Status {
             target,
