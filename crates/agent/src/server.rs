@@ -617,7 +617,7 @@ impl Server {
                 timeout.as_secs()
             )));
         }
-        Ok(self.read_grastate().map_err(ServerError::Conflict)?)
+        self.read_grastate().map_err(ServerError::Conflict)
     }
 
     /// Runs `mariadbd --wsrep-recover` on the stopped server and returns the position

@@ -142,9 +142,9 @@ impl fmt::Display for Position {
 /// output.
 pub fn parse_recovered_position(log: &str) -> Option<Position> {
     log.lines()
+        .rev()
         .filter_map(|line| line.split_once("WSREP: Recovered position:"))
-        .filter_map(|(_, rest)| Position::parse(rest))
-        .last()
+        .find_map(|(_, rest)| Position::parse(rest))
 }
 
 fn is_uuid(text: &str) -> bool {

@@ -238,7 +238,8 @@ mod tests {
     /// Some(text) = unhealthy with a reason containing text).
     #[test]
     fn health_rules() {
-        let cases: &[(&[(&str, &str)], Option<&str>, Option<&str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
             (&[], None, None),
             (
                 &[("wsrep_ready", "OFF")],
