@@ -56,6 +56,8 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     if created {
         local::create_local(location)?;
         println!("Created a new cluster in {}", location.dir.display());
+    } else {
+        create_secrets_for_new_cluster(location)?;
     }
     let cluster = Cluster::load(location, true)?;
     agent::Binaries::locate(&cluster.spec)?;
@@ -104,6 +106,34 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         .context("cannot wait for Ctrl-C")?;
     println!();
     down(location).await
+}
+
+/// A hand-written galley.toml comes without secrets: generate them, but only for a
+/// cluster that has no data yet (existing data holds accounts made with the old ones).
+fn create_secrets_for_new_cluster(location: &Location) -> anyhow::Result<()> {
+    let loaded = spec::load(&location.config)?;
+    if loaded.spec.secrets_file.exists() {
+        return Ok(());
+    }
+    if let Some(node) = loaded
+        .spec
+        .nodes
+        .iter()
+        .find(|node| node.data_dir.join("mysql").exists())
+    {
+        bail!(
+            "the secrets file {} is missing, but {} already has data whose accounts were made with it; restore the file",
+            loaded.spec.secrets_file.display(),
+            node.name
+        );
+    }
+    agent::Binaries::locate(&loaded.spec)?;
+    agent::Secrets::load_or_create(&loaded.spec.secrets_file)?;
+    println!(
+        "Generated secrets in {}",
+        loaded.spec.secrets_file.display()
+    );
+    Ok(())
 }
 
 fn dir_flag(location: &Location) -> String {
@@ -418,6 +448,7 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
+    check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
     let node = find_node(&cluster, name)?.clone();
     agent::Binaries::locate(&cluster.spec)?;
@@ -464,6 +495,7 @@ pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitC
 }
 
 pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
+    check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
     let node = find_node(&cluster, name)?;
     let response = cluster.client(node).stop().await?;
@@ -472,6 +504,19 @@ pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCo
         None => println!("{} stopped", node.name),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names a wrong node before anything else can fail.
+fn check_node_name(location: &Location, name: &str) -> anyhow::Result<()> {
+    if let Ok(loaded) = spec::load(&location.config) {
+        if loaded.spec.node(name).is_none() {
+            bail!(
+                "no node named `{name}`; nodes: {}",
+                loaded.spec.node_names().join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn find_node<'a>(cluster: &'a Cluster, name: &str) -> anyhow::Result<&'a NodeSpec> {

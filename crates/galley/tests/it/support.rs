@@ -1,0 +1,119 @@
+//! A local test cluster: a state directory with a galley.toml on free ports, the galley
+//! binary to drive it, SQL connections to its nodes, and a guard that always tears it down.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub const GALLEY: &str = env!("CARGO_BIN_EXE_galley");
+
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub client_ports: Vec<u16>,
+}
+
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+impl TestCluster {
+    /// A new state directory with a three-node spec; nothing runs yet.
+    pub fn new() -> TestCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("galley-it-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ports = free_ports(15);
+        let root = dir.path().display().to_string();
+        let mut text = format!(
+            "[cluster]\nname = \"ittest\"\nsecrets_file = \"{root}/secrets.toml\"\n\n\
+             [server]\nbuffer_pool_size = \"64M\"\nlog_file_size = \"16M\"\ngcache_size = \"64M\"\nmax_connections = 200\n"
+        );
+        let mut client_ports = Vec::new();
+        for (index, chunk) in ports.chunks(5).enumerate() {
+            let n = index + 1;
+            client_ports.push(chunk[0]);
+            text.push_str(&format!(
+                "\n[[node]]\nname = \"node{n}\"\naddress = \"127.0.0.1\"\nclient_port = {}\ngalera_port = {}\n\
+                 ist_port = {}\nsst_port = {}\nagent_port = {}\ndata_dir = \"{root}/node{n}/data\"\n\
+                 run_dir = \"{root}/node{n}/run\"\nlog_dir = \"{root}/node{n}/log\"\n",
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4]
+            ));
+        }
+        std::fs::write(dir.path().join("galley.toml"), text).unwrap();
+        TestCluster { dir, client_ports }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.path().join(node)
+    }
+
+    /// Runs `galley ARGS --dir <state dir>` and returns its output.
+    pub fn galley(&self, args: &[&str]) -> Output {
+        std::process::Command::new(GALLEY)
+            .args(args)
+            .arg("--dir")
+            .arg(self.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs galley and fails the test, showing its output, unless it succeeds.
+    pub fn galley_ok(&self, args: &[&str]) -> String {
+        let output = self.galley(args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "galley {args:?} failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    pub fn secrets(&self) -> agent::Secrets {
+        agent::Secrets::load(&self.path().join("secrets.toml")).unwrap()
+    }
+
+    /// An admin connection over TCP to node `index` (1-based).
+    pub async fn conn(&self, index: usize) -> mysql_async::Conn {
+        let options = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.client_ports[index - 1])
+            .user(Some(agent::secrets::ADMIN_USER))
+            .pass(Some(self.secrets().admin_password))
+            .prefer_socket(false);
+        mysql_async::Conn::new(options).await.unwrap()
+    }
+
+    pub fn mariadbd_pid(&self, node: &str) -> Option<i32> {
+        let text = std::fs::read_to_string(self.node_dir(node).join("run/mariadbd.pid")).ok()?;
+        text.trim().parse().ok()
+    }
+}
+
+impl Drop for TestCluster {
+    /// Stops everything the test started, even when it failed half-way.
+    fn drop(&mut self) {
+        let _ = self.galley(&["down"]);
+        for node in ["node1", "node2", "node3"] {
+            if let Some(pid) = self.mariadbd_pid(node) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
