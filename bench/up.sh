@@ -67,15 +67,29 @@ fi
 GALLEY_PORTS=(13301 13302 13303 14441 14442 14443 14561 14562 14563 14571 14572 14573 14581 14582 14583)
 MANUAL_PORTS=()
 for n in 1 2 3; do MANUAL_PORTS+=($((23300 + n)) $((24400 + n)) $((24500 + n)) $((24600 + n))); done
-check_ports_free() {
-    local listening taken=()
+taken_ports() {   # prints the given ports that something listens on
+    local listening port
     listening="$(ss -Hltn | awk '{ n = split($4, a, ":"); print a[n] }')"
     for port in "$@"; do
-        if grep -qx "$port" <<<"$listening"; then taken+=("$port"); fi
+        if grep -qx "$port" <<<"$listening"; then printf '%s ' "$port"; fi
     done
-    [[ ${#taken[@]} -eq 0 ]] || die "ports already in use: ${taken[*]} (another cluster running? stop it first)"
 }
-check_ports_free "${GALLEY_PORTS[@]}" "${MANUAL_PORTS[@]}"
+# Another cluster on these ports (e.g. someone else's `galley up` on the default ports)
+# would collide with ours: wait for it to go away, at most POLL_LIMIT s, then fail.
+wait_ports_free() {
+    local deadline taken said=0
+    deadline=$(($(date +%s) + POLL_LIMIT))
+    while taken="$(taken_ports "$@")"; [[ -n $taken ]]; do
+        if [[ $said -eq 0 ]]; then
+            log "ports in use by another process: ${taken}; waiting up to $POLL_LIMIT s for them to be freed"
+            said=1
+        fi
+        (($(date +%s) <= deadline)) ||
+            die "ports still in use after $POLL_LIMIT s: ${taken}(another cluster on this machine? stop it first)"
+        sleep 2
+    done
+}
+wait_ports_free "${GALLEY_PORTS[@]}" "${MANUAL_PORTS[@]}"
 
 WORK="$(mktemp -d /tmp/galley-bench.XXXXXX)"
 chmod 755 "$WORK"   # mariadbd runs as mysql and must traverse into its dirs
@@ -204,6 +218,7 @@ bench_galley() {
     GALLEY_DIRS+=("$dir")
     [[ ! -e $dir ]] || die "$dir exists"
 
+    wait_ports_free "${GALLEY_PORTS[@]}"
     log "run $i: galley fresh (load $(loadavg))"
     secs="$(galley_up_timed "$dir" "$WORK/galley-$i-up1.out")"
     verify_galley_synced "$dir"
@@ -219,6 +234,7 @@ bench_galley() {
 
     before2="$(line_count "$dir/node2/log/mariadbd.err")"
     before3="$(line_count "$dir/node3/log/mariadbd.err")"
+    wait_ports_free "${GALLEY_PORTS[@]}"
     log "run $i: galley restart (load $(loadavg))"
     secs="$(galley_up_timed "$dir" "$WORK/galley-$i-up2.out")"
     verify_galley_synced "$dir"
@@ -320,6 +336,7 @@ bench_manual() {
         chmod 700 "$base/node$n/data"
     done
 
+    wait_ports_free "${MANUAL_PORTS[@]}"
     log "run $i: by hand (load $(loadavg))"
     t0="$(now)"
     for n in 1 2 3; do

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what galley needs on Debian 12: MariaDB 10.11, the galera-4 provider, rsync for
+# state transfers, and the mariadb client. Safe to run again: installed packages are kept.
+set -euo pipefail
+
+packages=(mariadb-server mariadb-client galera-4 rsync)
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup: ${packages[*]} already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+else
+    sudo=(sudo)
+fi
+
+echo "setup: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+# policy-rc.d or a missing init may refuse to start the packaged service; galley does not
+# use it, so that is fine.
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install MariaDB + Galera, check formatting and
+# lints, then run every test (unit tests and real-cluster integration tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-debian.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# The pure crates must stay free of I/O dependencies (ARCHITECTURE.md, invariants).
+for crate in spec galera; do
+    if cargo tree -p "$crate" -e normal --prefix none | grep -E '^(tokio|mysql_async|reqwest|axum) ' ; then
+        echo "error: $crate depends on an I/O crate" >&2
+        exit 1
+    fi
+done
+cargo test --workspace
