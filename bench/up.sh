@@ -18,7 +18,8 @@
 #
 # Needs root (mariadbd runs as --user=mysql), MariaDB + galera-4 + rsync. Uses the galley
 # default ports (13301-13303, 14441-14443, 14561-14583) for galley, and 23301-23303 /
-# 24401-24403 / 24501-24503 / 24601-24603 for the baseline; refuses to start if any is taken.
+# 24401-24403 / 24501-24503 / 24601-24603 for the baseline; if any is taken (e.g. by another
+# `galley up`), waits up to 300 s for it to be freed, then fails.
 set -euo pipefail
 
 RUNS=3
@@ -125,7 +126,8 @@ cleanup() {
         sleep 3
         for pid in $leftovers; do kill -KILL "$pid" 2>/dev/null; done
     fi
-    if [[ $KEEP -eq 1 || $status -ne 0 ]]; then
+    # A failure keeps the logs for diagnosis; an interrupt (130/143) or success does not.
+    if [[ $KEEP -eq 1 || ($status -ne 0 && $status -ne 130 && $status -ne 143) ]]; then
         log "work directory kept: $WORK"
     else
         rm -rf "$WORK"
@@ -146,17 +148,21 @@ status_var() {
         -e "SHOW STATUS LIKE '$2'" 2>/dev/null | awk '{ print $2 }' || true
 }
 
-# How a joiner got its state, from the part of its error log written after line $2.
+# How a joiner got its state, from the part of its error log written after line $2:
+# "SST 2.45 s" (full copy by wsrep_sst_rsync), "IST 3 ws 1.40 s" (the rsync script ran in
+# IST mode and Galera replayed that many writesets), or "none". The seconds are those of
+# the joiner-side wsrep_sst_rsync script, from its own millisecond timestamps.
 transfer_kind() {
-    local text
-    text="$(tail -n +"$(($2 + 1))" "$1" 2>/dev/null || true)"
-    if grep -q -- "--role 'joiner'" <<<"$text"; then
-        echo "SST"
-    elif grep -qE "Prepared IST receiver|Receiving IST|IST received" <<<"$text"; then
-        echo "IST"
-    else
-        echo "none"
-    fi
+    tail -n +"$(($2 + 1))" "$1" 2>/dev/null | awk '
+        function ts(field) { gsub(/\)/, "", field); split(field, t, ":"); return t[1] * 3600 + t[2] * 60 + t[3] }
+        /rsync (SST|IST) started on joiner/ { started = ts($NF) }
+        /rsync (SST|IST) completed on joiner/ { kind = $4; took = ts($NF) - started }
+        /Receiving IST: [0-9]+ writesets/ { for (i = 1; i <= NF; i++) if ($i == "writesets,") ws = $(i - 1) }
+        END {
+            if (kind == "") { print "none"; exit }
+            if (kind == "IST") printf "IST %d ws %.2f s\n", ws, took
+            else printf "SST %.2f s\n", took
+        }' || echo "unknown"
 }
 line_count() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
 

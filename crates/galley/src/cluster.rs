@@ -79,7 +79,13 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         find_node(&cluster, name)?;
     }
     cluster.ensure_agents().await?;
-    let result = bring_up(&cluster, &progress, rebuild).await;
+    let mut result = bring_up(&cluster, &progress, rebuild).await;
+    // The proxy starts once the nodes are Synced, so that its first writer is the
+    // preferred node rather than whichever node was not donating during the joins.
+    if result.is_ok() && cluster.spec.proxy.is_some() {
+        progress.step("starting the proxy");
+        result = cluster.ensure_proxy().await;
+    }
     progress.finish();
     result?;
     println!(
@@ -165,6 +171,24 @@ fn print_connection_help(cluster: &Cluster) -> anyhow::Result<()> {
     println!("Nodes listen on:");
     for node in &cluster.spec.nodes {
         println!("  {:<8} {}:{}", node.name, node.address, node.client_port);
+    }
+    if let Some(proxy) = &cluster.spec.proxy {
+        println!("Applications connect through the proxy:");
+        println!(
+            "  writer  {}   (one writer node; use this for OpenStack services)",
+            spec::host_port(&proxy.address, proxy.writer_port)
+        );
+        println!(
+            "  reader  {}   (reads balanced over healthy nodes)",
+            spec::host_port(&proxy.address, proxy.reader_port)
+        );
+        if let Some(port) = proxy.multi_writer_port {
+            println!("  multi-writer  {}", spec::host_port(&proxy.address, port));
+        }
+        println!(
+            "  admin   http://{}/status and /metrics",
+            spec::host_port(&proxy.address, proxy.admin_port)
+        );
     }
     println!(
         "Secrets (cluster token, admin and monitor passwords): {}",
@@ -403,6 +427,13 @@ async fn wait_synced(
 
 pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
     let cluster = Cluster::load(location, false)?;
+    // The proxy goes first: clients are refused at once instead of meeting dying nodes.
+    if let Some(admin) = cluster.proxy_admin() {
+        if admin.status().await.is_ok() {
+            admin.post("/shutdown").await?;
+            println!("proxy: stopped");
+        }
+    }
     let mut order = cluster.nodes_by_priority();
     // The most preferred node leaves last, so it is the one marked safe_to_bootstrap.
     order.reverse();
@@ -526,4 +557,28 @@ fn find_node<'a>(cluster: &'a Cluster, name: &str) -> anyhow::Result<&'a NodeSpe
             cluster.spec.node_names().join(", ")
         )
     })
+}
+
+/// `galley drain NODE` / `galley undrain NODE`: maintenance through the proxy.
+pub async fn drain(location: &Location, name: &str, draining: bool) -> anyhow::Result<ExitCode> {
+    check_node_name(location, name)?;
+    let cluster = Cluster::load(location, true)?;
+    let admin = cluster
+        .proxy_admin()
+        .context("this cluster has no [proxy] section, so there is nothing to drain through")?;
+    let path = if draining {
+        format!("/drain/{name}")
+    } else {
+        format!("/undrain/{name}")
+    };
+    let status = admin.post(&path).await?;
+    let writer = status["writer"].as_str().unwrap_or("none");
+    if draining {
+        println!("{name} is draining: it takes no new sessions; the writer is now {writer}");
+    } else {
+        println!(
+            "{name} takes sessions again; the writer is {writer} (no fail-back unless configured)"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

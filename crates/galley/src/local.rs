@@ -93,8 +93,23 @@ impl Cluster {
     pub async fn ensure_agent(&self, node: &NodeSpec) -> anyhow::Result<()> {
         let client = self.client(node);
         match client.status().await {
-            Ok(_) => return Ok(()),
+            Ok(report) if report.node == node.name => return Ok(()),
+            Ok(report) => bail!(
+                "{}'s agent_port {} is answered by the agent of node {} of this cluster; fix the ports in {}",
+                node.name,
+                node.agent_port,
+                report.node,
+                self.location.config.display()
+            ),
             Err(AgentError::Unreachable { .. }) => {}
+            Err(AgentError::Refused { status: 401, .. }) => bail!(
+                "{}'s agent_port {} on {} is taken by the agent of another galley cluster (it does not know this cluster's token); \
+                 stop that cluster, or choose other ports in {}",
+                node.name,
+                node.agent_port,
+                node.address,
+                self.location.config.display()
+            ),
             Err(error) => return Err(error.into()),
         }
         if !is_local_address(&node.address) {
@@ -163,7 +178,7 @@ pub fn tail(path: &Path, lines: usize) -> String {
 
 /// The spec `galley up` writes for a new local cluster: three nodes on 127.0.0.1, on
 /// ports clear of a MySQL server on 3306, everything under the state directory.
-pub fn local_spec_text(dir: &Path) -> String {
+pub fn local_spec_text(dir: &Path, offset: u16) -> String {
     let dir = dir.display();
     let mut text = format!(
         "# galley cluster spec, written by `galley up`. Edit and run `galley up` again.\n\
@@ -178,7 +193,17 @@ pub fn local_spec_text(dir: &Path) -> String {
          gcache_size = \"128M\"\n\
          max_connections = 1000\n\
          innodb_flush_log_at_trx_commit = 1\n\
-         sst_method = \"rsync\"\n"
+         sst_method = \"rsync\"\n\
+         \n\
+         [proxy]\n\
+         # Applications connect here: one writer node, reads balanced over healthy nodes.\n\
+         address = \"127.0.0.1\"\n\
+         writer_port = {writer}\n\
+         reader_port = {reader}\n\
+         admin_port = {admin}\n",
+        writer = 13306 + offset,
+        reader = 13307 + offset,
+        admin = 13380 + offset,
     );
     for index in 1..=3 {
         text.push_str(&format!(
@@ -193,11 +218,11 @@ pub fn local_spec_text(dir: &Path) -> String {
              data_dir = \"{dir}/node{index}/data\"\n\
              run_dir = \"{dir}/node{index}/run\"\n\
              log_dir = \"{dir}/node{index}/log\"\n",
-            client = 13300 + index,
-            galera = 14560 + index,
-            ist = 14570 + index,
-            sst = 14440 + index,
-            agent = 14580 + index,
+            client = 13300 + offset + index,
+            galera = 14560 + offset + index,
+            ist = 14570 + offset + index,
+            sst = 14440 + offset + index,
+            agent = 14580 + offset + index,
         ));
     }
     text
@@ -206,8 +231,24 @@ pub fn local_spec_text(dir: &Path) -> String {
 /// Creates a new local cluster's state directory: galley.toml and the secrets file.
 /// Checks the software first, so that a machine without MariaDB gets nothing half-made.
 pub fn create_local(location: &Location) -> anyhow::Result<()> {
-    let text = local_spec_text(&location.dir);
-    let loaded = spec::parse(&location.config, &text)?;
+    // Another local cluster (or anything else) may hold the default ports: take the
+    // first block of ports that is wholly free, so clusters in different directories
+    // can run side by side.
+    let mut chosen = None;
+    for offset in (0..10).map(|step| step * 100) {
+        let text = local_spec_text(&location.dir, offset);
+        let loaded = spec::parse(&location.config, &text)?;
+        if all_ports_free(&loaded.spec) {
+            chosen = Some((text, loaded));
+            break;
+        }
+        if offset == 0 {
+            eprintln!("note: galley's default local ports are in use; looking for a free block");
+        }
+    }
+    let Some((text, loaded)) = chosen else {
+        bail!("no free block of local ports found (tried 13301-14583 and nine blocks above, 100 apart); stop other clusters with `galley down --dir ...`");
+    };
     Binaries::locate(&loaded.spec)?;
     std::fs::create_dir_all(&location.dir)
         .with_context(|| format!("cannot create {}", location.dir.display()))?;
@@ -224,6 +265,203 @@ pub fn create_local(location: &Location) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", location.config.display()))?;
     file.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// The proxy's log directory for a local cluster.
+pub fn proxy_dir(location: &Location) -> PathBuf {
+    location.dir.join("proxy")
+}
+
+/// A client for the proxy's admin endpoint.
+#[derive(Debug, Clone)]
+pub struct ProxyAdmin {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl ProxyAdmin {
+    pub fn new(proxy: &spec::ProxySpec, token: &str) -> ProxyAdmin {
+        ProxyAdmin {
+            base: format!(
+                "http://{}",
+                spec::host_port(&proxy.address, proxy.admin_port)
+            ),
+            token: token.to_owned(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("a plain HTTP client builds"),
+        }
+    }
+
+    pub async fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .get(format!("{}/status", self.base))
+            .send()
+            .await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+
+    pub async fn post(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!(
+                "the proxy refused {path}: {}",
+                body["error"].as_str().unwrap_or("no reason given")
+            );
+        }
+        Ok(body)
+    }
+}
+
+impl Cluster {
+    pub fn proxy_admin(&self) -> Option<ProxyAdmin> {
+        self.spec
+            .proxy
+            .as_ref()
+            .map(|proxy| ProxyAdmin::new(proxy, &self.secrets.cluster_token))
+    }
+
+    /// Starts the local proxy as a daemon if the spec has one and it does not answer.
+    pub async fn ensure_proxy(&self) -> anyhow::Result<()> {
+        let (Some(proxy), Some(admin)) = (&self.spec.proxy, self.proxy_admin()) else {
+            return Ok(());
+        };
+        if admin.status().await.is_ok() {
+            return Ok(());
+        }
+        if !is_local_address(&proxy.address) {
+            bail!(
+                "the proxy at {} does not answer, and it runs on another host; start it there",
+                proxy.address
+            );
+        }
+        let dir = proxy_dir(&self.location);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let log_path = dir.join("proxy.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let executable = std::env::current_exe().context("cannot find the galley executable")?;
+        let mut child = std::process::Command::new(executable)
+            .arg("proxy")
+            .arg("--config")
+            .arg(&self.location.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .context("cannot start the proxy")?;
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the proxy exited at once ({status}); its log {} says:\n{}",
+                    log_path.display(),
+                    tail(&log_path, 6)
+                );
+            }
+            if admin.status().await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the proxy did not answer within 10 s; see {}",
+            log_path.display()
+        )
+    }
+}
+
+/// `galley proxy`: routes until SIGINT or SIGTERM (or `POST /shutdown`); SIGHUP reloads
+/// galley.toml without touching established sessions.
+pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let loaded = spec::load(config)?;
+    let Some(proxy_spec) = loaded.spec.proxy.clone() else {
+        bail!(
+            "{} has no [proxy] section; add one, for example:\n[proxy]\naddress = \"127.0.0.1\"\nwriter_port = 3306\nreader_port = 3307\nadmin_port = 4590",
+            config.display()
+        );
+    };
+    let secrets = Secrets::load(&loaded.spec.secrets_file)?;
+    let listeners = proxy::Listeners::bind(&proxy_spec).await?;
+    let running = proxy::start(
+        &loaded.spec,
+        &proxy_spec,
+        listeners,
+        proxy::Credentials {
+            monitor_user: agent::secrets::MONITOR_USER.to_owned(),
+            monitor_password: secrets.monitor_password.clone(),
+            cluster_token: secrets.cluster_token.clone(),
+        },
+    );
+    let status = running.proxy.status();
+    tracing::info!(writer = ?status.listeners.writer, reader = ?status.listeners.reader, admin = ?status.listeners.admin, "proxy listening");
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match spec::load(config) {
+                Ok(reloaded) => match &reloaded.spec.proxy {
+                    Some(new_proxy) => {
+                        for note in running.proxy.reload(&reloaded.spec, new_proxy) {
+                            tracing::warn!("reload: {note}");
+                        }
+                        if new_proxy.writer_port != proxy_spec.writer_port || new_proxy.reader_port != proxy_spec.reader_port
+                            || new_proxy.admin_port != proxy_spec.admin_port || new_proxy.address != proxy_spec.address
+                            || new_proxy.multi_writer_port != proxy_spec.multi_writer_port {
+                            tracing::warn!("reload: listener addresses changed; restart the proxy to apply them");
+                        }
+                        tracing::info!("reloaded {}", config.display());
+                    }
+                    None => tracing::error!("reload refused: {} has no [proxy] section now", config.display()),
+                },
+                Err(error) => tracing::error!("reload refused, keeping the running configuration: {error}"),
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            () = running.stopped() => break,
+        }
+    }
+    running.stop();
+    tracing::info!("proxy stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn all_ports_free(spec: &ClusterSpec) -> bool {
+    let node_ports = spec
+        .nodes
+        .iter()
+        .all(|node| agent::ports::taken_ports(&node.address, &node.ports()).is_empty());
+    let proxy_ports = spec.proxy.as_ref().is_none_or(|proxy| {
+        let ports = [
+            ("writer_port", proxy.writer_port),
+            ("reader_port", proxy.reader_port),
+            ("admin_port", proxy.admin_port),
+        ];
+        agent::ports::taken_ports(&proxy.address, &ports).is_empty()
+    });
+    node_ports && proxy_ports
 }
 
 /// Writes `<dir>/client.cnf` (mode 0600) so that `mariadb --defaults-extra-file=...`

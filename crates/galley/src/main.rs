@@ -86,6 +86,29 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Move sessions and the writer off a node for maintenance (through the proxy).
+    Drain {
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Let a drained node take sessions again.
+    Undrain {
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run the Galera-aware load balancer of a galley.toml (normally started for you).
+    ///
+    /// Listens on the [proxy] writer port (one writer node), reader port (least
+    /// connections over read-healthy nodes) and optional multi-writer port; probes every
+    /// node over the MySQL protocol; serves /status, /metrics and drain on the admin
+    /// port. SIGHUP reloads galley.toml without dropping established sessions.
+    Proxy {
+        /// The cluster spec.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Run the node agent for one node of a galley.toml (normally started for you).
     ///
     /// The agent owns that node's mariadbd and serves HTTP+JSON on the node's
@@ -145,6 +168,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start { node, target } => cluster::start_node(&target.into(), &node).await,
         Command::Stop { node, target } => cluster::stop_node(&target.into(), &node).await,
         Command::Agent { config, node } => local::run_agent(&config, &node).await,
+        Command::Proxy { config } => local::run_proxy(&config).await,
+        Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
+        Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
     }
 }
 

@@ -31,6 +31,65 @@ pub struct NodeRow {
 struct StatusJson<'a> {
     cluster: &'a str,
     nodes: &'a [NodeRow],
+    proxy: Option<ProxyRow>,
+}
+
+/// The proxy as `galley status --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct ProxyRow {
+    pub writer_address: String,
+    pub reader_address: String,
+    pub multi_writer_address: Option<String>,
+    pub admin_address: String,
+    pub running: bool,
+    /// The node that takes writes now, per the proxy.
+    pub writer: Option<String>,
+    pub problem: Option<String>,
+    pub status: Option<serde_json::Value>,
+}
+
+pub async fn collect_proxy(cluster: &Cluster) -> Option<ProxyRow> {
+    let proxy = cluster.spec.proxy.as_ref()?;
+    let admin = cluster.proxy_admin()?;
+    let (running, status, problem) = match admin.status().await {
+        Ok(status) => (true, Some(status), None),
+        Err(error) => (
+            false,
+            None,
+            Some(format!("the proxy does not answer: {error}")),
+        ),
+    };
+    Some(ProxyRow {
+        writer_address: spec::host_port(&proxy.address, proxy.writer_port),
+        reader_address: spec::host_port(&proxy.address, proxy.reader_port),
+        multi_writer_address: proxy
+            .multi_writer_port
+            .map(|port| spec::host_port(&proxy.address, port)),
+        admin_address: spec::host_port(&proxy.address, proxy.admin_port),
+        running,
+        writer: status
+            .as_ref()
+            .and_then(|s| s["writer"].as_str().map(str::to_owned)),
+        problem,
+        status,
+    })
+}
+
+pub fn print_proxy(row: &ProxyRow) {
+    if row.running {
+        println!(
+            "\nproxy: writer {} -> {}, reader {}, admin {}",
+            row.writer_address,
+            row.writer.as_deref().unwrap_or("no writer"),
+            row.reader_address,
+            row.admin_address
+        );
+    } else {
+        println!(
+            "\nproxy: not running ({})",
+            row.problem.as_deref().unwrap_or("unknown")
+        );
+    }
 }
 
 pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
@@ -139,10 +198,12 @@ pub async fn run(
     let interval = Duration::from_secs_f64(interval.clamp(0.2, 3600.0));
     loop {
         let rows = collect(&cluster).await;
+        let proxy_row = collect_proxy(&cluster).await;
         if json {
             let text = serde_json::to_string_pretty(&StatusJson {
                 cluster: &cluster.spec.name,
                 nodes: &rows,
+                proxy: proxy_row,
             })?;
             println!("{text}");
         } else {
@@ -156,6 +217,9 @@ pub async fn run(
                 );
             }
             print_table(&rows);
+            if let Some(row) = &proxy_row {
+                print_proxy(row);
+            }
         }
         let all_synced = rows.iter().all(|row| row.synced);
         if !watch {

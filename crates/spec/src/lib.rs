@@ -149,9 +149,33 @@ impl NodeSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxySpec {
     pub address: String,
+    /// Single writer: every connection goes to the one chosen writer node.
     pub writer_port: u16,
+    /// Least connections over every read-healthy node.
     pub reader_port: u16,
+    /// Optional: least connections over every write-healthy node (risks certification
+    /// conflicts, which clients see as deadlocks).
+    pub multi_writer_port: Option<u16>,
+    /// HTTP: /status, /metrics, drain.
     pub admin_port: u16,
+    pub probe_interval_ms: u64,
+    /// A probe that takes longer counts as failed.
+    pub probe_timeout_ms: u64,
+    /// Consecutive good probes before a node is healthy again.
+    pub rise: u32,
+    /// Consecutive bad probes before a node is unhealthy (a refused or reset connection
+    /// counts at once).
+    pub fall: u32,
+    /// Longest a client waits for one backend connection attempt.
+    pub connect_timeout_ms: u64,
+    /// A node whose wsrep_local_recv_queue is above this may not serve reads.
+    pub recv_queue_limit: i64,
+    /// Move the writer back to a returning preferred node (off by default: a fail-back
+    /// moves every session and can start a deadlock storm).
+    pub failback: bool,
+    /// How long sessions on a lost writer may finish before they are closed.
+    pub writer_grace_ms: u64,
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,7 +66,17 @@ pub(crate) struct RawProxy {
     pub address: Option<String>,
     pub writer_port: Option<i64>,
     pub reader_port: Option<i64>,
+    pub multi_writer_port: Option<i64>,
     pub admin_port: Option<i64>,
+    pub probe_interval_ms: Option<i64>,
+    pub probe_timeout_ms: Option<i64>,
+    pub rise: Option<i64>,
+    pub fall: Option<i64>,
+    pub connect_timeout_ms: Option<i64>,
+    pub recv_queue_limit: Option<i64>,
+    pub failback: Option<bool>,
+    pub writer_grace_ms: Option<i64>,
+    pub max_connections: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -108,5 +118,20 @@ pub(crate) const NODE_KEYS: &[&str] = &[
     "log_dir",
     "priority",
 ];
-pub(crate) const PROXY_KEYS: &[&str] = &["address", "writer_port", "reader_port", "admin_port"];
+pub(crate) const PROXY_KEYS: &[&str] = &[
+    "address",
+    "writer_port",
+    "reader_port",
+    "multi_writer_port",
+    "admin_port",
+    "probe_interval_ms",
+    "probe_timeout_ms",
+    "rise",
+    "fall",
+    "connect_timeout_ms",
+    "recv_queue_limit",
+    "failback",
+    "writer_grace_ms",
+    "max_connections",
+];
 pub(crate) const CONTROLLER_KEYS: &[&str] = &["address", "port", "state_dir"];

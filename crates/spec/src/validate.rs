@@ -425,11 +425,61 @@ impl Checker {
         self.unknown_keys("proxy", &raw.unknown, raw::PROXY_KEYS);
         let address = raw.address.unwrap_or_else(|| "127.0.0.1".to_owned());
         self.listen_address("proxy.address", &address);
+        let probe_interval_ms = self.bounded(
+            "proxy.probe_interval_ms",
+            raw.probe_interval_ms,
+            500,
+            50,
+            60_000,
+        );
+        let probe_timeout_ms = self.bounded(
+            "proxy.probe_timeout_ms",
+            raw.probe_timeout_ms,
+            1000,
+            50,
+            60_000,
+        );
         ProxySpec {
             address,
             writer_port: self.port("proxy.writer_port", raw.writer_port, 3306),
             reader_port: self.port("proxy.reader_port", raw.reader_port, 3307),
+            multi_writer_port: raw
+                .multi_writer_port
+                .map(|port| self.port("proxy.multi_writer_port", Some(port), 3308)),
             admin_port: self.port("proxy.admin_port", raw.admin_port, 4590),
+            probe_interval_ms,
+            probe_timeout_ms,
+            rise: self.bounded("proxy.rise", raw.rise, 2, 1, 100) as u32,
+            fall: self.bounded("proxy.fall", raw.fall, 2, 1, 100) as u32,
+            connect_timeout_ms: self.bounded(
+                "proxy.connect_timeout_ms",
+                raw.connect_timeout_ms,
+                1000,
+                10,
+                60_000,
+            ),
+            recv_queue_limit: self.bounded(
+                "proxy.recv_queue_limit",
+                raw.recv_queue_limit,
+                100,
+                0,
+                1_000_000_000,
+            ) as i64,
+            failback: raw.failback.unwrap_or(false),
+            writer_grace_ms: self.bounded(
+                "proxy.writer_grace_ms",
+                raw.writer_grace_ms,
+                0,
+                0,
+                3_600_000,
+            ),
+            max_connections: self.bounded(
+                "proxy.max_connections",
+                raw.max_connections,
+                20_000,
+                1,
+                1_000_000,
+            ) as u32,
         }
     }
 
@@ -446,6 +496,27 @@ impl Checker {
                     .as_deref()
                     .unwrap_or("/var/lib/galley/controller"),
             ),
+        }
+    }
+
+    fn bounded(
+        &mut self,
+        field: &str,
+        value: Option<i64>,
+        default: u64,
+        minimum: u64,
+        maximum: u64,
+    ) -> u64 {
+        match value {
+            None => default,
+            Some(n) if n >= minimum as i64 && n <= maximum as i64 => n as u64,
+            Some(other) => {
+                self.problem(
+                    field,
+                    format!("{other} is out of range; allowed: {minimum} to {maximum}"),
+                );
+                default
+            }
         }
     }
 
@@ -565,11 +636,14 @@ impl Checker {
         }
         if let Some(proxy) = proxy {
             for (field, port) in [
-                ("writer_port", proxy.writer_port),
-                ("reader_port", proxy.reader_port),
-                ("admin_port", proxy.admin_port),
+                ("writer_port", Some(proxy.writer_port)),
+                ("reader_port", Some(proxy.reader_port)),
+                ("multi_writer_port", proxy.multi_writer_port),
+                ("admin_port", Some(proxy.admin_port)),
             ] {
-                claims.push((proxy.address.clone(), port, format!("proxy.{field}")));
+                if let Some(port) = port {
+                    claims.push((proxy.address.clone(), port, format!("proxy.{field}")));
+                }
             }
         }
         if let Some(controller) = controller {

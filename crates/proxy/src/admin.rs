@@ -1,0 +1,117 @@
+//! The admin HTTP endpoint: `GET /status` (JSON), `GET /metrics` (Prometheus), and,
+//! with the cluster token, `POST /drain/{node}`, `POST /undrain/{node}` and
+//! `POST /shutdown`. Reads are open so that monitoring can scrape them.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::state::Proxy;
+
+#[derive(Clone)]
+struct AdminState {
+    proxy: Arc<Proxy>,
+    token: Arc<String>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+pub fn router(
+    proxy: Arc<Proxy>,
+    token: String,
+    shutdown: tokio::sync::watch::Sender<bool>,
+) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/drain/{node}", post(drain))
+        .route("/undrain/{node}", post(undrain))
+        .route("/shutdown", post(shutdown_proxy))
+        .with_state(AdminState {
+            proxy,
+            token: Arc::new(token),
+            shutdown,
+        })
+}
+
+fn authorized(state: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.token.as_bytes();
+    let matches = presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if matches {
+        Ok(())
+    } else {
+        let body = Json(serde_json::json!({"error": "missing or wrong cluster token"}));
+        Err(Box::new((StatusCode::UNAUTHORIZED, body).into_response()))
+    }
+}
+
+async fn status(State(state): State<AdminState>) -> Response {
+    Json(state.proxy.status()).into_response()
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(&state.proxy),
+    )
+        .into_response()
+}
+
+async fn set_drain(
+    state: &AdminState,
+    headers: &HeaderMap,
+    node: &str,
+    draining: bool,
+) -> Response {
+    if let Err(response) = authorized(state, headers) {
+        return *response;
+    }
+    match state.proxy.set_draining(node, draining) {
+        Ok(()) => {
+            tracing::info!(node, draining, "drain changed");
+            Json(state.proxy.status()).into_response()
+        }
+        Err(message) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": message})),
+        )
+            .into_response(),
+    }
+}
+
+async fn drain(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+) -> Response {
+    set_drain(&state, &headers, &node, true).await
+}
+
+async fn undrain(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(node): Path<String>,
+) -> Response {
+    set_drain(&state, &headers, &node, false).await
+}
+
+async fn shutdown_proxy(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Err(response) = authorized(&state, &headers) {
+        return *response;
+    }
+    let _ = state.shutdown.send(true);
+    Json(serde_json::json!({"stopping": true})).into_response()
+}

@@ -1,0 +1,156 @@
+//! galley proxy: a Galera-aware TCP load balancer. It probes every node itself over the
+//! MySQL protocol, keeps one writer (priority, then `wsrep_local_index`; sticky), balances
+//! reads by least connections, sends a MySQL error packet when nothing can serve, and
+//! copies bytes without allocating per packet. It depends on neither the controller nor
+//! the agents: it keeps routing when they are down.
+
+mod admin;
+pub mod health;
+mod listener;
+mod metrics;
+pub mod packet;
+mod probe;
+pub mod state;
+pub mod writer;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+pub use state::{Proxy, ProxyStatus, Role};
+
+/// What the proxy needs besides the spec: the monitor account for probes and the
+/// cluster token for admin actions.
+#[derive(Clone)]
+pub struct Credentials {
+    pub monitor_user: String,
+    pub monitor_password: String,
+    pub cluster_token: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("monitor_user", &self.monitor_user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bound listeners, so that callers (and tests) can bind port 0 and learn the address.
+#[derive(Debug)]
+pub struct Listeners {
+    pub writer: tokio::net::TcpListener,
+    pub reader: tokio::net::TcpListener,
+    pub multi_writer: Option<tokio::net::TcpListener>,
+    pub admin: tokio::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses the spec names, with clear errors naming a taken port.
+    pub async fn bind(proxy: &spec::ProxySpec) -> anyhow::Result<Listeners> {
+        async fn bind_one(
+            field: &str,
+            address: &str,
+            port: u16,
+        ) -> anyhow::Result<tokio::net::TcpListener> {
+            let target = spec::host_port(address, port);
+            tokio::net::TcpListener::bind(&target)
+                .await
+                .with_context(|| format!("cannot listen on {target} (proxy.{field})"))
+        }
+        Ok(Listeners {
+            writer: bind_one("writer_port", &proxy.address, proxy.writer_port).await?,
+            reader: bind_one("reader_port", &proxy.address, proxy.reader_port).await?,
+            multi_writer: match proxy.multi_writer_port {
+                Some(port) => Some(bind_one("multi_writer_port", &proxy.address, port).await?),
+                None => None,
+            },
+            admin: bind_one("admin_port", &proxy.address, proxy.admin_port).await?,
+        })
+    }
+}
+
+/// A running proxy: its state (for reloads and tests) and a handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub proxy: Arc<Proxy>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// Stops accepting and probing. Sessions in flight finish on their own.
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Resolves when the proxy was asked to stop (by `stop` or `POST /shutdown`).
+    pub async fn stopped(&self) {
+        let mut receiver = self.shutdown.subscribe();
+        let _ = receiver.wait_for(|stopping| *stopping).await;
+    }
+}
+
+/// Starts probes, listeners and the admin endpoint; returns at once.
+pub fn start(
+    spec: &spec::ClusterSpec,
+    proxy_spec: &spec::ProxySpec,
+    listeners: Listeners,
+    credentials: Credentials,
+) -> Running {
+    let proxy = Arc::new(Proxy::new(spec, proxy_spec));
+    let (shutdown, _) = tokio::sync::watch::channel(false);
+    {
+        let mut addresses = proxy.listeners.write().expect("listeners lock");
+        let address =
+            |listener: &tokio::net::TcpListener| listener.local_addr().ok().map(|a| a.to_string());
+        addresses.writer = address(&listeners.writer);
+        addresses.reader = address(&listeners.reader);
+        addresses.multi_writer = listeners.multi_writer.as_ref().and_then(address);
+        addresses.admin = address(&listeners.admin);
+    }
+    for index in 0..proxy.backends.len() {
+        tokio::spawn(probe::run(
+            Arc::clone(&proxy),
+            index,
+            credentials.monitor_user.clone(),
+            credentials.monitor_password.clone(),
+            shutdown.subscribe(),
+        ));
+    }
+    tokio::spawn(listener::serve(
+        Arc::clone(&proxy),
+        Role::Writer,
+        listeners.writer,
+        shutdown.subscribe(),
+    ));
+    tokio::spawn(listener::serve(
+        Arc::clone(&proxy),
+        Role::Reader,
+        listeners.reader,
+        shutdown.subscribe(),
+    ));
+    if let Some(multi_writer) = listeners.multi_writer {
+        tokio::spawn(listener::serve(
+            Arc::clone(&proxy),
+            Role::MultiWriter,
+            multi_writer,
+            shutdown.subscribe(),
+        ));
+    }
+    let admin = admin::router(
+        Arc::clone(&proxy),
+        credentials.cluster_token,
+        shutdown.clone(),
+    );
+    let mut admin_shutdown = shutdown.subscribe();
+    tokio::spawn(async move {
+        let result = axum::serve(listeners.admin, admin)
+            .with_graceful_shutdown(async move {
+                let _ = admin_shutdown.wait_for(|stopping| *stopping).await;
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!("admin endpoint failed: {error}");
+        }
+    });
+    Running { proxy, shutdown }
+}

@@ -1,0 +1,187 @@
+//! Counters and the Prometheus text rendering of `/metrics`. Plain atomics: the copy
+//! path adds to them without locks or allocation.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::state::{Proxy, Role};
+
+/// Upper bounds (seconds) of the probe latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 8] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connections: [AtomicU64; 3],
+    pub bytes_from_clients: AtomicU64,
+    pub bytes_to_clients: AtomicU64,
+    pub failovers: AtomicU64,
+    pub rejected_no_backend: AtomicU64,
+    pub rejected_limit: AtomicU64,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    /// Sum of probe latencies in microseconds.
+    latency_sum_micros: AtomicU64,
+}
+
+fn role_slot(role: Role) -> usize {
+    match role {
+        Role::Writer => 0,
+        Role::Reader => 1,
+        Role::MultiWriter => 2,
+    }
+}
+
+impl Metrics {
+    pub fn count_connection(&self, role: Role) {
+        self.connections[role_slot(role)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connections_total(&self) -> u64 {
+        self.connections
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn observe_probe_latency(&self, latency_ms: f64) {
+        let seconds = latency_ms / 1000.0;
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add((latency_ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+}
+
+/// The whole `/metrics` page.
+pub fn render(proxy: &Proxy) -> String {
+    let metrics = &proxy.metrics;
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str| {
+        writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").expect("String write");
+    };
+    family(
+        "galley_proxy_connections_total",
+        "counter",
+        "Client connections accepted, by listener.",
+    );
+    let mut lines = String::new();
+    for role in [Role::Writer, Role::Reader, Role::MultiWriter] {
+        let value = metrics.connections[role_slot(role)].load(Ordering::Relaxed);
+        writeln!(
+            lines,
+            "galley_proxy_connections_total{{listener=\"{}\"}} {value}",
+            role.label()
+        )
+        .expect("String write");
+    }
+    out.push_str(&lines);
+    let simple = [
+        (
+            "galley_proxy_active_connections",
+            "gauge",
+            "Client sessions open now.",
+            proxy.active_connections.load(Ordering::Relaxed),
+        ),
+        (
+            "galley_proxy_bytes_from_clients_total",
+            "counter",
+            "Bytes read from clients and sent to backends.",
+            metrics.bytes_from_clients.load(Ordering::Relaxed),
+        ),
+        (
+            "galley_proxy_bytes_to_clients_total",
+            "counter",
+            "Bytes read from backends and sent to clients.",
+            metrics.bytes_to_clients.load(Ordering::Relaxed),
+        ),
+        (
+            "galley_proxy_failovers_total",
+            "counter",
+            "Times the writer moved away from a node.",
+            metrics.failovers.load(Ordering::Relaxed),
+        ),
+        (
+            "galley_proxy_rejected_no_backend_total",
+            "counter",
+            "Clients refused because no node could serve them.",
+            metrics.rejected_no_backend.load(Ordering::Relaxed),
+        ),
+        (
+            "galley_proxy_rejected_limit_total",
+            "counter",
+            "Clients refused at max_connections.",
+            metrics.rejected_limit.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in simple {
+        writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        )
+        .expect("String write");
+    }
+    let per_backend: [(&str, &str, &str); 5] = [
+        (
+            "galley_proxy_backend_active_connections",
+            "gauge",
+            "Sessions open to the node.",
+        ),
+        (
+            "galley_proxy_backend_connect_errors_total",
+            "counter",
+            "Failed connection attempts to the node.",
+        ),
+        (
+            "galley_proxy_backend_health_changes_total",
+            "counter",
+            "Times the node's read or write health flipped.",
+        ),
+        (
+            "galley_proxy_backend_write_healthy",
+            "gauge",
+            "1 when the node may take writes.",
+        ),
+        (
+            "galley_proxy_backend_writer",
+            "gauge",
+            "1 for the current writer.",
+        ),
+    ];
+    let writer = proxy.writer();
+    for (slot, (name, kind, help)) in per_backend.iter().enumerate() {
+        writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").expect("String write");
+        for (index, backend) in proxy.backends.iter().enumerate() {
+            let value = match slot {
+                0 => backend.active_connections.load(Ordering::Relaxed),
+                1 => backend.connect_errors.load(Ordering::Relaxed),
+                2 => backend.health_changes.load(Ordering::Relaxed),
+                3 => u64::from(backend.write_healthy()),
+                _ => u64::from(writer == Some(index)),
+            };
+            writeln!(out, "{name}{{backend=\"{}\"}} {value}", backend.name).expect("String write");
+        }
+    }
+    let name = "galley_proxy_probe_latency_seconds";
+    writeln!(
+        out,
+        "# HELP {name} Time of one health probe query.\n# TYPE {name} histogram"
+    )
+    .expect("String write");
+    for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&metrics.latency_buckets) {
+        writeln!(
+            out,
+            "{name}_bucket{{le=\"{bound}\"}} {}",
+            bucket.load(Ordering::Relaxed)
+        )
+        .expect("String write");
+    }
+    let count = metrics.latency_count.load(Ordering::Relaxed);
+    writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}").expect("String write");
+    let sum = metrics.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    writeln!(out, "{name}_sum {sum}\n{name}_count {count}").expect("String write");
+    out
+}

@@ -1,0 +1,545 @@
+//! The proxy's shared state: its settings, every backend's health, the current writer,
+//! and the counters. Probes and listeners report into it; only `Proxy` decides health
+//! transitions and the writer, under short locks that are never held across an await.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use galera::WsrepStatus;
+use serde::Serialize;
+use spec::ProxySpec;
+use tokio::sync::watch;
+
+use crate::health::Hysteresis;
+use crate::metrics::Metrics;
+use crate::writer::{choose_writer, Candidate};
+
+/// Which listener a client came in on; decides how its backend is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Writer,
+    Reader,
+    MultiWriter,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+            Role::MultiWriter => "multi_writer",
+        }
+    }
+}
+
+/// Tunables that a reload may change.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub probe_interval_ms: u64,
+    pub probe_timeout_ms: u64,
+    pub rise: u32,
+    pub fall: u32,
+    pub connect_timeout_ms: u64,
+    pub recv_queue_limit: i64,
+    pub failback: bool,
+    pub writer_grace_ms: u64,
+    pub max_connections: u32,
+}
+
+impl Settings {
+    pub fn from_spec(proxy: &ProxySpec) -> Settings {
+        Settings {
+            probe_interval_ms: proxy.probe_interval_ms,
+            probe_timeout_ms: proxy.probe_timeout_ms,
+            rise: proxy.rise,
+            fall: proxy.fall,
+            connect_timeout_ms: proxy.connect_timeout_ms,
+            recv_queue_limit: proxy.recv_queue_limit,
+            failback: proxy.failback,
+            writer_grace_ms: proxy.writer_grace_ms,
+            max_connections: proxy.max_connections,
+        }
+    }
+}
+
+/// What one probe found.
+#[derive(Debug, Clone)]
+pub enum ProbeOutcome {
+    Status {
+        status: Box<WsrepStatus>,
+        latency_ms: f64,
+    },
+    /// Refused, reset or closed: the server is gone; down at once.
+    HardFailure(String),
+    /// Timed out or failed otherwise: counts toward `fall`.
+    SoftFailure(String),
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    write: Hysteresis,
+    read: Hysteresis,
+    write_reason: Option<String>,
+    read_reason: Option<String>,
+    last_status: Option<WsrepStatus>,
+    last_error: Option<String>,
+    probe_latency_ms: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    pub name: String,
+    /// host:port of the node's client port.
+    pub address: String,
+    priority: AtomicU32,
+    health: Mutex<Health>,
+    pub active_connections: AtomicU64,
+    draining: AtomicBool,
+    /// Bumped when sessions through the writer and multi-writer ports must leave.
+    writer_evictions: watch::Sender<u64>,
+    /// Bumped when sessions through the reader port must leave.
+    reader_evictions: watch::Sender<u64>,
+    pub connect_errors: AtomicU64,
+    pub health_changes: AtomicU64,
+}
+
+impl Backend {
+    fn new(node: &spec::NodeSpec) -> Backend {
+        Backend {
+            name: node.name.clone(),
+            address: spec::host_port(&node.address, node.client_port),
+            priority: AtomicU32::new(node.priority),
+            health: Mutex::new(Health::default()),
+            active_connections: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            writer_evictions: watch::Sender::new(0),
+            reader_evictions: watch::Sender::new(0),
+            connect_errors: AtomicU64::new(0),
+            health_changes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn write_healthy(&self) -> bool {
+        self.health.lock().expect("health lock").write.is_healthy()
+    }
+
+    pub fn read_healthy(&self) -> bool {
+        self.health.lock().expect("health lock").read.is_healthy()
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// A receiver that changes when sessions of `role` on this backend must close.
+    pub fn evictions(&self, role: Role) -> watch::Receiver<u64> {
+        match role {
+            Role::Writer | Role::MultiWriter => self.writer_evictions.subscribe(),
+            Role::Reader => self.reader_evictions.subscribe(),
+        }
+    }
+
+    fn evict(&self, role: Role) {
+        let sender = match role {
+            Role::Writer | Role::MultiWriter => &self.writer_evictions,
+            Role::Reader => &self.reader_evictions,
+        };
+        sender.send_modify(|epoch| *epoch += 1);
+    }
+}
+
+/// The addresses the listeners are bound to, for status output.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListenerAddresses {
+    pub writer: Option<String>,
+    pub reader: Option<String>,
+    pub multi_writer: Option<String>,
+    pub admin: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Proxy {
+    settings: RwLock<Settings>,
+    pub backends: Vec<Backend>,
+    writer: Mutex<Option<usize>>,
+    pub metrics: Metrics,
+    pub listeners: RwLock<ListenerAddresses>,
+    pub active_connections: AtomicU64,
+}
+
+/// One backend as `/status` shows it.
+#[derive(Debug, Serialize)]
+pub struct BackendStatus {
+    pub name: String,
+    pub address: String,
+    pub priority: u32,
+    pub write_healthy: bool,
+    pub read_healthy: bool,
+    /// Why it may not take writes, when it may not.
+    pub write_reason: Option<String>,
+    pub read_reason: Option<String>,
+    pub draining: bool,
+    pub state: Option<String>,
+    pub local_index: Option<i64>,
+    pub active_connections: u64,
+    pub connect_errors: u64,
+    pub health_changes: u64,
+    pub probe_latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProxyStatus {
+    pub listeners: ListenerAddresses,
+    pub writer: Option<String>,
+    pub failovers: u64,
+    pub active_connections: u64,
+    pub connections_total: u64,
+    pub backends: Vec<BackendStatus>,
+}
+
+impl Proxy {
+    pub fn new(spec: &spec::ClusterSpec, proxy: &ProxySpec) -> Proxy {
+        Proxy {
+            settings: RwLock::new(Settings::from_spec(proxy)),
+            backends: spec.nodes.iter().map(Backend::new).collect(),
+            writer: Mutex::new(None),
+            metrics: Metrics::default(),
+            listeners: RwLock::new(ListenerAddresses::default()),
+            active_connections: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings lock").clone()
+    }
+
+    /// Applies a reloaded spec: tunables and node priorities. Listeners and the set of
+    /// nodes stay as they are; established sessions are not touched.
+    pub fn reload(&self, spec: &spec::ClusterSpec, proxy: &ProxySpec) -> Vec<String> {
+        *self.settings.write().expect("settings lock") = Settings::from_spec(proxy);
+        let mut ignored = Vec::new();
+        for node in &spec.nodes {
+            match self
+                .backends
+                .iter()
+                .find(|backend| backend.name == node.name)
+            {
+                Some(backend) => {
+                    backend.priority.store(node.priority, Ordering::Relaxed);
+                    if backend.address != spec::host_port(&node.address, node.client_port) {
+                        ignored.push(format!(
+                            "node {} changed address; restart the proxy to apply",
+                            node.name
+                        ));
+                    }
+                }
+                None => ignored.push(format!(
+                    "node {} is new; restart the proxy to route to it",
+                    node.name
+                )),
+            }
+        }
+        for backend in &self.backends {
+            if spec.node(&backend.name).is_none() {
+                ignored.push(format!(
+                    "node {} was removed; restart the proxy to stop routing to it",
+                    backend.name
+                ));
+            }
+        }
+        self.recompute_writer();
+        ignored
+    }
+
+    pub fn writer(&self) -> Option<usize> {
+        *self.writer.lock().expect("writer lock")
+    }
+
+    /// Records a probe result for backend `index`, flips health with hysteresis, and
+    /// moves the writer when needed.
+    pub fn on_probe(&self, index: usize, outcome: ProbeOutcome) {
+        let settings = self.settings();
+        let backend = &self.backends[index];
+        let (write_changed, read_changed) = {
+            let mut health = backend.health.lock().expect("health lock");
+            match outcome {
+                ProbeOutcome::Status { status, latency_ms } => {
+                    self.metrics.observe_probe_latency(latency_ms);
+                    health.probe_latency_ms = Some(latency_ms);
+                    health.last_error = None;
+                    let write = status.write_health();
+                    let read = status.read_health(settings.recv_queue_limit);
+                    health.write_reason = write.as_ref().err().map(ToString::to_string);
+                    health.read_reason = read.as_ref().err().map(ToString::to_string);
+                    health.last_status = Some(*status);
+                    let write_changed =
+                        health
+                            .write
+                            .observe(write.is_ok(), settings.rise, settings.fall);
+                    let read_changed =
+                        health
+                            .read
+                            .observe(read.is_ok(), settings.rise, settings.fall);
+                    (write_changed, read_changed)
+                }
+                ProbeOutcome::HardFailure(reason) => {
+                    health.write_reason = Some(reason.clone());
+                    health.read_reason = Some(reason.clone());
+                    health.last_error = Some(reason);
+                    health.last_status = None;
+                    let write_changed = health.write.force_down().then_some(false);
+                    let read_changed = health.read.force_down().then_some(false);
+                    (write_changed, read_changed)
+                }
+                ProbeOutcome::SoftFailure(reason) => {
+                    health.write_reason = Some(reason.clone());
+                    health.read_reason = Some(reason.clone());
+                    health.last_error = Some(reason);
+                    let write_changed = health.write.observe(false, settings.rise, settings.fall);
+                    let read_changed = health.read.observe(false, settings.rise, settings.fall);
+                    (write_changed, read_changed)
+                }
+            }
+        };
+        self.after_change(index, write_changed, read_changed);
+    }
+
+    /// Passive detection: a client's connection attempt to `index` was refused or reset.
+    pub fn on_connect_refused(&self, index: usize, reason: &str) {
+        let backend = &self.backends[index];
+        let (write_changed, read_changed) = {
+            let mut health = backend.health.lock().expect("health lock");
+            health.write_reason = Some(format!("client connection failed: {reason}"));
+            health.read_reason = health.write_reason.clone();
+            (
+                health.write.force_down().then_some(false),
+                health.read.force_down().then_some(false),
+            )
+        };
+        self.after_change(index, write_changed, read_changed);
+    }
+
+    fn after_change(&self, index: usize, write_changed: Option<bool>, read_changed: Option<bool>) {
+        let backend = &self.backends[index];
+        for (kind, change) in [("write", write_changed), ("read", read_changed)] {
+            if let Some(healthy) = change {
+                backend.health_changes.fetch_add(1, Ordering::Relaxed);
+                let reason = {
+                    let health = backend.health.lock().expect("health lock");
+                    if kind == "write" {
+                        health.write_reason.clone()
+                    } else {
+                        health.read_reason.clone()
+                    }
+                };
+                if healthy {
+                    tracing::info!(backend = %backend.name, "{kind}-healthy");
+                } else {
+                    tracing::warn!(backend = %backend.name, reason = reason.as_deref().unwrap_or(""), "not {kind}-healthy");
+                }
+            }
+        }
+        if write_changed == Some(false) {
+            backend.evict(Role::MultiWriter);
+        }
+        if read_changed == Some(false) {
+            backend.evict(Role::Reader);
+        }
+        if write_changed.is_some() {
+            self.recompute_writer();
+        }
+    }
+
+    /// Chooses the writer again; on a change, sessions on the old writer are told to go.
+    pub fn recompute_writer(&self) {
+        let settings = self.settings();
+        let mut writer = self.writer.lock().expect("writer lock");
+        // At start-up, wait until every node has been probed once: otherwise the first
+        // node to answer would become the (sticky) writer, and proxies would disagree.
+        let all_known = self
+            .backends
+            .iter()
+            .all(|backend| backend.health.lock().expect("health lock").write.is_known());
+        if writer.is_none() && !all_known {
+            return;
+        }
+        let statuses: Vec<(bool, Option<i64>)> = self
+            .backends
+            .iter()
+            .map(|backend| {
+                let health = backend.health.lock().expect("health lock");
+                (
+                    health.write.is_healthy(),
+                    health.last_status.as_ref().map(|s| s.local_index),
+                )
+            })
+            .collect();
+        let candidates: Vec<Candidate> = self
+            .backends
+            .iter()
+            .zip(&statuses)
+            .map(|(backend, (write_healthy, local_index))| Candidate {
+                name: &backend.name,
+                priority: backend.priority.load(Ordering::Relaxed),
+                local_index: *local_index,
+                write_healthy: *write_healthy,
+                draining: backend.draining(),
+            })
+            .collect();
+        let chosen = choose_writer(&candidates, *writer, settings.failback);
+        if chosen != *writer {
+            let old = writer.map(|index| self.backends[index].name.as_str());
+            let new = chosen.map(|index| self.backends[index].name.as_str());
+            match (old, new) {
+                (Some(old), Some(new)) => tracing::warn!(from = old, to = new, "writer moved"),
+                (None, Some(new)) => tracing::info!(writer = new, "writer chosen"),
+                (Some(old), None) => tracing::error!(from = old, "no node can take writes"),
+                (None, None) => {}
+            }
+            if let Some(old_index) = *writer {
+                self.metrics.failovers.fetch_add(1, Ordering::Relaxed);
+                self.backends[old_index].evict(Role::Writer);
+            }
+            *writer = chosen;
+        }
+    }
+
+    /// Sets or clears maintenance drain on a node: it stops taking new sessions and the
+    /// writer moves off it; existing sessions there close after the writer grace.
+    pub fn set_draining(&self, name: &str, draining: bool) -> Result<(), String> {
+        let Some(backend) = self.backends.iter().find(|backend| backend.name == name) else {
+            let names: Vec<&str> = self.backends.iter().map(|b| b.name.as_str()).collect();
+            return Err(format!(
+                "no node named `{name}`; nodes: {}",
+                names.join(", ")
+            ));
+        };
+        backend.draining.store(draining, Ordering::Relaxed);
+        if draining {
+            backend.evict(Role::MultiWriter);
+            backend.evict(Role::Reader);
+        }
+        self.recompute_writer();
+        Ok(())
+    }
+
+    /// The backend for a new session of `role`, skipping `excluded`; or why there is none.
+    /// The chosen backend's connection count is raised at once (a reservation), so that
+    /// concurrent picks spread; the caller lowers it again if the session does not start.
+    pub fn pick(&self, role: Role, excluded: &[usize]) -> Result<usize, String> {
+        let index = self.choose(role, excluded)?;
+        self.backends[index]
+            .active_connections
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(index)
+    }
+
+    fn choose(&self, role: Role, excluded: &[usize]) -> Result<usize, String> {
+        let writer = self.writer();
+        let usable = |index: usize, backend: &Backend| {
+            !excluded.contains(&index)
+                && !backend.draining()
+                && match role {
+                    Role::Reader => backend.read_healthy(),
+                    Role::Writer | Role::MultiWriter => backend.write_healthy(),
+                }
+        };
+        let chosen = match role {
+            Role::Writer => writer.filter(|index| usable(*index, &self.backends[*index])),
+            Role::Reader | Role::MultiWriter => self
+                .backends
+                .iter()
+                .enumerate()
+                .filter(|(index, backend)| usable(*index, backend))
+                // Least connections; on a tie, readers stay off the writer.
+                .min_by_key(|(index, backend)| {
+                    (
+                        backend.active_connections.load(Ordering::Relaxed),
+                        writer == Some(*index),
+                        backend.priority.load(Ordering::Relaxed),
+                        *index,
+                    )
+                })
+                .map(|(index, _)| index),
+        };
+        chosen.ok_or_else(|| self.why_none(role))
+    }
+
+    /// Whether a session of `role` may stay on `index` (checked right after connecting,
+    /// to close the race with a writer change).
+    pub fn still_valid(&self, role: Role, index: usize) -> bool {
+        let backend = &self.backends[index];
+        !backend.draining()
+            && match role {
+                Role::Writer => self.writer() == Some(index),
+                Role::MultiWriter => backend.write_healthy(),
+                Role::Reader => backend.read_healthy(),
+            }
+    }
+
+    fn why_none(&self, role: Role) -> String {
+        let reasons: Vec<String> = self
+            .backends
+            .iter()
+            .map(|backend| {
+                let health = backend.health.lock().expect("health lock");
+                let reason = if backend.draining() {
+                    "draining".to_owned()
+                } else {
+                    match role {
+                        Role::Reader => health.read_reason.clone(),
+                        Role::Writer | Role::MultiWriter => health.write_reason.clone(),
+                    }
+                    .unwrap_or_else(|| "not probed yet".to_owned())
+                };
+                format!("{}: {reason}", backend.name)
+            })
+            .collect();
+        let what = match role {
+            Role::Reader => "serve reads",
+            Role::Writer | Role::MultiWriter => "take writes",
+        };
+        format!(
+            "galley proxy: no Galera node can {what} now ({})",
+            reasons.join("; ")
+        )
+    }
+
+    pub fn status(&self) -> ProxyStatus {
+        let backends = self
+            .backends
+            .iter()
+            .map(|backend| {
+                let health = backend.health.lock().expect("health lock");
+                BackendStatus {
+                    name: backend.name.clone(),
+                    address: backend.address.clone(),
+                    priority: backend.priority.load(Ordering::Relaxed),
+                    write_healthy: health.write.is_healthy(),
+                    read_healthy: health.read.is_healthy(),
+                    write_reason: health.write_reason.clone(),
+                    read_reason: health.read_reason.clone(),
+                    draining: backend.draining(),
+                    state: health
+                        .last_status
+                        .as_ref()
+                        .map(|status| status.local_state.to_string()),
+                    local_index: health.last_status.as_ref().map(|status| status.local_index),
+                    active_connections: backend.active_connections.load(Ordering::Relaxed),
+                    connect_errors: backend.connect_errors.load(Ordering::Relaxed),
+                    health_changes: backend.health_changes.load(Ordering::Relaxed),
+                    probe_latency_ms: health.probe_latency_ms,
+                }
+            })
+            .collect();
+        ProxyStatus {
+            listeners: self.listeners.read().expect("listeners lock").clone(),
+            writer: self.writer().map(|index| self.backends[index].name.clone()),
+            failovers: self.metrics.failovers.load(Ordering::Relaxed),
+            active_connections: self.active_connections.load(Ordering::Relaxed),
+            connections_total: self.metrics.connections_total(),
+            backends,
+        }
+    }
+}
