@@ -549,27 +549,72 @@ impl Server {
     }
 
     async fn on_exit(&self, pid: u32, status: String) {
-        let mut process = self.process.lock().await;
-        let ProcessState::Running {
-            pid: current,
-            stop_requested,
-            ..
-        } = &*process
-        else {
-            return;
-        };
-        if *current != pid {
-            return;
+        {
+            let mut process = self.process.lock().await;
+            let ProcessState::Running { pid: current, stop_requested, .. } = &*process else {
+                return;
+            };
+            if *current != pid {
+                return;
+            }
+            if *stop_requested {
+                *process = ProcessState::Stopped { last_exit: None };
+                *self.sql.lock().await = None;
+                return;
+            }
         }
-        let last_exit = if *stop_requested {
-            None
-        } else {
-            let tail = error_lines(&self.node.error_log());
-            tracing::warn!(pid, %status, "mariadbd exited by itself");
-            Some(format!("mariadbd (pid {pid}) exited: {status}{tail}"))
+        tracing::warn!(pid, %status, "mariadbd exited by itself");
+        // The agent knows for certain that the process is gone (it reaped it), so it
+        // tells a peer to evict it now instead of after Galera's suspect timeout, during
+        // which the rest of the cluster cannot commit. No lock is held meanwhile.
+        let eviction = self.evict_dead_self().await;
+        let tail = error_lines(&self.node.error_log());
+        let mut process = self.process.lock().await;
+        if matches!(*process, ProcessState::Running { pid: current, .. } if current == pid) {
+            *process = ProcessState::Stopped {
+                last_exit: Some(format!("mariadbd (pid {pid}) exited: {status}; {eviction}{tail}")),
+            };
+            *self.sql.lock().await = None;
+        }
+    }
+
+    /// Asks the first reachable peer to evict this node's dead incarnation from the
+    /// cluster (`evs.evict`). A restarted mariadbd joins as a new incarnation, so the
+    /// eviction does not keep it out. Returns what happened, for the report.
+    async fn evict_dead_self(&self) -> String {
+        let gvwstate = self.node.data_dir.join("gvwstate.dat");
+        let uuid = std::fs::read_to_string(&gvwstate)
+            .ok()
+            .and_then(|text| galera::parse_gvwstate_my_uuid(&text));
+        let Some(uuid) = uuid else {
+            return "not evicted: no gvwstate.dat, so it was in no Primary component".to_owned();
         };
-        *process = ProcessState::Stopped { last_exit };
-        *self.sql.lock().await = None;
+        let statement = format!("SET GLOBAL wsrep_provider_options = 'evs.evict={uuid}'");
+        let mut failures = Vec::new();
+        for peer in self.spec.nodes.iter().filter(|peer| peer.name != self.node.name) {
+            let options = mysql_async::OptsBuilder::default()
+                .ip_or_hostname(peer.address.clone())
+                .tcp_port(peer.client_port)
+                .user(Some(ADMIN_USER))
+                .pass(Some(self.secrets.admin_password.clone()))
+                .prefer_socket(false);
+            let attempt = async {
+                let mut conn = mysql_async::Conn::new(options).await?;
+                conn.query_drop(&statement).await?;
+                conn.disconnect().await
+            };
+            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                Ok(Ok(())) => {
+                    tracing::info!(peer = %peer.name, %uuid, "evicted the dead incarnation through a peer");
+                    return format!("evicted from the cluster through {}", peer.name);
+                }
+                Ok(Err(error)) => failures.push(format!("{}: {error}", peer.name)),
+                Err(_) => failures.push(format!("{}: timed out", peer.name)),
+            }
+        }
+        let failures = failures.join("; ");
+        tracing::warn!("could not evict the dead incarnation: {failures}");
+        format!("not evicted (Galera will after its suspect timeout): {failures}")
     }
 
     fn write_grastate(&self, state: &GraState) -> anyhow::Result<()> {

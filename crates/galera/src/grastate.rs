@@ -147,6 +147,16 @@ pub fn parse_recovered_position(log: &str) -> Option<Position> {
         .find_map(|(_, rest)| Position::parse(rest))
 }
 
+/// The node's own gcomm UUID from `gvwstate.dat` (`my_uuid: ...`), which Galera keeps
+/// after a crash. Only a well-formed UUID is returned, so it can go into SQL.
+pub fn parse_gvwstate_my_uuid(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("my_uuid:"))
+        .map(str::trim)
+        .find(|uuid| is_uuid(uuid))
+        .map(str::to_owned)
+}
+
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
@@ -203,6 +213,14 @@ mod tests {
             let error = GraState::parse(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text:?} gave {error:?}");
         }
+    }
+
+    #[test]
+    fn reads_my_uuid_from_gvwstate() {
+        let text = "my_uuid: 907fb04a-eac2-11f1-8c91-2b8e501b5b82\n#vwbeg\nview_id: 3 907fb04a-eac2-11f1-8c91-2b8e501b5b82 5\n";
+        assert_eq!(parse_gvwstate_my_uuid(text).as_deref(), Some("907fb04a-eac2-11f1-8c91-2b8e501b5b82"));
+        assert_eq!(parse_gvwstate_my_uuid("my_uuid: x'; DROP TABLE t; --\n"), None);
+        assert_eq!(parse_gvwstate_my_uuid(""), None);
     }
 
     #[test]
