@@ -551,7 +551,12 @@ impl Server {
     async fn on_exit(&self, pid: u32, status: String) {
         {
             let mut process = self.process.lock().await;
-            let ProcessState::Running { pid: current, stop_requested, .. } = &*process else {
+            let ProcessState::Running {
+                pid: current,
+                stop_requested,
+                ..
+            } = &*process
+            else {
                 return;
             };
             if *current != pid {
@@ -572,7 +577,9 @@ impl Server {
         let mut process = self.process.lock().await;
         if matches!(*process, ProcessState::Running { pid: current, .. } if current == pid) {
             *process = ProcessState::Stopped {
-                last_exit: Some(format!("mariadbd (pid {pid}) exited: {status}; {eviction}{tail}")),
+                last_exit: Some(format!(
+                    "mariadbd (pid {pid}) exited: {status}; {eviction}{tail}"
+                )),
             };
             *self.sql.lock().await = None;
         }
@@ -591,7 +598,12 @@ impl Server {
         };
         let statement = format!("SET GLOBAL wsrep_provider_options = 'evs.evict={uuid}'");
         let mut failures = Vec::new();
-        for peer in self.spec.nodes.iter().filter(|peer| peer.name != self.node.name) {
+        for peer in self
+            .spec
+            .nodes
+            .iter()
+            .filter(|peer| peer.name != self.node.name)
+        {
             let options = mysql_async::OptsBuilder::default()
                 .ip_or_hostname(peer.address.clone())
                 .tcp_port(peer.client_port)

@@ -218,8 +218,14 @@ mod tests {
     #[test]
     fn reads_my_uuid_from_gvwstate() {
         let text = "my_uuid: 907fb04a-eac2-11f1-8c91-2b8e501b5b82\n#vwbeg\nview_id: 3 907fb04a-eac2-11f1-8c91-2b8e501b5b82 5\n";
-        assert_eq!(parse_gvwstate_my_uuid(text).as_deref(), Some("907fb04a-eac2-11f1-8c91-2b8e501b5b82"));
-        assert_eq!(parse_gvwstate_my_uuid("my_uuid: x'; DROP TABLE t; --\n"), None);
+        assert_eq!(
+            parse_gvwstate_my_uuid(text).as_deref(),
+            Some("907fb04a-eac2-11f1-8c91-2b8e501b5b82")
+        );
+        assert_eq!(
+            parse_gvwstate_my_uuid("my_uuid: x'; DROP TABLE t; --\n"),
+            None
+        );
         assert_eq!(parse_gvwstate_my_uuid(""), None);
     }
 

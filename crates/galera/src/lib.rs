@@ -7,5 +7,7 @@ mod grastate;
 mod status;
 
 pub use bootstrap::{choose_bootstrap, BootstrapChoice, BootstrapRefusal, NodePosition};
-pub use grastate::{parse_gvwstate_my_uuid, parse_recovered_position, GraState, GrastateError, Position, ZERO_UUID};
+pub use grastate::{
+    parse_gvwstate_my_uuid, parse_recovered_position, GraState, GrastateError, Position, ZERO_UUID,
+};
 pub use status::{Unhealthy, WsrepState, WsrepStatus, STATUS_VARIABLES};

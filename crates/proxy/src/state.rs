@@ -190,6 +190,8 @@ pub struct BackendStatus {
 
 #[derive(Debug, Serialize)]
 pub struct ProxyStatus {
+    /// The proxy's process id, for signals (SIGHUP reloads).
+    pub pid: u32,
     pub listeners: ListenerAddresses,
     pub writer: Option<String>,
     pub failovers: u64,
@@ -534,6 +536,7 @@ impl Proxy {
             })
             .collect();
         ProxyStatus {
+            pid: std::process::id(),
             listeners: self.listeners.read().expect("listeners lock").clone(),
             writer: self.writer().map(|index| self.backends[index].name.clone()),
             failovers: self.metrics.failovers.load(Ordering::Relaxed),

@@ -10,6 +10,8 @@ pub const GALLEY: &str = env!("CARGO_BIN_EXE_galley");
 pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub client_ports: Vec<u16>,
+    /// (writer, reader, admin) when the spec has a proxy.
+    pub proxy_ports: Option<(u16, u16, u16)>,
 }
 
 pub fn free_ports(count: usize) -> Vec<u16> {
@@ -25,19 +27,36 @@ pub fn free_ports(count: usize) -> Vec<u16> {
 impl TestCluster {
     /// A new state directory with a three-node spec; nothing runs yet.
     pub fn new() -> TestCluster {
+        TestCluster::build(false)
+    }
+
+    /// The same, with a [proxy] section on free ports.
+    pub fn with_proxy() -> TestCluster {
+        TestCluster::build(true)
+    }
+
+    fn build(with_proxy: bool) -> TestCluster {
         let dir = tempfile::Builder::new()
             .prefix("galley-it-")
             .tempdir_in("/tmp")
             .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ports = free_ports(15);
+        let ports = free_ports(18);
         let root = dir.path().display().to_string();
         let mut text = format!(
             "[cluster]\nname = \"ittest\"\nsecrets_file = \"{root}/secrets.toml\"\n\n\
              [server]\nbuffer_pool_size = \"64M\"\nlog_file_size = \"16M\"\ngcache_size = \"64M\"\nmax_connections = 200\n"
         );
         let mut client_ports = Vec::new();
-        for (index, chunk) in ports.chunks(5).enumerate() {
+        let mut proxy_ports = None;
+        if with_proxy {
+            proxy_ports = Some((ports[15], ports[16], ports[17]));
+            text.push_str(&format!(
+                "\n[proxy]\naddress = \"127.0.0.1\"\nwriter_port = {}\nreader_port = {}\nadmin_port = {}\nwriter_grace_ms = 0\n",
+                ports[15], ports[16], ports[17]
+            ));
+        }
+        for (index, chunk) in ports[..15].chunks(5).enumerate() {
             let n = index + 1;
             client_ports.push(chunk[0]);
             text.push_str(&format!(
@@ -48,7 +67,11 @@ impl TestCluster {
             ));
         }
         std::fs::write(dir.path().join("galley.toml"), text).unwrap();
-        TestCluster { dir, client_ports }
+        TestCluster {
+            dir,
+            client_ports,
+            proxy_ports,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -95,6 +118,28 @@ impl TestCluster {
             .pass(Some(self.secrets().admin_password))
             .prefer_socket(false);
         mysql_async::Conn::new(options).await.unwrap()
+    }
+
+    /// An admin connection through a port on 127.0.0.1 (a node's or the proxy's).
+    pub async fn conn_port(&self, port: u16) -> Result<mysql_async::Conn, mysql_async::Error> {
+        let options = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .user(Some(agent::secrets::ADMIN_USER))
+            .pass(Some(self.secrets().admin_password))
+            .prefer_socket(false);
+        mysql_async::Conn::new(options).await
+    }
+
+    /// The proxy's /status JSON.
+    pub async fn proxy_status(&self) -> serde_json::Value {
+        let admin = self.proxy_ports.expect("cluster has a proxy").2;
+        reqwest::get(format!("http://127.0.0.1:{admin}/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub fn mariadbd_pid(&self, node: &str) -> Option<i32> {

@@ -1,0 +1,281 @@
+//! The proxy in front of a real 3-node cluster: single writer, reads spread, the health
+//! rules (desync, read_only, reject_queries), drain, SIGHUP reload with a session kept,
+//! kill -9 of the writer, no fail-back, and the error packet when no node is left.
+//! One cluster for the whole story; each step asserts on the state the last one left.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable as _;
+use serde_json::Value;
+
+use crate::support::TestCluster;
+
+/// Polls the proxy status until `condition` holds; bounded at 30 s.
+async fn wait_for(cluster: &TestCluster, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = cluster.proxy_status().await;
+        if condition(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}; last proxy status: {last:#}");
+}
+
+fn backend<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .unwrap()
+}
+
+async fn node_name(conn: &mut mysql_async::Conn) -> String {
+    conn.query_first("SELECT @@wsrep_node_name")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn set_global(cluster: &TestCluster, node: usize, assignment: &str) {
+    let mut conn = cluster.conn(node).await;
+    conn.query_drop(format!("SET GLOBAL {assignment}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_routes_fails_over_and_refuses_clearly() {
+    let cluster = TestCluster::with_proxy();
+    let (writer_port, reader_port, admin_port) = cluster.proxy_ports.unwrap();
+    let out = cluster.galley_ok(&["up", "--detach"]);
+    assert!(
+        out.contains(&format!("writer  127.0.0.1:{writer_port}")),
+        "{out}"
+    );
+
+    // status --json names the listeners and the writer: the preferred node.
+    let status: Value =
+        serde_json::from_slice(&cluster.galley(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["proxy"]["writer_address"],
+        format!("127.0.0.1:{writer_port}")
+    );
+    assert_eq!(
+        status["proxy"]["reader_address"],
+        format!("127.0.0.1:{reader_port}")
+    );
+    let status = wait_for(&cluster, "writer node1", |s| s["writer"] == "node1").await;
+    assert_eq!(
+        status["listeners"]["writer"],
+        format!("127.0.0.1:{writer_port}")
+    );
+
+    // Every writer-port session lands on the writer.
+    for _ in 0..5 {
+        let mut conn = cluster.conn_port(writer_port).await.unwrap();
+        assert_eq!(node_name(&mut conn).await, "node1");
+    }
+    // Held reader sessions spread over the three nodes (least connections).
+    let mut readers = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let mut conn = cluster.conn_port(reader_port).await.unwrap();
+        seen.insert(node_name(&mut conn).await);
+        readers.push(conn);
+    }
+    assert_eq!(seen.len(), 3, "readers went to {seen:?}");
+    drop(readers);
+
+    // Health rules. A desynced node takes no writes but may serve reads.
+    set_global(&cluster, 2, "wsrep_desync = ON").await;
+    wait_for(&cluster, "node2 desynced", |s| {
+        backend(s, "node2")["write_healthy"] == false && backend(s, "node2")["read_healthy"] == true
+    })
+    .await;
+    set_global(&cluster, 2, "wsrep_desync = OFF").await;
+    // read_only: no writes, reads fine.
+    set_global(&cluster, 3, "read_only = ON").await;
+    let status = wait_for(&cluster, "node3 read_only", |s| {
+        backend(s, "node3")["write_healthy"] == false
+    })
+    .await;
+    assert_eq!(backend(&status, "node3")["read_healthy"], true);
+    assert!(backend(&status, "node3")["write_reason"]
+        .as_str()
+        .unwrap()
+        .contains("read_only"));
+    set_global(&cluster, 3, "read_only = OFF").await;
+    // reject_queries: neither.
+    set_global(&cluster, 3, "wsrep_reject_queries = ALL").await;
+    wait_for(&cluster, "node3 rejecting", |s| {
+        backend(s, "node3")["read_healthy"] == false
+    })
+    .await;
+    set_global(&cluster, 3, "wsrep_reject_queries = NONE").await;
+    wait_for(&cluster, "all healthy again", |s| {
+        s["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["write_healthy"] == true && b["read_healthy"] == true)
+    })
+    .await;
+    assert_eq!(
+        cluster.proxy_status().await["writer"],
+        "node1",
+        "the writer never moved"
+    );
+
+    // SIGHUP reloads galley.toml and keeps an established session.
+    let mut held = cluster.conn_port(writer_port).await.unwrap();
+    let pid = cluster.proxy_status().await["pid"].as_i64().unwrap() as i32;
+    let config = cluster.path().join("galley.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        original.replace("writer_grace_ms = 0", "writer_grace_ms = 1"),
+    )
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let log = cluster.path().join("proxy/proxy.log");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).unwrap().contains("reloaded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(std::fs::read_to_string(&log).unwrap().contains("reloaded"));
+    assert_eq!(
+        node_name(&mut held).await,
+        "node1",
+        "the session survived the reload"
+    );
+    std::fs::write(&config, original.clone()).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+
+    // Drain moves the writer off node1 and closes its writer sessions.
+    cluster.galley_ok(&["drain", "node1"]);
+    let status = cluster.proxy_status().await;
+    assert_eq!(status["writer"], "node2");
+    let mut closed = false;
+    for _ in 0..50 {
+        if held.query_drop("SELECT 1").await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "the session on the drained writer was not closed");
+    let mut conn = cluster.conn_port(writer_port).await.unwrap();
+    assert_eq!(node_name(&mut conn).await, "node2");
+    drop(conn);
+    cluster.galley_ok(&["undrain", "node1"]);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        cluster.proxy_status().await["writer"],
+        "node2",
+        "no fail-back after undrain"
+    );
+
+    // kill -9 the writer: new sessions go to the next node at once.
+    let mut on_dead_writer = cluster.conn_port(writer_port).await.unwrap();
+    let victim = cluster.mariadbd_pid("node2").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let mut acknowledged = None;
+    for _ in 0..100 {
+        if let Ok(mut conn) = cluster.conn_port(writer_port).await {
+            if conn
+                .query_drop("CREATE DATABASE IF NOT EXISTS failover")
+                .await
+                .is_ok()
+            {
+                acknowledged = Some(node_name(&mut conn).await);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        acknowledged.as_deref(),
+        Some("node1"),
+        "the next writer by priority takes over"
+    );
+    assert!(
+        on_dead_writer.query_drop("SELECT 1").await.is_err(),
+        "a session on the dead writer cannot go on"
+    );
+    let status = cluster.proxy_status().await;
+    assert_eq!(status["writer"], "node1");
+    assert!(status["failovers"].as_u64().unwrap() >= 2);
+
+    // The old writer returns; the writer stays where it is.
+    cluster.galley_ok(&["start", "node2"]);
+    wait_for(&cluster, "node2 healthy", |s| {
+        backend(s, "node2")["write_healthy"] == true
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        cluster.proxy_status().await["writer"],
+        "node1",
+        "no fail-back to node2"
+    );
+
+    // Metrics carry the counters.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for family in [
+        "galley_proxy_connections_total{listener=\"writer\"}",
+        "galley_proxy_failovers_total",
+        "galley_proxy_backend_connect_errors_total{backend=\"node2\"}",
+        "galley_proxy_probe_latency_seconds_count",
+        "galley_proxy_bytes_to_clients_total",
+    ] {
+        assert!(metrics.contains(family), "{family} missing");
+    }
+    // Admin actions need the cluster token.
+    let anonymous = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{admin_port}/drain/node1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // No node left: the client gets a MySQL error packet that says why.
+    for node in ["node3", "node2", "node1"] {
+        cluster.galley_ok(&["stop", node]);
+    }
+    wait_for(&cluster, "no writer", |s| s["writer"].is_null()).await;
+    let error = cluster
+        .conn_port(writer_port)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no Galera node can take writes"), "{error}");
+    assert!(error.contains("2003"), "{error}");
+    let error = cluster
+        .conn_port(reader_port)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no Galera node can serve reads"), "{error}");
+}
