@@ -98,3 +98,14 @@ pub struct RecoverResponse {
 pub struct ErrorBody {
     pub error: String,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WipeRequest {
+    /// Appended to the moved data dir's name (letters, digits and `-` are kept).
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WipeResponse {
+    pub moved_to: String,
+}

@@ -113,6 +113,31 @@ impl AgentClient {
         Ok(response.position)
     }
 
+    pub async fn clear_bootstrap_flag(&self) -> Result<StopResponse, AgentError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/clear-bootstrap-flag",
+            None,
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    /// Moves the stopped node's data dir aside; the next start rebuilds it by SST.
+    pub async fn wipe(&self, label: &str) -> Result<crate::api::WipeResponse, AgentError> {
+        let body = serde_json::to_value(crate::api::WipeRequest {
+            label: label.to_owned(),
+        })
+        .expect("serializes");
+        self.call(
+            reqwest::Method::POST,
+            "/v1/wipe",
+            Some(body),
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
     /// Stops the server (if running) and the agent.
     pub async fn shutdown(&self) -> Result<StopResponse, AgentError> {
         self.call(

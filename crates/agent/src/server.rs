@@ -281,7 +281,7 @@ impl Server {
         let conn = slot.as_mut().expect("connected above");
         let query = async {
             let mut rows: Vec<(String, String)> = conn
-                .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%'")
+                .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
                 .await?;
             let (read_only, desync, reject): (String, String, String) = conn
                 .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
@@ -675,6 +675,61 @@ impl Server {
             )));
         }
         self.read_grastate().map_err(ServerError::Conflict)
+    }
+
+    /// Sets safe_to_bootstrap to 0 on a stopped node that will not bootstrap, so that
+    /// only one node of the cluster carries the flag (safety rule 2).
+    pub async fn clear_bootstrap_flag(&self) -> Result<Option<GraState>, ServerError> {
+        let process = self.process.lock().await;
+        if let ProcessState::Running { pid, .. } = &*process {
+            return Err(ServerError::Conflict(format!(
+                "the server is running (pid {pid}); Galera owns grastate.dat now"
+            )));
+        }
+        let state = self.read_grastate().map_err(ServerError::Conflict)?;
+        match state {
+            Some(mut state) if state.safe_to_bootstrap => {
+                state.safe_to_bootstrap = false;
+                self.write_grastate(&state)?;
+                tracing::info!("cleared safe_to_bootstrap");
+                Ok(Some(state))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Moves the stopped node's data dir aside (never deletes it), so that the next start
+    /// rebuilds the node by a full state transfer. Returns where the old data went.
+    pub async fn wipe(&self, at_label: &str) -> Result<PathBuf, ServerError> {
+        let process = self.process.lock().await;
+        if let ProcessState::Running { pid, .. } = &*process {
+            return Err(ServerError::Conflict(format!(
+                "the server is running (pid {pid}); stop it before moving its data aside"
+            )));
+        }
+        let data_dir = &self.node.data_dir;
+        if !data_dir.exists() {
+            return Err(ServerError::Conflict(format!(
+                "{} does not exist; there is nothing to move aside",
+                data_dir.display()
+            )));
+        }
+        let label: String = at_label
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let aside = data_dir.with_file_name(format!(
+            "{}.galley-aside-{label}",
+            data_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "data".to_owned())
+        ));
+        std::fs::rename(data_dir, &aside).with_context(|| {
+            format!("cannot move {} to {}", data_dir.display(), aside.display())
+        })?;
+        tracing::warn!(aside = %aside.display(), "data dir moved aside; the node will be rebuilt by SST");
+        Ok(aside)
     }
 
     /// Runs `mariadbd --wsrep-recover` on the stopped server and returns the position

@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use tokio::sync::Notify;
 
 use crate::api::{
-    ErrorBody, InitResponse, NodeReport, RecoverResponse, StartRequest, StartResponse, StopResponse,
+    ErrorBody, InitResponse, NodeReport, RecoverResponse, StartRequest, StartResponse,
+    StopResponse, WipeRequest, WipeResponse,
 };
 use crate::server::{Server, ServerError};
 
@@ -44,6 +45,8 @@ pub async fn serve(
         .route("/v1/stop", post(stop))
         .route("/v1/recover", post(recover))
         .route("/v1/shutdown", post(shutdown_agent))
+        .route("/v1/clear-bootstrap-flag", post(clear_bootstrap_flag))
+        .route("/v1/wipe", post(wipe))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     let app = Router::new()
         .route("/clustercheck", get(clustercheck))
@@ -145,4 +148,21 @@ async fn shutdown_agent(State(state): State<AppState>) -> Result<Json<StopRespon
     let grastate = state.server.stop(Duration::from_secs(600)).await?;
     state.shutdown.notify_one();
     Ok(Json(StopResponse { grastate }))
+}
+
+async fn clear_bootstrap_flag(
+    State(state): State<AppState>,
+) -> Result<Json<StopResponse>, ServerError> {
+    let grastate = state.server.clear_bootstrap_flag().await?;
+    Ok(Json(StopResponse { grastate }))
+}
+
+async fn wipe(
+    State(state): State<AppState>,
+    Json(request): Json<WipeRequest>,
+) -> Result<Json<WipeResponse>, ServerError> {
+    let aside = state.server.wipe(&request.label).await?;
+    Ok(Json(WipeResponse {
+        moved_to: aside.display().to_string(),
+    }))
 }

@@ -27,6 +27,8 @@ pub const STATUS_VARIABLES: &[&str] = &[
     "wsrep_desync",
     "wsrep_reject_queries",
     "read_only",
+    "questions",
+    "threads_connected",
 ];
 
 /// `wsrep_local_state`: where a node is in joining and serving the cluster.
@@ -86,6 +88,11 @@ pub struct WsrepStatus {
     pub desync: bool,
     pub reject_queries: String,
     pub read_only: bool,
+    /// Statements executed since the server started (`Questions`); its rate is the QPS.
+    #[serde(default)]
+    pub questions: i64,
+    #[serde(default)]
+    pub threads_connected: i64,
 }
 
 /// Why a node may not serve, in words an operator reads in `galley status`.
@@ -147,6 +154,8 @@ impl WsrepStatus {
                 .map(|value| value.trim().to_ascii_uppercase())
                 .unwrap_or_else(|| "NONE".to_owned()),
             read_only: on("read_only"),
+            questions: int("questions", 0),
+            threads_connected: int("threads_connected", 0),
         }
     }
 

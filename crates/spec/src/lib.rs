@@ -19,7 +19,7 @@ pub use validate::{parse, Problem, SpecError, Warning};
 
 /// A validated cluster spec. Every field holds what the rules in `validate` promise:
 /// unique node names, unique ports per address, absolute paths, known settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSpec {
     pub name: String,
     /// Where the generated secrets (admin and monitor passwords, cluster token) live.
@@ -178,11 +178,40 @@ pub struct ProxySpec {
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ControllerSpec {
     pub address: String,
     pub port: u16,
+    /// The SQLite history (galley.db) and the controller's pid file.
     pub state_dir: PathBuf,
+    /// How often every node is observed.
+    pub interval_ms: u64,
+    /// How long a node may stay outside the Primary component (or short of Synced)
+    /// before it counts as stuck.
+    pub stuck_after_s: u64,
+    pub retention_hours: u64,
+    pub auto_recover_nodes: bool,
+    pub auto_recover_cluster: bool,
+    /// Steps that need an operator's `galley recover --yes`.
+    pub confirm: Vec<ConfirmStep>,
+    pub allow_wipe: bool,
+    pub wipe_after_failed_starts: u32,
+    /// Alert when a node's wsrep_flow_control_paused (fraction of time) exceeds this.
+    pub flow_control_threshold: f64,
+    /// Program and arguments run for every alert, with the event as JSON on stdin.
+    pub alert_command: Vec<String>,
+    /// URL that receives every alert as a JSON POST.
+    pub alert_webhook: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmStep {
+    Bootstrap,
+    Restart,
+}
+
+impl ConfirmStep {
+    pub const ALLOWED: &'static [&'static str] = &["bootstrap", "restart"];
 }
 
 /// `host:port`, with brackets around an IPv6 literal.

@@ -84,6 +84,17 @@ pub(crate) struct RawProxy {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawController {
     pub address: Option<String>,
+    pub interval_ms: Option<i64>,
+    pub stuck_after_s: Option<i64>,
+    pub retention_hours: Option<i64>,
+    pub auto_recover_nodes: Option<bool>,
+    pub auto_recover_cluster: Option<bool>,
+    pub confirm: Option<Vec<String>>,
+    pub allow_wipe: Option<bool>,
+    pub wipe_after_failed_starts: Option<i64>,
+    pub flow_control_threshold: Option<f64>,
+    pub alert_command: Option<Vec<String>>,
+    pub alert_webhook: Option<String>,
     pub port: Option<i64>,
     pub state_dir: Option<String>,
     #[serde(flatten)]
@@ -134,4 +145,19 @@ pub(crate) const PROXY_KEYS: &[&str] = &[
     "writer_grace_ms",
     "max_connections",
 ];
-pub(crate) const CONTROLLER_KEYS: &[&str] = &["address", "port", "state_dir"];
+pub(crate) const CONTROLLER_KEYS: &[&str] = &[
+    "address",
+    "port",
+    "state_dir",
+    "interval_ms",
+    "stuck_after_s",
+    "retention_hours",
+    "auto_recover_nodes",
+    "auto_recover_cluster",
+    "confirm",
+    "allow_wipe",
+    "wipe_after_failed_starts",
+    "flow_control_threshold",
+    "alert_command",
+    "alert_webhook",
+];

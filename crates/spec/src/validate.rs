@@ -487,6 +487,44 @@ impl Checker {
         self.unknown_keys("controller", &raw.unknown, raw::CONTROLLER_KEYS);
         let address = raw.address.unwrap_or_else(|| "127.0.0.1".to_owned());
         self.listen_address("controller.address", &address);
+        let mut confirm = Vec::new();
+        for step in raw.confirm.unwrap_or_default() {
+            match step.as_str() {
+                "bootstrap" => confirm.push(crate::ConfirmStep::Bootstrap),
+                "restart" => confirm.push(crate::ConfirmStep::Restart),
+                other => self.problem(
+                    "controller.confirm",
+                    format!(
+                        "`{other}` is not a step; allowed: {}",
+                        crate::ConfirmStep::ALLOWED.join(", ")
+                    ),
+                ),
+            }
+        }
+        let alert_command = raw.alert_command.unwrap_or_default();
+        if let Some(program) = alert_command.first() {
+            if !Path::new(program).is_absolute() {
+                self.problem(
+                    "controller.alert_command",
+                    format!("`{program}` is relative; give the program's absolute path"),
+                );
+            }
+        }
+        if let Some(url) = &raw.alert_webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.problem(
+                    "controller.alert_webhook",
+                    format!("`{url}` is not an http:// or https:// URL"),
+                );
+            }
+        }
+        let flow_control_threshold = raw.flow_control_threshold.unwrap_or(0.1);
+        if !(0.0..=1.0).contains(&flow_control_threshold) {
+            self.problem(
+                "controller.flow_control_threshold",
+                format!("{flow_control_threshold} is out of range; allowed: 0.0 to 1.0 (a fraction of time paused)"),
+            );
+        }
         ControllerSpec {
             address,
             port: self.port("controller.port", raw.port, 4600),
@@ -496,6 +534,35 @@ impl Checker {
                     .as_deref()
                     .unwrap_or("/var/lib/galley/controller"),
             ),
+            interval_ms: self.bounded("controller.interval_ms", raw.interval_ms, 1000, 100, 60_000),
+            stuck_after_s: self.bounded(
+                "controller.stuck_after_s",
+                raw.stuck_after_s,
+                30,
+                1,
+                86_400,
+            ),
+            retention_hours: self.bounded(
+                "controller.retention_hours",
+                raw.retention_hours,
+                168,
+                1,
+                24 * 3650,
+            ),
+            auto_recover_nodes: raw.auto_recover_nodes.unwrap_or(true),
+            auto_recover_cluster: raw.auto_recover_cluster.unwrap_or(true),
+            confirm,
+            allow_wipe: raw.allow_wipe.unwrap_or(false),
+            wipe_after_failed_starts: self.bounded(
+                "controller.wipe_after_failed_starts",
+                raw.wipe_after_failed_starts,
+                3,
+                1,
+                100,
+            ) as u32,
+            flow_control_threshold,
+            alert_command,
+            alert_webhook: raw.alert_webhook,
         }
     }
 
