@@ -79,12 +79,20 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         find_node(&cluster, name)?;
     }
     cluster.ensure_agents().await?;
+    // One actor at a time: a controller from an earlier `up` pauses while this one
+    // brings the nodes in, and starts again below.
+    crate::control::stop_controller(&cluster).await?;
     let mut result = bring_up(&cluster, &progress, rebuild).await;
     // The proxy starts once the nodes are Synced, so that its first writer is the
     // preferred node rather than whichever node was not donating during the joins.
     if result.is_ok() && cluster.spec.proxy.is_some() {
         progress.step("starting the proxy");
         result = cluster.ensure_proxy().await;
+    }
+    // The controller starts last: while `up` brings nodes in, it is the only actor.
+    if result.is_ok() && cluster.spec.controller.is_some() {
+        progress.step("starting the controller");
+        result = crate::control::ensure_controller(&cluster).await;
     }
     progress.finish();
     result?;
@@ -427,7 +435,11 @@ async fn wait_synced(
 
 pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
     let cluster = Cluster::load(location, false)?;
-    // The proxy goes first: clients are refused at once instead of meeting dying nodes.
+    // The controller goes first, or it would heal the nodes being stopped on purpose.
+    if crate::control::stop_controller(&cluster).await? {
+        println!("controller: stopped");
+    }
+    // The proxy next: clients are refused at once instead of meeting dying nodes.
     if let Some(admin) = cluster.proxy_admin() {
         if admin.status().await.is_ok() {
             admin.post("/shutdown").await?;

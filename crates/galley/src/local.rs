@@ -200,7 +200,11 @@ pub fn local_spec_text(dir: &Path, offset: u16) -> String {
          address = \"127.0.0.1\"\n\
          writer_port = {writer}\n\
          reader_port = {reader}\n\
-         admin_port = {admin}\n",
+         admin_port = {admin}\n\
+         \n\
+         [controller]\n\
+         # Watches every node, keeps the history and heals the cluster by itself.\n\
+         state_dir = \"{dir}/controller\"\n",
         writer = 13306 + offset,
         reader = 13307 + offset,
         admin = 13380 + offset,

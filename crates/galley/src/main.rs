@@ -2,6 +2,7 @@
 //! module; the work itself is done by the library crates.
 
 mod cluster;
+mod control;
 mod local;
 mod status;
 
@@ -86,6 +87,52 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Print the recovery plan with the evidence per node; carry it out with --yes.
+    ///
+    /// Shows each node's position (UUID, seqno, safe_to_bootstrap, recovered position),
+    /// the high-water mark, and every step with the safety rule that chose it. With
+    /// --yes the plan runs (or, when the controller runs, is approved for it).
+    /// Exit code 3 when recovery is refused or must wait.
+    Recover {
+        #[command(flatten)]
+        target: Target,
+        /// Carry out the plan.
+        #[arg(long)]
+        yes: bool,
+        /// Allow a bootstrap below the high-water mark: writes after the chosen node's
+        /// position are lost. Only when the node that held them is gone for good.
+        #[arg(long)]
+        force: bool,
+        /// Print the plan and evidence as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the controller's history: events (node down, recovery, alerts) and its
+    /// decisions with their reasons, oldest first.
+    Events {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+        /// How many of the most recent entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only this node's entries.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Run the controller of a galley.toml (normally started for you by `galley up`).
+    ///
+    /// Observes every node through its agent each second, keeps the history in SQLite
+    /// under the [controller] state_dir, and heals the cluster by the recovery rules.
+    Controller {
+        /// The cluster spec.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The cluster's state directory (secrets and default controller state).
+        #[arg(long, default_value = ".galley")]
+        dir: PathBuf,
+    },
     /// Move sessions and the writer off a node for maintenance (through the proxy).
     Drain {
         node: String,
@@ -169,6 +216,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop { node, target } => cluster::stop_node(&target.into(), &node).await,
         Command::Agent { config, node } => local::run_agent(&config, &node).await,
         Command::Proxy { config } => local::run_proxy(&config).await,
+        Command::Recover {
+            target,
+            yes,
+            force,
+            json,
+        } => control::recover(&target.into(), yes, force, json).await,
+        Command::Events {
+            target,
+            json,
+            limit,
+            node,
+        } => control::events(&target.into(), json, limit, node).await,
+        Command::Controller { config, dir } => control::run_controller(&config, &dir).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
     }

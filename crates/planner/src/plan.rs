@@ -402,6 +402,9 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
             steps.push(step(action, rule, reason, policy.confirm_restart));
         }
     }
+    // A stuck node is running but not Synced: restart it before any other node starts,
+    // so that the restarted node, a joiner again, holds the next start back (rule 6).
+    steps.sort_by_key(|step| !matches!(step.action, Action::Restart { .. }));
     if !policy.auto_recover_nodes && !steps.is_empty() {
         let names: Vec<&str> = steps.iter().map(|s| s.action.node()).collect();
         blocked = refused(
@@ -472,9 +475,10 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
         let all_stuck = running.iter().all(|(_, facts)| facts.stuck);
         if all_running || !all_stuck {
             let reason = if all_running {
-                format!(
+                (
                     "every node runs but none is in a Primary component; Galera re-forms it by itself once they reach each other (pc.recovery). galley never forces pc.bootstrap; if this lasts, decide with `galley recover`"
                 )
+                .to_owned()
             } else {
                 format!(
                     "{} running outside a Primary component; giving Galera time to re-form it",
@@ -554,7 +558,11 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
     }
     let unknown: Vec<&str> = reported
         .iter()
-        .filter(|(_, facts)| facts.has_data && facts.position().is_none())
+        // A recovery that found no history (the zero UUID, seqno -1: files from an SST cut
+        // short) is an answer too: that node has no position and rejoins by SST.
+        .filter(|(_, facts)| {
+            facts.has_data && facts.position().is_none() && facts.recovered.is_none()
+        })
         .map(|(node, _)| node.name.as_str())
         .collect();
     if !unknown.is_empty() {

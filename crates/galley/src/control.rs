@@ -1,0 +1,443 @@
+//! The controller's commands: `galley controller` (the daemon), `galley recover` (the
+//! plan with its evidence, run on confirmation) and `galley events` (the history); and
+//! starting and stopping the local controller daemon for `up` and `down`.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use planner::{AgentState, Blocked, Plan};
+use serde_json::json;
+
+use crate::local::{tail, Cluster, Location};
+
+fn settings(cluster: &Cluster) -> spec::ControllerSpec {
+    controller::settings_for(&cluster.spec, &cluster.location.dir.join("controller"))
+}
+
+fn pid_file(settings: &spec::ControllerSpec) -> PathBuf {
+    settings.state_dir.join("controller.pid")
+}
+
+/// The pid of a live `galley controller` for this state dir, if any.
+fn running_pid(settings: &spec::ControllerSpec) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_file(settings))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    String::from_utf8_lossy(&cmdline)
+        .contains("controller")
+        .then_some(pid)
+}
+
+/// Starts the controller daemon for a local cluster unless it runs already.
+pub async fn ensure_controller(cluster: &Cluster) -> anyhow::Result<()> {
+    let settings = settings(cluster);
+    if running_pid(&settings).is_some() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&settings.state_dir)
+        .with_context(|| format!("cannot create {}", settings.state_dir.display()))?;
+    let log_path = settings.state_dir.join("controller.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let executable = std::env::current_exe().context("cannot find the galley executable")?;
+    let mut child = std::process::Command::new(executable)
+        .arg("controller")
+        .arg("--config")
+        .arg(&cluster.location.config)
+        .arg("--dir")
+        .arg(&cluster.location.dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the controller")?;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the controller exited at once ({status}); its log {} says:\n{}",
+                log_path.display(),
+                tail(&log_path, 6)
+            );
+        }
+        if running_pid(&settings).is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!(
+        "the controller did not start within 5 s; see {}",
+        log_path.display()
+    )
+}
+
+/// Stops the local controller (SIGTERM) and waits for it, so that nothing heals the
+/// cluster while `galley down` stops it on purpose. Returns whether one was running.
+pub async fn stop_controller(cluster: &Cluster) -> anyhow::Result<bool> {
+    let settings = settings(cluster);
+    let Some(pid) = running_pid(&settings) else {
+        return Ok(false);
+    };
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    for _ in 0..200 {
+        if kill(Pid::from_raw(pid), None).is_err() || running_pid(&settings).is_none() {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the controller (pid {pid}) did not stop within 10 s")
+}
+
+/// `galley controller`: observe, record, plan and heal until SIGINT or SIGTERM.
+pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let location = Location::new(dir.to_path_buf(), Some(config.to_path_buf()));
+    let cluster = Cluster::load(&location, false)?;
+    let settings = settings(&cluster);
+    std::fs::create_dir_all(&settings.state_dir)
+        .with_context(|| format!("cannot create {}", settings.state_dir.display()))?;
+    let pid_path = pid_file(&settings);
+    if let Some(pid) = running_pid(&settings) {
+        bail!(
+            "a controller already runs for this cluster (pid {pid}, {})",
+            pid_path.display()
+        );
+    }
+    std::fs::write(&pid_path, std::process::id().to_string())
+        .with_context(|| format!("cannot write {}", pid_path.display()))?;
+    let options = controller::Options {
+        owner: format!("controller:{}", std::process::id()),
+        approve_all: false,
+        force: false,
+    };
+    let controller = controller::Controller::new(
+        cluster.spec.clone(),
+        settings.clone(),
+        &cluster.secrets.cluster_token,
+        options,
+    )?;
+    tracing::info!(cluster = %cluster.spec.name, history = %controller::store_path(&settings).display(), "controller running");
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    controller
+        .run(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+        .await;
+    let _ = std::fs::remove_file(&pid_path);
+    tracing::info!("controller stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `galley recover`: the plan and its evidence; with `--yes`, run it (or approve it for
+/// the running controller).
+pub async fn recover(
+    location: &Location,
+    yes: bool,
+    force: bool,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::load(location, !json_output)?;
+    let settings = settings(&cluster);
+    let owner = format!("recover:{}", std::process::id());
+    let observer = controller::Controller::new(
+        cluster.spec.clone(),
+        settings.clone(),
+        &cluster.secrets.cluster_token,
+        controller::Options {
+            owner: owner.clone(),
+            approve_all: false,
+            force,
+        },
+    )?;
+    // A dry run must not act: take no lease by observing through a throwaway owner
+    // that never acts. The controller's own tick needs the lease to act, so a plan
+    // is only printed here.
+    let report = dry_observation(&observer).await?;
+    if json_output {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "evidence": controller::evidence(&report.0),
+                "plan": report.1,
+            }))?
+        );
+    } else {
+        print_plan(&report.0, &report.1);
+    }
+    if !yes {
+        if !json_output && !report.1.steps.is_empty() {
+            println!(
+                "\nNothing was changed. Run `galley recover --yes` to carry out this plan{}.",
+                if force { " (with --force)" } else { "" }
+            );
+        }
+        return Ok(if report.1.blocked.is_some() && report.1.steps.is_empty() {
+            ExitCode::from(3)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if let Some(pid) = running_pid(&settings) {
+        // The controller acts; approve what it waits for and let it run the plan.
+        let store = store::Store::open(&controller::store_path(&settings))?;
+        let now = controller::now_ms();
+        for step in &report.1.steps {
+            store.approve(&step.action.key(), force, now)?;
+        }
+        if force {
+            store.approve("force", true, now)?;
+        }
+        println!("Approved for the running controller (pid {pid}); follow it with `galley events` and `galley status`.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let actor = controller::Controller::new(
+        cluster.spec.clone(),
+        settings,
+        &cluster.secrets.cluster_token,
+        controller::Options {
+            owner,
+            approve_all: true,
+            force,
+        },
+    )?;
+    // Run ticks until every node is Synced, or the plan is refused; bounded.
+    for _ in 0..900 {
+        let tick = actor.tick().await?;
+        for (step, result) in &tick.executed {
+            match result {
+                Ok(done) => println!("✓ {} — {done}", step.action),
+                Err(error) => println!("✗ {} — {error}", step.action),
+            }
+        }
+        if !tick.acting {
+            bail!("another actor holds the controller's lease; try again in a few seconds");
+        }
+        match (&tick.plan.situation, &tick.plan.blocked) {
+            (planner::Situation::Healthy, _) => {
+                println!("Every node is Synced.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            (_, Some(Blocked::Refused { rule, reason }))
+                if tick.plan.runnable().is_empty() && tick.executed.is_empty() =>
+            {
+                bail!("recovery refused ({rule}): {reason}");
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    bail!("the cluster did not become healthy within 15 minutes; see `galley events`")
+}
+
+/// Observes and plans without acting.
+async fn dry_observation(
+    observer: &controller::Controller,
+) -> anyhow::Result<(planner::Observation, Plan)> {
+    let report = observer.plan_only().await?;
+    Ok((report.observation, report.plan))
+}
+
+fn print_plan(observation: &planner::Observation, plan: &Plan) {
+    println!(
+        "{:<8} {:<8} {:<12} {:<38} {:>8} {:>6} {:>10}",
+        "NODE", "AGENT", "STATE", "UUID", "SEQNO", "SAFE", "RECOVERED"
+    );
+    for node in &observation.nodes {
+        match &node.agent {
+            AgentState::Unreachable => println!("{:<8} {:<8}", node.name, "down"),
+            AgentState::Reported(facts) => {
+                let state = match &facts.wsrep {
+                    Some(w) if facts.running => {
+                        if w.is_primary() {
+                            w.local_state.to_string()
+                        } else {
+                            "non-Primary".to_owned()
+                        }
+                    }
+                    _ if facts.running => "starting".to_owned(),
+                    _ if !facts.has_data => "no data".to_owned(),
+                    _ => "stopped".to_owned(),
+                };
+                let uuid = facts
+                    .grastate
+                    .as_ref()
+                    .map_or("-".to_owned(), |g| g.uuid.clone());
+                let seqno = facts
+                    .wsrep
+                    .as_ref()
+                    .map(|w| w.last_committed)
+                    .or_else(|| facts.grastate.as_ref().map(|g| g.seqno))
+                    .map_or("-".to_owned(), |s| s.to_string());
+                let safe = facts.grastate.as_ref().map_or("-", |g| {
+                    if g.safe_to_bootstrap {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                });
+                let recovered = facts
+                    .recovered
+                    .as_ref()
+                    .map_or("-".to_owned(), |p| p.seqno.to_string());
+                println!(
+                    "{:<8} {:<8} {:<12} {:<38} {:>8} {:>6} {:>10}",
+                    node.name, "up", state, uuid, seqno, safe, recovered
+                );
+            }
+        }
+    }
+    if let Some(mark) = &observation.high_water_mark {
+        println!(
+            "high-water mark: seqno {} of cluster {}",
+            mark.seqno, mark.uuid
+        );
+    }
+    println!("\nsituation: {:?}", plan.situation);
+    if plan.steps.is_empty() && plan.blocked.is_none() {
+        println!("nothing to do");
+    }
+    for (index, step) in plan.steps.iter().enumerate() {
+        let confirm = if step.needs_confirmation {
+            " [needs confirmation]"
+        } else {
+            ""
+        };
+        println!(
+            "{}. {}{confirm}\n   why: {}\n   rule: {}",
+            index + 1,
+            step.action,
+            step.reason,
+            step.rule
+        );
+    }
+    match &plan.blocked {
+        Some(Blocked::Waiting { rule, reason }) => println!("waiting: {reason}\n   rule: {rule}"),
+        Some(Blocked::Refused { rule, reason }) => println!("REFUSED: {reason}\n   rule: {rule}"),
+        None => {}
+    }
+    for note in &plan.notes {
+        match note {
+            Blocked::Waiting { reason, .. } | Blocked::Refused { reason, .. } => {
+                println!("note: {reason}")
+            }
+        }
+    }
+}
+
+/// `galley events`: the controller's history, newest last.
+pub async fn events(
+    location: &Location,
+    json_output: bool,
+    limit: usize,
+    node: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::load(location, false)?;
+    let settings = settings(&cluster);
+    let path = controller::store_path(&settings);
+    if !path.exists() {
+        bail!("no history yet at {}: the controller has not run for this cluster (`galley up` starts it)", path.display());
+    }
+    let store = store::Store::open_read_only(&path)?;
+    let filter = store::EventFilter {
+        since_ms: None,
+        node: node.clone(),
+        limit,
+    };
+    let mut events = store.events(&filter)?;
+    events.reverse();
+    let mut decisions = store.decisions(None, limit)?;
+    decisions.retain(|d| node.is_none() || d.node == node);
+    decisions.reverse();
+    if json_output {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"events": events, "decisions": decisions}))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    for event in &events {
+        lines.push((
+            event.at_ms,
+            format!(
+                "{:<8} {:<20} {:<6} {}",
+                event.severity,
+                event.kind,
+                event.node.as_deref().unwrap_or("-"),
+                event.message
+            ),
+        ));
+    }
+    for decision in &decisions {
+        lines.push((
+            decision.at_ms,
+            format!(
+                "{:<8} {:<20} {:<6} {} — {} [{}]",
+                "decision",
+                decision.action,
+                decision.node.as_deref().unwrap_or("-"),
+                decision.reason,
+                decision.outcome,
+                decision.rule
+            ),
+        ));
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    let skip = lines.len().saturating_sub(limit.max(1));
+    for (at, line) in lines.into_iter().skip(skip) {
+        println!("{} {line}", format_time(at));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-28 00:41:07` in UTC, without a date library.
+fn format_time(at_ms: i64) -> String {
+    let seconds = at_ms.div_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::format_time(1_795_824_181_000), "2026-11-28 00:03:01");
+    }
+}

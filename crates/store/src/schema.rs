@@ -1,0 +1,155 @@
+//! The schema and its migrations, versioned by `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes a database from version `i` to `i + 1`. A new version appends a
+//! migration; released ones never change.
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1. AUTOINCREMENT keeps ids unique for the life of the file, so an id
+    // handed out (an approval to consume, say) never names a different row after a prune.
+    "
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        kind TEXT NOT NULL,
+        node TEXT,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_at ON events (at_ms);
+    CREATE INDEX events_node_at ON events (node, at_ms);
+
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        rule TEXT NOT NULL,
+        action TEXT NOT NULL,
+        node TEXT,
+        reason TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX decisions_at ON decisions (at_ms);
+
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL
+    );
+    CREATE INDEX transitions_at ON transitions (at_ms);
+    CREATE INDEX transitions_node_at ON transitions (node, at_ms);
+
+    -- The rates are nullable because SQLite stores a NaN as NULL.
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        last_committed INTEGER NOT NULL,
+        queries_per_second REAL,
+        flow_control_paused REAL,
+        recv_queue INTEGER NOT NULL,
+        send_queue INTEGER NOT NULL,
+        cert_failures INTEGER NOT NULL,
+        bf_aborts INTEGER NOT NULL,
+        connections INTEGER NOT NULL,
+        replicated INTEGER NOT NULL
+    );
+    CREATE INDEX samples_at ON samples (at_ms);
+    CREATE INDEX samples_node_at ON samples (node, at_ms);
+
+    -- Single-row tables: the CHECK keeps them single.
+    CREATE TABLE high_water_mark (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        uuid TEXT NOT NULL,
+        seqno INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        step TEXT NOT NULL,
+        force INTEGER NOT NULL CHECK (force IN (0, 1)),
+        consumed INTEGER NOT NULL DEFAULT 0 CHECK (consumed IN (0, 1))
+    );
+    CREATE INDEX approvals_step_at ON approvals (step, at_ms);
+    ",
+    // Version 2: nodes an operator stopped on purpose, which the controller leaves down.
+    "
+    CREATE TABLE desired (
+        node TEXT PRIMARY KEY,
+        running INTEGER NOT NULL CHECK (running IN (0, 1)),
+        at_ms INTEGER NOT NULL
+    );
+    ",
+];
+
+pub(crate) fn version(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// What `migrate` found.
+pub(crate) enum Migration {
+    /// The schema is current (now, possibly after migrating).
+    Current,
+    /// The file is newer than this build; nothing was changed.
+    TooNew { found: i64 },
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one immediate transaction, reading the
+/// version inside it so that two processes opening a new file at once migrate it once.
+pub(crate) fn migrate(connection: &Connection) -> rusqlite::Result<Migration> {
+    let transaction = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
+    let found = version(&transaction)?;
+    // A negative version was not written by galley; treat it like a newer one.
+    let applied = match usize::try_from(found) {
+        Ok(applied) if found <= SCHEMA_VERSION => applied,
+        _ => return Ok(Migration::TooNew { found }),
+    };
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", from as i64 + 1)?;
+    }
+    transaction.commit()?;
+    Ok(Migration::Current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let connection = Connection::open_in_memory().unwrap();
+        assert_eq!(version(&connection).unwrap(), 0);
+        assert!(matches!(migrate(&connection).unwrap(), Migration::Current));
+        assert_eq!(version(&connection).unwrap(), SCHEMA_VERSION);
+        assert!(matches!(migrate(&connection).unwrap(), Migration::Current));
+        assert_eq!(version(&connection).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_newer_schema_is_left_alone() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        match migrate(&connection).unwrap() {
+            Migration::TooNew { found } => assert_eq!(found, SCHEMA_VERSION + 1),
+            Migration::Current => panic!("a newer schema was accepted"),
+        }
+    }
+}
