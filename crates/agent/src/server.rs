@@ -481,6 +481,13 @@ impl Server {
                         state.safe_to_bootstrap = true;
                         self.write_grastate(&state)?;
                     }
+                    // After a crash grastate.dat has seqno -1. Without the recovered
+                    // position, Galera would start a new history (a new cluster UUID) and
+                    // every joiner would need a full SST; with it, the cluster keeps its
+                    // UUID and seqno and joiners catch up by IST.
+                    if state.seqno < 0 && state.uuid != ZERO_UUID {
+                        start_position = Some(self.recover_position().await?);
+                    }
                 }
             }
             StartMode::Join => {
@@ -669,10 +676,30 @@ impl Server {
             }
         };
         if tokio::time::timeout(timeout, poll).await.is_err() {
-            return Err(ServerError::Conflict(format!(
-                "mariadbd (pid {pid}) did not stop within {} s; it may still be shutting down",
+            // A joiner in the middle of a state transfer may ignore SIGTERM; its data is
+            // incomplete anyway, and the next start transfers it again.
+            tracing::warn!(
+                pid,
+                "mariadbd did not stop within {} s; killing it",
                 timeout.as_secs()
-            )));
+            );
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            let reaped = async {
+                loop {
+                    if matches!(*self.process.lock().await, ProcessState::Stopped { .. }) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(10), reaped)
+                .await
+                .is_err()
+            {
+                return Err(ServerError::Conflict(format!(
+                    "mariadbd (pid {pid}) did not exit even after SIGKILL"
+                )));
+            }
         }
         self.read_grastate().map_err(ServerError::Conflict)
     }

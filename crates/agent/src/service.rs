@@ -134,7 +134,7 @@ async fn start(
 }
 
 async fn stop(State(state): State<AppState>) -> Result<Json<StopResponse>, ServerError> {
-    let grastate = state.server.stop(Duration::from_secs(600)).await?;
+    let grastate = state.server.stop(stop_timeout(&state.server).await).await?;
     Ok(Json(StopResponse { grastate }))
 }
 
@@ -145,7 +145,7 @@ async fn recover(State(state): State<AppState>) -> Result<Json<RecoverResponse>,
 
 /// Stops the server if it runs, then lets the agent exit.
 async fn shutdown_agent(State(state): State<AppState>) -> Result<Json<StopResponse>, ServerError> {
-    let grastate = state.server.stop(Duration::from_secs(600)).await?;
+    let grastate = state.server.stop(stop_timeout(&state.server).await).await?;
     state.shutdown.notify_one();
     Ok(Json(StopResponse { grastate }))
 }
@@ -165,4 +165,14 @@ async fn wipe(
     Ok(Json(WipeResponse {
         moved_to: aside.display().to_string(),
     }))
+}
+
+/// A Synced server may need minutes to flush a large buffer pool; a joiner that is not
+/// Synced holds no data worth waiting for and may ignore SIGTERM during a transfer.
+async fn stop_timeout(server: &Server) -> Duration {
+    if server.report().await.is_synced() {
+        Duration::from_secs(600)
+    } else {
+        Duration::from_secs(30)
+    }
 }

@@ -37,6 +37,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Records the operator's intent for a node (`galley stop` / `galley start`), so that
+/// the controller does not undo it. Does nothing for a cluster without a controller.
+pub fn set_desired(spec: &ClusterSpec, node: &str, running: bool) -> anyhow::Result<()> {
+    let Some(settings) = &spec.controller else {
+        return Ok(());
+    };
+    let store = Store::open(&store_path(settings))?;
+    store.set_desired(node, running, now_ms())?;
+    Ok(())
+}
+
 /// Where the controller keeps its history for a spec.
 pub fn store_path(settings: &ControllerSpec) -> PathBuf {
     settings.state_dir.join("galley.db")
@@ -86,6 +97,14 @@ struct NodeMemory {
     last_questions: Option<(i64, i64)>,
     last_replicated: Option<i64>,
     flow_control_alerted: bool,
+}
+
+impl NodeMemory {
+    /// This controller just started the node: its patience (stuck) starts now.
+    fn started(&mut self, now: i64) {
+        self.started_at_ms = Some(now);
+        self.unsettled_since_ms = Some(now);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -273,7 +292,12 @@ impl Controller {
             policy: self.policy(),
             force: self.options.force,
         };
-        let plan = planner::plan(&observation);
+        let stopped_on_purpose = self.store().stopped_on_purpose()?;
+        let plan = planner::respect_operator_stops(
+            planner::plan(&observation),
+            &observation,
+            &stopped_on_purpose,
+        );
         Ok(TickReport {
             observation,
             plan,
@@ -318,7 +342,12 @@ impl Controller {
             policy: self.policy(),
             force,
         };
-        let plan = planner::plan(&observation);
+        let stopped_on_purpose = self.store().stopped_on_purpose()?;
+        let plan = planner::respect_operator_stops(
+            planner::plan(&observation),
+            &observation,
+            &stopped_on_purpose,
+        );
         self.record_plan(&mut memory, &plan, &observation);
         let mut executed = Vec::new();
         if acting {
@@ -425,6 +454,26 @@ impl Controller {
             let Some(report) = report else {
                 continue;
             };
+            // A saved or recovered position is proof of committed history too: a node
+            // stopped at seqno N means N was committed, even if no running node said so.
+            if !report.process.running {
+                let proven = report
+                    .grastate
+                    .as_ref()
+                    .and_then(galera::GraState::position)
+                    .or_else(|| report.recovered.clone());
+                if let Some(position) = proven.filter(|p| !p.is_empty()) {
+                    let mark = HighWaterMark {
+                        uuid: position.uuid,
+                        seqno: position.seqno,
+                        node: node.name.clone(),
+                        at_ms: now,
+                    };
+                    if let Err(error) = self.store().raise_high_water_mark(&mark) {
+                        tracing::error!("cannot raise the high-water mark: {error}");
+                    }
+                }
+            }
             if report.process.running && !report.is_synced() {
                 remembered.unsettled_since_ms.get_or_insert(now);
             } else {
@@ -511,7 +560,10 @@ impl Controller {
                 };
                 let raised = self.store().raise_high_water_mark(&mark);
                 if let Ok(false) = raised {
-                    if let Ok(Some(stored)) = self.store().high_water_mark() {
+                    // Bound first: a MutexGuard in an `if let` scrutinee lives through
+                    // the block, and the block locks the store again.
+                    let stored = self.store().high_water_mark();
+                    if let Ok(Some(stored)) = stored {
                         if stored.uuid != mark.uuid {
                             // A new cluster history took over (a forced or first bootstrap
                             // of other data); follow it, loudly.
@@ -653,7 +705,8 @@ impl Controller {
                 let approval = if self.options.approve_all {
                     None
                 } else {
-                    match self.store().approval(&key, now_ms() - 3_600_000) {
+                    let approval = self.store().approval(&key, now_ms() - 3_600_000);
+                    match approval {
                         Ok(Some(approval)) => Some(approval),
                         _ => {
                             self.decision(
@@ -726,7 +779,7 @@ impl Controller {
                     .nodes
                     .entry(node.to_owned())
                     .or_default()
-                    .started_at_ms = Some(now_ms());
+                    .started(now_ms());
                 Ok(format!("started as a joiner (pid {})", started.pid))
             }
             Action::Stop { .. } => {
@@ -746,7 +799,7 @@ impl Controller {
                     .nodes
                     .entry(node.to_owned())
                     .or_default()
-                    .started_at_ms = Some(now_ms());
+                    .started(now_ms());
                 Ok(format!("restarted as a joiner (pid {})", started.pid))
             }
             Action::Recover { .. } => {
@@ -768,8 +821,9 @@ impl Controller {
                     .nodes
                     .entry(node.to_owned())
                     .or_default()
-                    .started_at_ms = Some(now_ms());
-                if let Ok(Some(approval)) = self.store().approval("force", now_ms() - 3_600_000) {
+                    .started(now_ms());
+                let force_approval = self.store().approval("force", now_ms() - 3_600_000);
+                if let Ok(Some(approval)) = force_approval {
                     let _ = self.store().consume_approval(approval.id);
                 }
                 if self.options.force || step.reason.contains("FORCED") {
@@ -792,7 +846,7 @@ impl Controller {
                     .nodes
                     .entry(node.to_owned())
                     .or_default()
-                    .started_at_ms = Some(now_ms());
+                    .started(now_ms());
                 Ok(format!(
                     "data moved to {}; started empty for a full SST (pid {})",
                     moved.moved_to, started.pid

@@ -82,6 +82,9 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     // One actor at a time: a controller from an earlier `up` pauses while this one
     // brings the nodes in, and starts again below.
     crate::control::stop_controller(&cluster).await?;
+    for node in &cluster.spec.nodes {
+        controller::set_desired(&cluster.spec, &node.name, true)?;
+    }
     let mut result = bring_up(&cluster, &progress, rebuild).await;
     // The proxy starts once the nodes are Synced, so that its first writer is the
     // preferred node rather than whichever node was not donating during the joins.
@@ -495,6 +498,7 @@ pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitC
     let cluster = Cluster::load(location, true)?;
     let node = find_node(&cluster, name)?.clone();
     agent::Binaries::locate(&cluster.spec)?;
+    controller::set_desired(&cluster.spec, &node.name, true)?;
     cluster.ensure_agents().await?;
     let reports = reports(&cluster).await?;
     let report = &reports
@@ -541,6 +545,8 @@ pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCo
     check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
     let node = find_node(&cluster, name)?;
+    // Tell the controller first, so that it does not start the node again.
+    controller::set_desired(&cluster.spec, &node.name, false)?;
     let response = cluster.client(node).stop().await?;
     match response.grastate.and_then(|state| state.position()) {
         Some(position) => println!("{} stopped at seqno {}", node.name, position.seqno),

@@ -17,6 +17,6 @@
 mod plan;
 
 pub use plan::{
-    plan, Action, AgentState, Blocked, Facts, Mark, NodeView, Observation, Plan, Policy, Rule,
-    Situation, Step,
+    plan, respect_operator_stops, Action, AgentState, Blocked, Facts, Mark, NodeView, Observation,
+    Plan, Policy, Rule, Situation, Step,
 };

@@ -733,3 +733,110 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
         notes: Vec::new(),
     }
 }
+
+/// Applies the operator's intent: nodes stopped on purpose (`galley stop`) are not
+/// started again. Their positions still count for a bootstrap choice (rule 3); if the
+/// choice falls on such a node, the plan is refused instead of bootstrapping another.
+pub fn respect_operator_stops(
+    mut plan: Plan,
+    observation: &Observation,
+    stopped_on_purpose: &[String],
+) -> Plan {
+    if stopped_on_purpose.is_empty() {
+        return plan;
+    }
+    let on_purpose = |name: &str| stopped_on_purpose.iter().any(|stopped| stopped == name);
+    let everyone_stopped = observation.nodes.iter().all(|node| {
+        on_purpose(&node.name)
+            && matches!(&node.agent, AgentState::Reported(facts) if !facts.running)
+    });
+    if everyone_stopped {
+        plan.steps.clear();
+        plan.blocked = waiting(
+            Rule::Policy,
+            "every node was stopped on purpose; `galley start` or `galley up` brings them back",
+        );
+        return plan;
+    }
+    if let Some(bootstrap) = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::Bootstrap { .. }) && on_purpose(s.action.node()))
+    {
+        let node = bootstrap.action.node().to_owned();
+        plan.steps.clear();
+        plan.blocked = refused(
+            Rule::MostAdvancedNode,
+            format!("{node} must bootstrap (it is the most advanced), but an operator stopped it on purpose; bring it back with `galley start {node}` or `galley up`"),
+        );
+        return plan;
+    }
+    plan.steps.retain(|step| {
+        !(matches!(
+            step.action,
+            Action::Start { .. } | Action::Restart { .. } | Action::WipeAndStart { .. }
+        ) && on_purpose(step.action.node()))
+    });
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped_node(name: &str, seqno: i64) -> NodeView {
+        NodeView {
+            name: name.to_owned(),
+            priority: 1,
+            agent: AgentState::Reported(Box::new(Facts {
+                running: false,
+                wsrep: None,
+                has_data: true,
+                grastate: Some(GraState {
+                    version: "2.1".to_owned(),
+                    uuid: "259f0f64-2a80-46ae-a206-519b5024470e".to_owned(),
+                    seqno,
+                    safe_to_bootstrap: false,
+                }),
+                recovered: None,
+                stuck: false,
+                failed_starts: 0,
+                backing_off: false,
+            })),
+        }
+    }
+
+    fn observation(nodes: Vec<NodeView>) -> Observation {
+        Observation {
+            nodes,
+            high_water_mark: None,
+            policy: Policy::default(),
+            force: false,
+        }
+    }
+
+    #[test]
+    fn operator_stops_are_respected() {
+        let all = observation(vec![
+            stopped_node("n1", 9),
+            stopped_node("n2", 8),
+            stopped_node("n3", 7),
+        ]);
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // Nobody stopped on purpose: bootstrap n1, start the others.
+        let plan = respect_operator_stops(plan(&all), &all, &[]);
+        assert_eq!(plan.steps.len(), 3);
+        // n3 stopped on purpose: it is not started.
+        let plan = respect_operator_stops(super::plan(&all), &all, &names(&["n3"]));
+        let keys: Vec<String> = plan.steps.iter().map(|s| s.action.key()).collect();
+        assert_eq!(keys, ["bootstrap n1", "start n2"]);
+        // The most advanced node stopped on purpose: refuse rather than bootstrap n2.
+        let plan = respect_operator_stops(super::plan(&all), &all, &names(&["n1"]));
+        assert!(plan.steps.is_empty());
+        assert!(matches!(plan.blocked, Some(Blocked::Refused { .. })));
+        // Everyone stopped on purpose: nothing to do, and no alarm.
+        let plan = respect_operator_stops(super::plan(&all), &all, &names(&["n1", "n2", "n3"]));
+        assert!(plan.steps.is_empty());
+        assert!(matches!(plan.blocked, Some(Blocked::Waiting { .. })));
+    }
+}

@@ -19,13 +19,22 @@ pub struct TestNode {
 
 /// Ports that were free a moment ago; the OS picks them, so parallel tests do not clash.
 pub fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Below the kernel's ephemeral range (32768 and up): a port taken from there could be
+    // handed to some outgoing connection before the server binds it (an IST or SST
+    // receiver binds late), which hangs a joiner. Spread by pid so that test binaries
+    // running side by side start in different places; each port is checked free.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 600) * 20;
+    let mut ports = Vec::new();
+    while ports.len() < count {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = 20_000 + offset as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 impl TestNode {

@@ -3,5 +3,6 @@
 
 mod cli;
 mod cluster;
+mod controller;
 mod proxy;
 mod support;

@@ -15,13 +15,22 @@ pub struct TestCluster {
 }
 
 pub fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Below the kernel's ephemeral range (32768 and up): a port taken from there could be
+    // handed to some outgoing connection before the server binds it (an IST or SST
+    // receiver binds late), which hangs a joiner. Spread by pid so that test binaries
+    // running side by side start in different places; each port is checked free.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 600) * 20;
+    let mut ports = Vec::new();
+    while ports.len() < count {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = 20_000 + offset as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 impl TestCluster {
@@ -33,6 +42,19 @@ impl TestCluster {
     /// The same, with a [proxy] section on free ports.
     pub fn with_proxy() -> TestCluster {
         TestCluster::build(true)
+    }
+
+    /// The same, with a [controller] that observes twice a second.
+    pub fn with_controller() -> TestCluster {
+        let cluster = TestCluster::build(false);
+        let config = cluster.path().join("galley.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[controller]\nstate_dir = \"{}/controller\"\ninterval_ms = 500\nstuck_after_s = 10\n",
+            cluster.path().display()
+        ));
+        std::fs::write(&config, text).unwrap();
+        cluster
     }
 
     fn build(with_proxy: bool) -> TestCluster {
@@ -151,7 +173,23 @@ impl TestCluster {
 impl Drop for TestCluster {
     /// Stops everything the test started, even when it failed half-way.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the logs of a failed test for whoever reads its output.
+            self.dir.disable_cleanup(true);
+            eprintln!(
+                "test cluster kept for inspection: {}",
+                self.path().display()
+            );
+        }
         let _ = self.galley(&["down"]);
+        if let Ok(pid) = std::fs::read_to_string(self.path().join("controller/controller.pid")) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         for node in ["node1", "node2", "node3"] {
             if let Some(pid) = self.mariadbd_pid(node) {
                 let _ = nix::sys::signal::kill(

@@ -1,0 +1,345 @@
+//! Compact text fixtures for an `Observation`, the compact rendering of a `Plan`, and the
+//! one `check(fixture, expected)` helper that the table tests use.
+//!
+//! A fixture has one line per node, in priority order (most preferred first), and
+//! optional header lines:
+//!
+//! ```text
+//! hwm A:15                                   # the high-water mark (uuid letter:seqno)
+//! force                                      # the operator's --force
+//! policy auto_recover_cluster=false allow_wipe=true
+//! node1 primary synced seqno=10              # running in the Primary component
+//! node2 primary joiner                       # joiner | joined | donor | synced
+//! node3 running nonprimary stuck             # outside any Primary component, for too long
+//! node4 stopped grastate=A:10 safe           # a graceful stop, safe_to_bootstrap=1
+//! node5 stopped crashed                      # grastate seqno -1: position unknown
+//! node6 stopped recovered=A:12               # crashed, then --wsrep-recover ran
+//! node7 stopped nodata                       # an empty data dir
+//! node8 stopped crashed failed=3 backoff     # failed starts, backing off
+//! node9 unreachable                          # the agent does not answer
+//! ```
+//!
+//! UUID letters: `A` and `B` are two cluster histories, `0` is the zero UUID.
+//!
+//! The rendering is `situation: part; part; ...` where the parts are, in order: the
+//! runnable steps (comma separated), the blocking reason (`waiting|refused rule=Rule`),
+//! the rest of the plan (`then ...`) and the notes (`note waiting|refused rule=Rule`). A
+//! reason is followed by the fixture's node names it mentions, in fixture order, in
+//! parentheses. A step is `verb node`; a bootstrap is `bootstrap node@seqno`, with
+//! `+safe` when it marks the node safe_to_bootstrap; `?` ends a step that needs an
+//! operator's confirmation. `nothing` stands for an empty plan.
+
+use galera::{GraState, Position, WsrepStatus, ZERO_UUID};
+use planner::{
+    Action, AgentState, Blocked, Facts, Mark, NodeView, Observation, Plan, Policy, Situation, Step,
+};
+
+pub const UUID_A: &str = "259f0f64-2a80-46ae-a206-519b5024470e";
+pub const UUID_B: &str = "11111111-2a80-46ae-a206-519b5024470e";
+
+/// `A` -> UUID_A, `B` -> UUID_B, `0` -> the zero UUID.
+pub fn uuid(letter: &str) -> &'static str {
+    match letter {
+        "A" => UUID_A,
+        "B" => UUID_B,
+        "0" => ZERO_UUID,
+        other => panic!("unknown uuid letter `{other}`; use A, B or 0"),
+    }
+}
+
+/// `A:12` -> the position of history A at seqno 12.
+pub fn position(text: &str) -> Position {
+    let (letter, seqno) = text
+        .split_once(':')
+        .unwrap_or_else(|| panic!("`{text}` is not `letter:seqno`"));
+    let seqno: i64 = seqno
+        .parse()
+        .unwrap_or_else(|_| panic!("`{text}`: seqno is not an integer"));
+    Position {
+        uuid: uuid(letter).to_owned(),
+        seqno,
+    }
+}
+
+pub fn grastate(uuid: &str, seqno: i64, safe_to_bootstrap: bool) -> GraState {
+    GraState {
+        version: "2.1".to_owned(),
+        uuid: uuid.to_owned(),
+        seqno,
+        safe_to_bootstrap,
+    }
+}
+
+/// The wsrep status of a running node. `local_state` is the `wsrep_local_state` code
+/// (1 joiner, 2 donor, 3 joined, 4 synced).
+pub fn wsrep(primary: bool, local_state: i64, last_committed: i64) -> WsrepStatus {
+    let local_state = local_state.to_string();
+    let last_committed = last_committed.to_string();
+    WsrepStatus::from_variables([
+        ("wsrep_ready", if primary { "ON" } else { "OFF" }),
+        ("wsrep_connected", "ON"),
+        (
+            "wsrep_cluster_status",
+            if primary { "Primary" } else { "non-Primary" },
+        ),
+        ("wsrep_local_state", local_state.as_str()),
+        ("wsrep_last_committed", last_committed.as_str()),
+        ("wsrep_cluster_state_uuid", UUID_A),
+    ])
+}
+
+pub fn parse(fixture: &str) -> Observation {
+    let mut observation = Observation {
+        nodes: Vec::new(),
+        high_water_mark: None,
+        policy: Policy::default(),
+        force: false,
+    };
+    for line in fixture
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words[0] {
+            "hwm" => {
+                let mark = position(words[1]);
+                observation.high_water_mark = Some(Mark {
+                    uuid: mark.uuid,
+                    seqno: mark.seqno,
+                });
+            }
+            "force" => observation.force = true,
+            "policy" => {
+                for setting in &words[1..] {
+                    apply_policy(&mut observation.policy, setting);
+                }
+            }
+            name => {
+                let priority = observation.nodes.len() as u32;
+                observation.nodes.push(NodeView {
+                    name: name.to_owned(),
+                    priority,
+                    agent: parse_agent(line, &words[1..]),
+                });
+            }
+        }
+    }
+    observation
+}
+
+fn apply_policy(policy: &mut Policy, setting: &str) {
+    let (key, value) = setting
+        .split_once('=')
+        .unwrap_or_else(|| panic!("policy setting `{setting}` is not key=value"));
+    let flag = || {
+        value
+            .parse::<bool>()
+            .unwrap_or_else(|_| panic!("policy `{key}` wants true or false, not `{value}`"))
+    };
+    match key {
+        "auto_recover_nodes" => policy.auto_recover_nodes = flag(),
+        "auto_recover_cluster" => policy.auto_recover_cluster = flag(),
+        "confirm_bootstrap" => policy.confirm_bootstrap = flag(),
+        "confirm_restart" => policy.confirm_restart = flag(),
+        "allow_wipe" => policy.allow_wipe = flag(),
+        "wipe_after_failed_starts" => {
+            policy.wipe_after_failed_starts = value.parse().expect("a count")
+        }
+        other => panic!("unknown policy key `{other}`"),
+    }
+}
+
+fn parse_agent(line: &str, words: &[&str]) -> AgentState {
+    if words == ["unreachable"] {
+        return AgentState::Unreachable;
+    }
+    let mut running = false;
+    let mut primary = false;
+    let mut local_state = None;
+    let mut seqno = 0;
+    let mut stuck = false;
+    let mut safe = false;
+    let mut has_data = true;
+    let mut saved = None;
+    let mut recovered = None;
+    let mut failed_starts = 0;
+    let mut backing_off = false;
+    for word in words {
+        match word.split_once('=') {
+            Some(("seqno", value)) => seqno = value.parse().expect("seqno=N"),
+            Some(("grastate", value)) => saved = Some(position(value)),
+            Some(("recovered", value)) => recovered = Some(position(value)),
+            Some(("failed", value)) => failed_starts = value.parse().expect("failed=N"),
+            Some(_) => panic!("unknown setting `{word}` in `{line}`"),
+            None => match *word {
+                "stopped" => running = false,
+                "running" | "nonprimary" => running = true,
+                "primary" => (running, primary) = (true, true),
+                "joiner" => local_state = Some(1),
+                "donor" => local_state = Some(2),
+                "joined" => local_state = Some(3),
+                "synced" => local_state = Some(4),
+                "stuck" => stuck = true,
+                "safe" => safe = true,
+                // A crash leaves seqno -1 in grastate.dat, the default for a node with data.
+                "crashed" | "data" => has_data = true,
+                "nodata" => has_data = false,
+                "backoff" => backing_off = true,
+                other => panic!("unknown word `{other}` in `{line}`"),
+            },
+        }
+    }
+    let grastate = match (has_data, saved, &recovered) {
+        (false, _, _) => None,
+        (true, Some(saved), _) => Some(grastate(&saved.uuid, saved.seqno, safe)),
+        // Running, crashed, or crashed and recovered: the file says -1.
+        (true, None, recovered) => {
+            let uuid = recovered.as_ref().map_or(UUID_A, |p| p.uuid.as_str());
+            Some(grastate(uuid, -1, safe))
+        }
+    };
+    let wsrep = running.then(|| {
+        wsrep(
+            primary,
+            local_state.unwrap_or(if primary { 4 } else { 0 }),
+            seqno,
+        )
+    });
+    AgentState::Reported(Box::new(Facts {
+        running,
+        wsrep,
+        has_data,
+        grastate,
+        recovered,
+        stuck,
+        failed_starts,
+        backing_off,
+    }))
+}
+
+pub fn render_situation(situation: Situation) -> &'static str {
+    match situation {
+        Situation::Healthy => "healthy",
+        Situation::Degraded => "degraded",
+        Situation::NoPrimary => "no_primary",
+        Situation::Stopped => "stopped",
+    }
+}
+
+pub fn render_step(step: &Step) -> String {
+    let mut text = match &step.action {
+        Action::Bootstrap {
+            node,
+            seqno,
+            mark_safe,
+        } => {
+            format!(
+                "bootstrap {node}@{seqno}{}",
+                if *mark_safe { " +safe" } else { "" }
+            )
+        }
+        other => other.key(),
+    };
+    if step.needs_confirmation {
+        text.push('?');
+    }
+    text
+}
+
+pub fn render_blocked(blocked: &Blocked, names: &[&str]) -> String {
+    let (kind, rule, reason) = match blocked {
+        Blocked::Waiting { rule, reason } => ("waiting", rule, reason),
+        Blocked::Refused { rule, reason } => ("refused", rule, reason),
+    };
+    let mentioned = mentioned_nodes(reason, names);
+    if mentioned.is_empty() {
+        format!("{kind} rule={rule:?}")
+    } else {
+        format!("{kind} rule={rule:?} ({})", mentioned.join(", "))
+    }
+}
+
+/// The node names a reason mentions as whole words, in fixture order.
+fn mentioned_nodes<'a>(reason: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let words: Vec<&str> = reason
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .collect();
+    names
+        .iter()
+        .copied()
+        .filter(|name| words.contains(name))
+        .collect()
+}
+
+pub fn render(plan: &Plan, names: &[&str]) -> String {
+    let runnable = plan.runnable();
+    let mut parts = Vec::new();
+    if !runnable.is_empty() {
+        parts.push(
+            runnable
+                .iter()
+                .map(render_step)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    if let Some(blocked) = &plan.blocked {
+        parts.push(render_blocked(blocked, names));
+    }
+    let rest = &plan.steps[runnable.len()..];
+    if !rest.is_empty() {
+        parts.push(format!(
+            "then {}",
+            rest.iter().map(render_step).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for note in &plan.notes {
+        parts.push(format!("note {}", render_blocked(note, names)));
+    }
+    if parts.is_empty() {
+        parts.push("nothing".to_owned());
+    }
+    format!("{}: {}", render_situation(plan.situation), parts.join("; "))
+}
+
+/// Plans the fixture, compares the rendering with `expected`, and checks what every plan
+/// must satisfy whatever the scenario: every step and refusal says why, and one bootstrap
+/// at most (rule 2).
+#[track_caller]
+pub fn check(fixture: &str, expected: &str) -> Plan {
+    let observation = parse(fixture);
+    let plan = planner::plan(&observation);
+    let names: Vec<&str> = observation
+        .nodes
+        .iter()
+        .map(|node| node.name.as_str())
+        .collect();
+    let got = render(&plan, &names);
+    assert_eq!(
+        got,
+        expected,
+        "\nfixture:\n{}\nplan: {plan:#?}",
+        fixture.trim()
+    );
+    for step in &plan.steps {
+        assert!(
+            !step.reason.trim().is_empty(),
+            "`{}` has no reason",
+            step.action
+        );
+    }
+    for blocked in plan.blocked.iter().chain(&plan.notes) {
+        let (Blocked::Waiting { reason, .. } | Blocked::Refused { reason, .. }) = blocked;
+        assert!(!reason.trim().is_empty(), "empty reason in {blocked:?}");
+    }
+    assert!(
+        plan.steps
+            .iter()
+            .filter(|step| matches!(step.action, Action::Bootstrap { .. }))
+            .count()
+            <= 1,
+        "rule 2: two bootstraps in one plan: {plan:#?}"
+    );
+    plan
+}

@@ -1,0 +1,602 @@
+//! Table-driven scenarios: one compact fixture per cluster state and the plan it must
+//! give, one group per recovery situation and safety rule of DESIGN.md.
+
+use planner::{Action, Blocked};
+
+use crate::fixtures::check;
+
+#[test]
+fn healthy_cluster_needs_nothing() {
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 primary synced seqno=10
+        ",
+        "healthy: nothing",
+    );
+    // A donor serves its joiner and is still part of a healthy cluster.
+    check(
+        "
+        node1 primary synced
+        node2 primary donor
+        node3 primary synced
+        ",
+        "healthy: nothing",
+    );
+}
+
+#[test]
+fn crashed_node_of_a_healthy_cluster_is_started() {
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped crashed data
+        ",
+        "degraded: start node3",
+    );
+    // It rejoins by SST even with an empty data dir.
+    check(
+        "
+        node1 primary synced
+        node2 stopped nodata
+        node3 primary synced
+        ",
+        "degraded: start node2",
+    );
+}
+
+#[test]
+fn joiners_start_one_at_a_time() {
+    check(
+        "
+        node1 primary synced
+        node2 stopped crashed
+        node3 stopped grastate=A:8
+        ",
+        "degraded: start node2; then start node3",
+    );
+    check(
+        "
+        node1 primary synced
+        node2 primary joiner
+        node3 stopped crashed
+        node4 stopped crashed
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node2); then start node3, start node4",
+    );
+    // Joined (IST applied, catching up) is not Synced yet either.
+    check(
+        "
+        node1 primary synced
+        node2 primary joined
+        node3 stopped crashed
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node2); then start node3",
+    );
+    check(
+        "
+        node1 primary synced
+        node2 primary joiner
+        node3 primary synced
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node2)",
+    );
+}
+
+#[test]
+fn node_stuck_outside_the_primary_component_is_restarted() {
+    check(
+        "
+        node1 primary synced
+        node2 primary synced
+        node3 running nonprimary stuck
+        ",
+        "degraded: restart node3",
+    );
+    // Not stuck yet: Galera may still bring it in; wait.
+    check(
+        "
+        node1 primary synced
+        node2 primary synced
+        node3 running nonprimary
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node3)",
+    );
+    // Stuck in the joiner state (a hung SST) is restarted too.
+    check(
+        "
+        node1 primary synced
+        node2 primary joiner stuck
+        node3 primary synced
+        ",
+        "degraded: restart node2",
+    );
+}
+
+#[test]
+fn stuck_node_is_restarted_before_another_node_starts() {
+    // Rule 6: node3 is stuck joining (a hung SST); starting node1 beside it would make
+    // two joiners at once. node3 is restarted first, and node1 waits until it is Synced.
+    check(
+        "
+        node1 stopped grastate=A:7
+        node2 primary synced
+        node3 primary joiner stuck
+        ",
+        "degraded: restart node3; then start node1",
+    );
+    check(
+        "
+        node1 stopped crashed
+        node2 primary synced
+        node3 running nonprimary stuck
+        ",
+        "degraded: restart node3; then start node1",
+    );
+}
+
+#[test]
+fn failed_starts_back_off_then_wipe_or_refuse() {
+    check(
+        "
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed failed=1 backoff
+        ",
+        "degraded: waiting rule=RestartCrashedNode (node3); note waiting rule=RestartCrashedNode (node3)",
+    );
+    // The backoff is over: try again.
+    check(
+        "
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed failed=2
+        ",
+        "degraded: start node3",
+    );
+    check(
+        "
+        policy allow_wipe=true
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed failed=3
+        ",
+        "degraded: wipe-and-start node3",
+    );
+    // Even a wipe waits for the backoff.
+    check(
+        "
+        policy allow_wipe=true
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed failed=3 backoff
+        ",
+        "degraded: waiting rule=RestartCrashedNode (node3); note waiting rule=RestartCrashedNode (node3)",
+    );
+    check(
+        "
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed failed=3
+        ",
+        "degraded: refused rule=Policy (node3); note refused rule=Policy (node3)",
+    );
+    // The refused node does not hold the others back.
+    check(
+        "
+        node1 primary synced
+        node2 stopped crashed
+        node3 stopped crashed failed=4
+        ",
+        "degraded: start node2; note refused rule=Policy (node3)",
+    );
+    check(
+        "
+        policy allow_wipe=true wipe_after_failed_starts=5
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed failed=4
+        ",
+        "degraded: start node3",
+    );
+}
+
+#[test]
+fn graceful_stop_of_all_bootstraps_the_most_advanced_node() {
+    // The last node out is marked safe and is the most advanced: it keeps its flag.
+    check(
+        "
+        node1 stopped grastate=A:10
+        node2 stopped grastate=A:11
+        node3 stopped grastate=A:12 safe
+        ",
+        "stopped: bootstrap node3@12; then start node1, start node2",
+    );
+    // A stale node marked safe is NOT bootstrapped (the bug of other tools): its flag is
+    // cleared first, then the most advanced node bootstraps and is marked safe.
+    check(
+        "
+        node1 stopped grastate=A:20 safe
+        node2 stopped grastate=A:25
+        node3 stopped grastate=A:25
+        ",
+        "stopped: clear-bootstrap-flag node1; then bootstrap node2@25 +safe, start node1, start node3",
+    );
+    // Equal positions: the safe flag wins over priority.
+    check(
+        "
+        node1 stopped grastate=A:7
+        node2 stopped grastate=A:7 safe
+        node3 stopped grastate=A:7
+        ",
+        "stopped: bootstrap node2@7; then start node1, start node3",
+    );
+}
+
+#[test]
+fn all_crashed_recovers_every_position_then_bootstraps_the_highest() {
+    let plan = check(
+        "
+        node1 stopped crashed
+        node2 stopped crashed
+        node3 stopped crashed
+        ",
+        "stopped: recover node1, recover node2, recover node3",
+    );
+    assert_eq!(plan.runnable().len(), 3, "all recover steps run together");
+    // Only nodes with data and an unknown position need recovery.
+    check(
+        "
+        node1 stopped crashed
+        node2 stopped nodata
+        node3 stopped grastate=A:9
+        node4 stopped recovered=A:11
+        ",
+        "stopped: recover node1",
+    );
+    check(
+        "
+        node1 stopped recovered=A:10
+        node2 stopped recovered=A:12
+        node3 stopped recovered=A:11
+        ",
+        "stopped: bootstrap node2@12 +safe; then start node1, start node3",
+    );
+    // A graceful position and a recovered one compare alike.
+    check(
+        "
+        node1 stopped grastate=A:12 safe
+        node2 stopped recovered=A:14
+        node3 stopped nodata
+        ",
+        "stopped: clear-bootstrap-flag node1; then bootstrap node2@14 +safe, start node1, start node3",
+    );
+    // An empty node marked safe is never chosen; a crashed node with a leftover flag
+    // first reports its position.
+    check(
+        "
+        node1 stopped crashed safe
+        node2 stopped grastate=A:3
+        ",
+        "stopped: recover node1",
+    );
+    check(
+        "
+        node1 stopped recovered=A:2 safe
+        node2 stopped grastate=A:3
+        ",
+        "stopped: clear-bootstrap-flag node1; then bootstrap node2@3 +safe, start node1",
+    );
+}
+
+#[test]
+fn crashed_node_without_history_is_not_recovered_forever() {
+    // node2 was killed during its SST: its data dir has files but --wsrep-recover finds
+    // no history (the zero UUID, seqno -1). Its position is known to be "none": the
+    // others bootstrap without it, and it rejoins by SST.
+    check(
+        "
+        node1 stopped grastate=A:10
+        node2 stopped recovered=0:-1
+        node3 stopped grastate=A:9
+        ",
+        "stopped: bootstrap node1@10 +safe; then start node2, start node3",
+    );
+}
+
+#[test]
+fn unreachable_agent_blocks_the_bootstrap() {
+    // Rule 3: node2 may be the most advanced node, or even running.
+    check(
+        "
+        node1 stopped grastate=A:10
+        node2 unreachable
+        node3 stopped grastate=A:12 safe
+        ",
+        "no_primary: waiting rule=EveryNodeReported (node2)",
+    );
+    // With a Primary component the others go on; nothing is done for node2.
+    check(
+        "
+        node1 primary synced
+        node2 unreachable
+        node3 stopped crashed
+        ",
+        "degraded: start node3; note waiting rule=EveryNodeReported (node2)",
+    );
+    check(
+        "
+        node1 primary synced
+        node2 unreachable
+        node3 primary synced
+        ",
+        "degraded: waiting rule=EveryNodeReported (node2); note waiting rule=EveryNodeReported (node2)",
+    );
+}
+
+#[test]
+fn node_running_outside_a_primary_component_while_others_are_stopped() {
+    check(
+        "
+        node1 running nonprimary
+        node2 stopped crashed
+        node3 stopped grastate=A:12
+        ",
+        "no_primary: waiting rule=PreferPcRecovery (node1)",
+    );
+    // Stuck: stop it so that its position is saved, never bootstrap beside it.
+    check(
+        "
+        node1 running nonprimary stuck
+        node2 stopped crashed
+        node3 stopped grastate=A:12
+        ",
+        "no_primary: stop node1",
+    );
+    check(
+        "
+        node1 running nonprimary stuck
+        node2 running nonprimary
+        node3 stopped crashed
+        ",
+        "no_primary: waiting rule=PreferPcRecovery (node1, node2)",
+    );
+    check(
+        "
+        node1 running nonprimary stuck
+        node2 running nonprimary stuck
+        node3 stopped crashed
+        ",
+        "no_primary: stop node1; then stop node2",
+    );
+    // A node that still shows Synced but is outside the Primary component is no
+    // Primary component.
+    check(
+        "
+        node1 running nonprimary synced stuck
+        node2 stopped grastate=A:5
+        ",
+        "no_primary: stop node1",
+    );
+}
+
+#[test]
+fn all_running_outside_a_primary_component_waits_for_pc_recovery() {
+    check(
+        "
+        node1 running nonprimary
+        node2 running nonprimary
+        node3 running nonprimary
+        ",
+        "no_primary: waiting rule=PreferPcRecovery",
+    );
+    check(
+        "
+        node1 running nonprimary stuck
+        node2 running nonprimary
+        node3 running nonprimary stuck
+        ",
+        "no_primary: waiting rule=PreferPcRecovery",
+    );
+    // Rule 5: never pc.bootstrap automatically, not even when all are stuck.
+    check(
+        "
+        node1 running nonprimary stuck
+        node2 running nonprimary stuck
+        node3 running nonprimary stuck
+        ",
+        "no_primary: refused rule=PreferPcRecovery",
+    );
+}
+
+#[test]
+fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
+    // node2 lost its disk, which held writes 13..15.
+    check(
+        "
+        hwm A:15
+        node1 stopped grastate=A:12 safe
+        node2 stopped nodata
+        node3 stopped grastate=A:10
+        ",
+        "stopped: refused rule=HighWaterMark (node1, node2)",
+    );
+    let plan = check(
+        "
+        hwm A:15
+        force
+        node1 stopped grastate=A:12 safe
+        node2 stopped nodata
+        node3 stopped grastate=A:10
+        ",
+        "stopped: bootstrap node1@12; then start node2, start node3",
+    );
+    let bootstrap = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::Bootstrap { .. }))
+        .unwrap();
+    assert!(bootstrap.reason.contains("FORCED"), "{}", bootstrap.reason);
+    // At the mark is fine.
+    check(
+        "
+        hwm A:12
+        node1 stopped grastate=A:12 safe
+        node2 stopped nodata
+        ",
+        "stopped: bootstrap node1@12; then start node2",
+    );
+    // Nodes from another history than the mark's.
+    check(
+        "
+        hwm B:5
+        node1 stopped grastate=A:12 safe
+        node2 stopped grastate=A:11
+        ",
+        "stopped: refused rule=HighWaterMark",
+    );
+    check(
+        "
+        hwm B:5
+        force
+        node1 stopped grastate=A:12 safe
+        node2 stopped grastate=A:11
+        ",
+        "stopped: bootstrap node1@12; then start node2",
+    );
+}
+
+#[test]
+fn refuse_when_nodes_hold_different_histories() {
+    check(
+        "
+        node1 stopped grastate=A:10
+        node2 stopped grastate=B:12 safe
+        node3 stopped nodata
+        ",
+        "stopped: refused rule=MostAdvancedNode (node1, node2)",
+    );
+}
+
+#[test]
+fn leftover_bootstrap_flags_are_cleared_before_the_bootstrap() {
+    let plan = check(
+        "
+        node1 stopped grastate=A:25 safe
+        node2 stopped grastate=A:20 safe
+        node3 stopped grastate=A:25
+        node4 stopped grastate=A:19 safe
+        ",
+        "stopped: clear-bootstrap-flag node2; then clear-bootstrap-flag node4, bootstrap node1@25, start node2, start node3, start node4",
+    );
+    let bootstrap_at = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::Bootstrap { .. }))
+        .unwrap();
+    assert!(plan.steps[..bootstrap_at]
+        .iter()
+        .all(|s| matches!(s.action, Action::ClearBootstrapFlag { .. })));
+    // Once cleared, the bootstrap runs.
+    check(
+        "
+        node1 stopped grastate=A:25 safe
+        node2 stopped grastate=A:20
+        node3 stopped grastate=A:25
+        node4 stopped grastate=A:19
+        ",
+        "stopped: bootstrap node1@25; then start node2, start node3, start node4",
+    );
+}
+
+#[test]
+fn no_data_anywhere_is_a_new_cluster() {
+    check(
+        "
+        node1 stopped nodata
+        node2 stopped nodata
+        node3 stopped nodata
+        ",
+        "stopped: refused rule=MostAdvancedNode",
+    );
+}
+
+#[test]
+fn policy_marks_steps_that_need_an_operator() {
+    check(
+        "
+        policy auto_recover_nodes=false
+        node1 primary synced
+        node2 primary synced
+        node3 stopped crashed
+        ",
+        "degraded: refused rule=Policy (node3); then start node3?",
+    );
+    check(
+        "
+        policy auto_recover_cluster=false
+        node1 stopped grastate=A:10
+        node2 stopped grastate=A:11
+        node3 stopped grastate=A:12 safe
+        ",
+        "stopped: refused rule=Policy; then bootstrap node3@12?, start node1?, start node2?",
+    );
+    check(
+        "
+        policy confirm_bootstrap=true
+        node1 stopped grastate=A:10
+        node2 stopped grastate=A:11
+        node3 stopped grastate=A:12 safe
+        ",
+        "stopped: bootstrap node3@12?; then start node1, start node2",
+    );
+    check(
+        "
+        policy confirm_restart=true
+        node1 primary synced
+        node2 primary synced
+        node3 running nonprimary stuck
+        ",
+        "degraded: restart node3?",
+    );
+    check(
+        "
+        policy confirm_restart=true
+        node1 primary synced
+        node2 stopped crashed
+        ",
+        "degraded: start node2?",
+    );
+    // Reading positions changes nothing in the cluster: it runs even when cluster
+    // recovery waits for an operator, so that the operator sees the whole plan.
+    check(
+        "
+        policy auto_recover_cluster=false
+        node1 stopped crashed
+        node2 stopped grastate=A:4
+        ",
+        "stopped: recover node1",
+    );
+}
+
+#[test]
+fn every_decision_names_its_rule_and_reason() {
+    let plan = check(
+        "
+        hwm A:15
+        node1 stopped grastate=A:12 safe
+        node2 stopped nodata
+        ",
+        "stopped: refused rule=HighWaterMark (node1, node2)",
+    );
+    let Some(Blocked::Refused { reason, .. }) = &plan.blocked else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("13..15"),
+        "the lost writes are named: {reason}"
+    );
+    assert!(reason.contains("--force"), "the way out is named: {reason}");
+}
