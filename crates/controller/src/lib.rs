@@ -608,7 +608,15 @@ impl Controller {
             return;
         }
         memory.last_plan_key = Some(key);
-        if plan.situation == Situation::NoPrimary && !memory.no_primary_alerted {
+        let stopped_on_purpose = matches!(
+            plan.blocked,
+            Some(Blocked::Waiting {
+                rule: planner::Rule::Policy,
+                ..
+            })
+        );
+        let no_primary = matches!(plan.situation, Situation::NoPrimary | Situation::Stopped);
+        if no_primary && !stopped_on_purpose && !memory.no_primary_alerted {
             memory.no_primary_alerted = true;
             self.event(
                 Severity::Critical,

@@ -63,7 +63,10 @@ async fn stop_controller(cluster: &TestCluster) {
     )
     .unwrap();
     for _ in 0..100 {
-        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+        // A controller this test spawned stays a zombie until waited for: count it gone.
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.contains(") Z "));
+        if zombie || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
