@@ -89,6 +89,21 @@ impl Running {
     }
 }
 
+/// Raises the soft open-files limit to the hard one and returns how many sessions it
+/// leaves room for (two descriptors per session, some kept for probes and the admin).
+pub fn raise_descriptor_limit() -> u32 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return u32::MAX;
+    };
+    let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    (limit.saturating_sub(128) / 2).min(u64::from(u32::MAX)) as u32
+}
+
 /// Starts probes, listeners and the admin endpoint; returns at once.
 pub fn start(
     spec: &spec::ClusterSpec,
@@ -97,6 +112,16 @@ pub fn start(
     credentials: Credentials,
 ) -> Running {
     let proxy = Arc::new(Proxy::new(spec, proxy_spec));
+    let cap = raise_descriptor_limit();
+    proxy
+        .descriptor_cap
+        .store(cap, std::sync::atomic::Ordering::Relaxed);
+    if cap < proxy_spec.max_connections {
+        tracing::warn!(
+            "the open-files limit leaves room for {cap} sessions, fewer than proxy.max_connections = {}; clients beyond it are refused with error 1040",
+            proxy_spec.max_connections
+        );
+    }
     let (shutdown, _) = tokio::sync::watch::channel(false);
     {
         let mut addresses = proxy.listeners.write().expect("listeners lock");

@@ -69,11 +69,13 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
         proxy: &proxy,
         backend: None,
     };
-    if active > u64::from(settings.max_connections) {
+    let limit = settings
+        .max_connections
+        .min(proxy.descriptor_cap.load(Ordering::Relaxed));
+    if active > u64::from(limit) {
         proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
         let message = format!(
-            "galley proxy: too many connections (max_connections = {})",
-            settings.max_connections
+            "galley proxy: too many connections ({limit} allowed: proxy.max_connections and the open-files limit)"
         );
         let _ = client
             .write_all(&error_packet(TOO_MANY_CONNECTIONS, &message))
@@ -114,6 +116,15 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
         target.active_connections.fetch_sub(1, Ordering::Relaxed);
         match failure {
             None => tried.push(index),
+            Some(Ok(error)) if matches!(error.raw_os_error(), Some(23 | 24)) => {
+                // EMFILE/ENFILE: this proxy is out of descriptors; the node is not at fault.
+                proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
+                let message = "galley proxy: out of file descriptors; try again later";
+                let _ = client
+                    .write_all(&error_packet(TOO_MANY_CONNECTIONS, message))
+                    .await;
+                return;
+            }
             Some(Ok(error)) => {
                 target.connect_errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(

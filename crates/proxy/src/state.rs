@@ -166,6 +166,9 @@ pub struct Proxy {
     pub metrics: Metrics,
     pub listeners: RwLock<ListenerAddresses>,
     pub active_connections: AtomicU64,
+    /// Sessions the file-descriptor limit allows (two descriptors each); caps
+    /// `max_connections` so that clients get a clear refusal instead of a stuck accept.
+    pub descriptor_cap: AtomicU32,
 }
 
 /// One backend as `/status` shows it.
@@ -209,6 +212,7 @@ impl Proxy {
             metrics: Metrics::default(),
             listeners: RwLock::new(ListenerAddresses::default()),
             active_connections: AtomicU64::new(0),
+            descriptor_cap: AtomicU32::new(u32::MAX),
         }
     }
 
@@ -263,6 +267,8 @@ impl Proxy {
     pub fn on_probe(&self, index: usize, outcome: ProbeOutcome) {
         let settings = self.settings();
         let backend = &self.backends[index];
+        // Read before taking this backend's lock: locks are never nested across backends.
+        let others_down = self.is_only_write_healthy(index);
         let (write_changed, read_changed) = {
             let mut health = backend.health.lock().expect("health lock");
             match outcome {
@@ -295,16 +301,44 @@ impl Proxy {
                     (write_changed, read_changed)
                 }
                 ProbeOutcome::SoftFailure(reason) => {
-                    health.write_reason = Some(reason.clone());
-                    health.read_reason = Some(reason.clone());
-                    health.last_error = Some(reason);
-                    let write_changed = health.write.observe(false, settings.rise, settings.fall);
-                    let read_changed = health.read.observe(false, settings.rise, settings.fall);
-                    (write_changed, read_changed)
+                    health.last_error = Some(reason.clone());
+                    // A slow probe of the only node that can still take writes more likely
+                    // means this proxy (or its host) is overloaded than that the node died:
+                    // taking it down would cut every session at once. A dead node refuses
+                    // or resets connections, which is a hard failure and still counts.
+                    let last_writer = health.write.is_healthy() && others_down;
+                    if last_writer {
+                        tracing::warn!(backend = %backend.name, "{reason}; not counted: it is the only write-healthy node");
+                        (None, None)
+                    } else {
+                        health.write_reason = Some(reason.clone());
+                        health.read_reason = Some(reason);
+                        let write_changed =
+                            health.write.observe(false, settings.rise, settings.fall);
+                        let read_changed = health.read.observe(false, settings.rise, settings.fall);
+                        (write_changed, read_changed)
+                    }
                 }
             }
         };
         self.after_change(index, write_changed, read_changed);
+    }
+
+    /// Whether every backend other than `index` is write-unhealthy. Locks each other
+    /// backend in turn; callers must not hold any health lock.
+    fn is_only_write_healthy(&self, index: usize) -> bool {
+        self.backends
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .all(|(_, backend)| {
+                !backend
+                    .health
+                    .lock()
+                    .expect("health lock")
+                    .write
+                    .is_healthy()
+            })
     }
 
     /// Passive detection: a client's connection attempt to `index` was refused or reset.
@@ -544,5 +578,101 @@ impl Proxy {
             connections_total: self.metrics.connections_total(),
             backends,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy() -> Proxy {
+        let mut text = String::from("[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nrise = 2\nfall = 2\n");
+        for n in 1..=3 {
+            text.push_str(&format!(
+                "[[node]]\nname = \"n{n}\"\naddress = \"127.0.1.{n}\"\ndata_dir = \"/d{n}\"\n"
+            ));
+        }
+        let spec = spec::parse(std::path::Path::new("galley.toml"), &text)
+            .unwrap()
+            .spec;
+        let proxy_spec = spec.proxy.clone().unwrap();
+        Proxy::new(&spec, &proxy_spec)
+    }
+
+    fn synced(index: i64) -> ProbeOutcome {
+        let index = index.to_string();
+        let status = WsrepStatus::from_variables([
+            ("wsrep_ready", "ON"),
+            ("wsrep_cluster_status", "Primary"),
+            ("wsrep_local_state", "4"),
+            ("wsrep_local_index", index.as_str()),
+        ]);
+        ProbeOutcome::Status {
+            status: Box::new(status),
+            latency_ms: 1.0,
+        }
+    }
+
+    fn soft() -> ProbeOutcome {
+        ProbeOutcome::SoftFailure("probe timed out".into())
+    }
+
+    fn hard() -> ProbeOutcome {
+        ProbeOutcome::HardFailure("connection refused".into())
+    }
+
+    #[test]
+    fn writer_waits_for_every_first_probe_then_prefers_priority() {
+        let proxy = proxy();
+        proxy.on_probe(1, synced(1));
+        assert_eq!(
+            proxy.writer(),
+            None,
+            "no writer before every node was probed"
+        );
+        proxy.on_probe(2, synced(2));
+        proxy.on_probe(0, synced(0));
+        assert_eq!(proxy.writer(), Some(0));
+    }
+
+    #[test]
+    fn soft_failures_flip_with_hysteresis_but_never_take_the_last_writer() {
+        let proxy = proxy();
+        for index in 0..3 {
+            proxy.on_probe(index, synced(index as i64));
+        }
+        // A timeout on n2 counts toward fall: one is not enough, two are.
+        proxy.on_probe(1, soft());
+        assert!(proxy.backends[1].write_healthy());
+        proxy.on_probe(1, soft());
+        assert!(!proxy.backends[1].write_healthy());
+        // A hard failure is at once.
+        proxy.on_probe(2, hard());
+        assert!(!proxy.backends[2].write_healthy());
+        // n1 is now the only write-healthy node: timeouts alone do not take it down...
+        for _ in 0..5 {
+            proxy.on_probe(0, soft());
+        }
+        assert!(proxy.backends[0].write_healthy());
+        assert_eq!(proxy.writer(), Some(0));
+        // ...but a refused connection does.
+        proxy.on_probe(0, hard());
+        assert_eq!(proxy.writer(), None);
+        assert!(proxy
+            .pick(Role::Writer, &[])
+            .unwrap_err()
+            .contains("no Galera node can take writes"));
+    }
+
+    #[test]
+    fn reads_spread_and_avoid_the_writer_on_ties() {
+        let proxy = proxy();
+        for index in 0..3 {
+            proxy.on_probe(index, synced(index as i64));
+        }
+        let first = proxy.pick(Role::Reader, &[]).unwrap();
+        let second = proxy.pick(Role::Reader, &[]).unwrap();
+        let third = proxy.pick(Role::Reader, &[]).unwrap();
+        assert_eq!((first, second, third), (1, 2, 0));
     }
 }
