@@ -193,6 +193,7 @@ pub enum Rule {
     MostAdvancedNode,
     HighWaterMark,
     PreferPcRecovery,
+    DeadMemberInView,
     Policy,
 }
 
@@ -222,6 +223,9 @@ impl fmt::Display for Rule {
             }
             Rule::PreferPcRecovery => {
                 "rule 5: let pc.recovery re-form the Primary Component; never force pc.bootstrap"
+            }
+            Rule::DeadMemberInView => {
+                "start a joiner only after the Primary component has dropped the dead member"
             }
             Rule::Policy => "policy in galley.toml [controller]",
         };
@@ -414,6 +418,15 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
         for step in &mut steps {
             step.needs_confirmation = true;
         }
+    } else if let Some((view, alive)) =
+        dead_member_in_view(observation, reported).filter(|_| !steps.is_empty())
+    {
+        // A joiner arriving while the others still count a dead incarnation makes Galera
+        // run its membership protocol twice, and commits stall meanwhile.
+        blocked = waiting(
+            Rule::DeadMemberInView,
+            format!("the Primary component still counts {view} members but at most {alive} run; waiting for it to drop the dead one"),
+        );
     } else if let Some(joiner) = joining.first() {
         if !steps.is_empty() {
             blocked = waiting(
@@ -453,6 +466,27 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
         blocked,
         notes,
     }
+}
+
+/// The Primary component's view size and how many nodes may be running, when the view
+/// counts more members than can be alive.
+fn dead_member_in_view(
+    observation: &Observation,
+    reported: &[(&NodeView, &Facts)],
+) -> Option<(i64, i64)> {
+    let view = reported
+        .iter()
+        .filter(|(_, facts)| facts.primary())
+        .filter_map(|(_, facts)| facts.wsrep.as_ref().map(|w| w.cluster_size))
+        .max()?;
+    let unreachable = observation
+        .nodes
+        .iter()
+        .filter(|node| node.agent == AgentState::Unreachable)
+        .count();
+    let running = reported.iter().filter(|(_, facts)| facts.running).count();
+    let alive = (running + unreachable) as i64;
+    (view > alive).then_some((view, alive))
 }
 
 /// No Primary component anywhere.

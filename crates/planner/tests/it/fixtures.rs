@@ -165,12 +165,14 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
     let mut recovered = None;
     let mut failed_starts = 0;
     let mut backing_off = false;
+    let mut view_size = None;
     for word in words {
         match word.split_once('=') {
             Some(("seqno", value)) => seqno = value.parse().expect("seqno=N"),
             Some(("grastate", value)) => saved = Some(position(value)),
             Some(("recovered", value)) => recovered = Some(position(value)),
             Some(("failed", value)) => failed_starts = value.parse().expect("failed=N"),
+            Some(("size", value)) => view_size = Some(value.parse::<i64>().expect("size=N")),
             Some(_) => panic!("unknown setting `{word}` in `{line}`"),
             None => match *word {
                 "stopped" => running = false,
@@ -200,11 +202,15 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
         }
     };
     let wsrep = running.then(|| {
-        wsrep(
+        let mut status = wsrep(
             primary,
             local_state.unwrap_or(if primary { 4 } else { 0 }),
             seqno,
-        )
+        );
+        if let Some(size) = view_size {
+            status.cluster_size = size;
+        }
+        status
     });
     AgentState::Reported(Box::new(Facts {
         running,

@@ -600,3 +600,45 @@ fn every_decision_names_its_rule_and_reason() {
     );
     assert!(reason.contains("--force"), "the way out is named: {reason}");
 }
+
+#[test]
+fn joiner_waits_until_the_view_drops_the_dead_member() {
+    // node3 was just killed: the survivors still count it (size 3), so starting it now
+    // would make Galera reconfigure twice while commits stall.
+    check(
+        "
+        node1 primary synced size=3
+        node2 primary synced size=3
+        node3 stopped crashed
+        ",
+        "degraded: waiting rule=DeadMemberInView; then start node3",
+    );
+    // Once the view has dropped it (size 2), it starts.
+    check(
+        "
+        node1 primary synced size=2
+        node2 primary synced size=2
+        node3 stopped crashed
+        ",
+        "degraded: start node3",
+    );
+    // An unreachable agent may hide a running member; the view of 3 still counts the
+    // stopped node3, so the wait holds.
+    check(
+        "
+        node1 primary synced size=3
+        node2 unreachable
+        node3 stopped crashed
+        ",
+        "degraded: waiting rule=DeadMemberInView; then start node3; note waiting rule=EveryNodeReported (node2)",
+    );
+    // With the view at 2 (node1 and, possibly, node2), node3 starts.
+    check(
+        "
+        node1 primary synced size=2
+        node2 unreachable
+        node3 stopped crashed
+        ",
+        "degraded: start node3; note waiting rule=EveryNodeReported (node2)",
+    );
+}
