@@ -128,6 +128,10 @@ pub struct Server {
     os_user: Option<User>,
     process: Mutex<ProcessState>,
     recovered: Mutex<Option<Position>>,
+    /// This agent evicted its dead incarnation; once the node is Synced again, the
+    /// cluster's evict list is cleared (a non-empty list slows later evictions to
+    /// Galera's suspect timeout, as measured here).
+    evicted: std::sync::atomic::AtomicBool,
     sql: Mutex<Option<mysql_async::Conn>>,
 }
 
@@ -175,6 +179,7 @@ impl Server {
             os_user,
             process: Mutex::new(ProcessState::Stopped { last_exit: None }),
             recovered: Mutex::new(None),
+            evicted: std::sync::atomic::AtomicBool::new(false),
             sql: Mutex::new(None),
         });
         if let Some(pid) = server.running_pid_from_file() {
@@ -247,6 +252,15 @@ impl Server {
             *self.sql.lock().await = None;
             (None, None)
         };
+        let report_synced =
+            process.running && wsrep.as_ref().is_some_and(|w| w.write_health().is_ok());
+        if report_synced
+            && self
+                .evicted
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.clear_evict_lists().await;
+        }
         NodeReport {
             node: self.node.name.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -580,6 +594,10 @@ impl Server {
         // tells a peer to evict it now instead of after Galera's suspect timeout, during
         // which the rest of the cluster cannot commit. No lock is held meanwhile.
         let eviction = self.evict_dead_self().await;
+        if eviction.starts_with("evicted") {
+            self.evicted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let tail = error_lines(&self.node.error_log());
         let mut process = self.process.lock().await;
         if matches!(*process, ProcessState::Running { pid: current, .. } if current == pid) {
@@ -589,6 +607,34 @@ impl Server {
                 )),
             };
             *self.sql.lock().await = None;
+        }
+    }
+
+    /// Empties the evict list on every node (best effort, logged): the dead incarnation
+    /// it named is gone for good, and the restarted node runs as a new one.
+    async fn clear_evict_lists(&self) {
+        for peer in &self.spec.nodes {
+            let options = mysql_async::OptsBuilder::default()
+                .ip_or_hostname(peer.address.clone())
+                .tcp_port(peer.client_port)
+                .user(Some(ADMIN_USER))
+                .pass(Some(self.secrets.admin_password.clone()))
+                .prefer_socket(false);
+            let attempt = async {
+                let mut conn = mysql_async::Conn::new(options).await?;
+                conn.query_drop("SET GLOBAL wsrep_provider_options = 'evs.evict='")
+                    .await?;
+                conn.disconnect().await
+            };
+            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                Ok(Ok(())) => tracing::info!(peer = %peer.name, "cleared the evict list"),
+                Ok(Err(error)) => {
+                    tracing::warn!(peer = %peer.name, "could not clear the evict list: {error}")
+                }
+                Err(_) => {
+                    tracing::warn!(peer = %peer.name, "could not clear the evict list: timed out")
+                }
+            }
         }
     }
 
