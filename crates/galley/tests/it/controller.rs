@@ -145,6 +145,23 @@ async fn controller_heals_crashes_and_refuses_below_the_high_water_mark() {
         "{events}"
     );
     assert!(events.contains("recovery_finished"), "{events}");
+    // The alert command got the warning and critical events as JSON on stdin.
+    let alerts = std::fs::read_to_string(cluster.path().join("alerts.jsonl")).unwrap_or_default();
+    let kinds: Vec<String> = alerts
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(kinds.iter().any(|k| k == "node_down"), "alerts: {alerts}");
+    assert!(
+        kinds.iter().any(|k| k == "recovery_started"),
+        "alerts: {alerts}"
+    );
 
     // 2. kill -9 every node while a client writes; every acknowledged write survives.
     let acked = Arc::new(Mutex::new(Vec::new()));

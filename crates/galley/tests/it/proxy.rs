@@ -88,6 +88,21 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
     }
     assert_eq!(seen.len(), 3, "readers went to {seen:?}");
     drop(readers);
+    // The multi-writer port spreads sessions over every write-healthy node.
+    let multi = status["listeners"]["multi_writer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let multi_port: u16 = multi.rsplit_once(':').unwrap().1.parse().unwrap();
+    let mut writers = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let mut conn = cluster.conn_port(multi_port).await.unwrap();
+        seen.insert(node_name(&mut conn).await);
+        writers.push(conn);
+    }
+    assert_eq!(seen.len(), 3, "multi-writer sessions went to {seen:?}");
+    drop(writers);
 
     // Health rules. A desynced node takes no writes but may serve reads.
     set_global(&cluster, 2, "wsrep_desync = ON").await;

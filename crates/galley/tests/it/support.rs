@@ -50,8 +50,9 @@ impl TestCluster {
         let config = cluster.path().join("galley.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str(&format!(
-            "\n[controller]\nstate_dir = \"{}/controller\"\ninterval_ms = 500\nstuck_after_s = 10\n",
-            cluster.path().display()
+            "\n[controller]\nstate_dir = \"{root}/controller\"\ninterval_ms = 500\nstuck_after_s = 10\n\
+             alert_command = [\"/bin/sh\", \"-c\", \"cat >> {root}/alerts.jsonl; echo >> {root}/alerts.jsonl\"]\n",
+            root = cluster.path().display()
         ));
         std::fs::write(&config, text).unwrap();
         cluster
@@ -63,7 +64,7 @@ impl TestCluster {
             .tempdir_in("/tmp")
             .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ports = free_ports(18);
+        let ports = free_ports(19);
         let root = dir.path().display().to_string();
         let mut text = format!(
             "[cluster]\nname = \"ittest\"\nsecrets_file = \"{root}/secrets.toml\"\n\n\
@@ -74,8 +75,8 @@ impl TestCluster {
         if with_proxy {
             proxy_ports = Some((ports[15], ports[16], ports[17]));
             text.push_str(&format!(
-                "\n[proxy]\naddress = \"127.0.0.1\"\nwriter_port = {}\nreader_port = {}\nadmin_port = {}\nwriter_grace_ms = 0\n",
-                ports[15], ports[16], ports[17]
+                "\n[proxy]\naddress = \"127.0.0.1\"\nwriter_port = {}\nreader_port = {}\nadmin_port = {}\nmulti_writer_port = {}\nwriter_grace_ms = 0\n",
+                ports[15], ports[16], ports[17], ports[18]
             ));
         }
         for (index, chunk) in ports[..15].chunks(5).enumerate() {
