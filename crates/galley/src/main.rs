@@ -155,6 +155,10 @@ enum Command {
         /// The cluster spec.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Worker threads for the byte copy; 1 runs everything on one thread, which
+        /// avoids cross-thread wake-ups (see BENCHMARKS.md for the measured choice).
+        #[arg(long, default_value_t = 1, env = "GALLEY_PROXY_THREADS")]
+        threads: usize,
     },
     /// Run the node agent for one node of a galley.toml (normally started for you).
     ///
@@ -183,11 +187,21 @@ struct Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("the tokio runtime starts");
+    let threads = match &cli.command {
+        Command::Proxy { threads, .. } => (*threads).max(1),
+        _ => 2,
+    };
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .expect("the tokio runtime starts");
     let result = runtime.block_on(run(cli));
     match result {
         Ok(code) => code,
@@ -215,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start { node, target } => cluster::start_node(&target.into(), &node).await,
         Command::Stop { node, target } => cluster::stop_node(&target.into(), &node).await,
         Command::Agent { config, node } => local::run_agent(&config, &node).await,
-        Command::Proxy { config } => local::run_proxy(&config).await,
+        Command::Proxy { config, .. } => local::run_proxy(&config).await,
         Command::Recover {
             target,
             yes,
