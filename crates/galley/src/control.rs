@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::local::{tail, Cluster, Location};
 
-fn settings(cluster: &Cluster) -> spec::ControllerSpec {
+pub(crate) fn settings(cluster: &Cluster) -> spec::ControllerSpec {
     controller::settings_for(&cluster.spec, &cluster.location.dir.join("controller"))
 }
 
@@ -24,7 +24,7 @@ fn pid_file(settings: &spec::ControllerSpec) -> PathBuf {
 }
 
 /// The pid of a live `galley controller` for this state dir, if any.
-fn running_pid(settings: &spec::ControllerSpec) -> Option<i32> {
+pub(crate) fn running_pid(settings: &spec::ControllerSpec) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(pid_file(settings))
         .ok()?
         .trim()

@@ -32,6 +32,63 @@ struct StatusJson<'a> {
     cluster: &'a str,
     nodes: &'a [NodeRow],
     proxy: Option<ProxyRow>,
+    controller: Option<ControllerRow>,
+}
+
+/// The controller as `galley status` shows it: running or not, and its latest word.
+#[derive(Debug, Serialize)]
+pub struct ControllerRow {
+    pub running: bool,
+    pub pid: Option<i32>,
+    pub last_event: Option<store::Event>,
+    pub last_decision: Option<store::Decision>,
+}
+
+fn collect_controller(cluster: &Cluster) -> Option<ControllerRow> {
+    cluster.spec.controller.as_ref()?;
+    let settings = crate::control::settings(cluster);
+    let pid = crate::control::running_pid(&settings);
+    let path = controller::store_path(&settings);
+    let store = path
+        .exists()
+        .then(|| store::Store::open_read_only(&path).ok())
+        .flatten();
+    let last_event = store.as_ref().and_then(|s| {
+        s.events(&store::EventFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .ok()?
+        .pop()
+    });
+    let last_decision = store
+        .as_ref()
+        .and_then(|s| s.decisions(None, 1).ok()?.pop());
+    Some(ControllerRow {
+        running: pid.is_some(),
+        pid,
+        last_event,
+        last_decision,
+    })
+}
+
+fn print_controller(row: &ControllerRow) {
+    match row.pid {
+        Some(pid) => println!("controller: running (pid {pid})"),
+        None => println!("controller: not running (`galley up` starts it)"),
+    }
+    if let Some(decision) = &row.last_decision {
+        println!(
+            "  last decision: {} — {} [{}]",
+            decision.action, decision.reason, decision.outcome
+        );
+    }
+    if let Some(event) = &row.last_event {
+        println!(
+            "  last event: {} {}: {}",
+            event.severity, event.kind, event.message
+        );
+    }
 }
 
 /// The proxy as `galley status --json` prints it.
@@ -199,11 +256,13 @@ pub async fn run(
     loop {
         let rows = collect(&cluster).await;
         let proxy_row = collect_proxy(&cluster).await;
+        let controller_row = collect_controller(&cluster);
         if json {
             let text = serde_json::to_string_pretty(&StatusJson {
                 cluster: &cluster.spec.name,
                 nodes: &rows,
                 proxy: proxy_row,
+                controller: controller_row,
             })?;
             println!("{text}");
         } else {
@@ -219,6 +278,9 @@ pub async fn run(
             print_table(&rows);
             if let Some(row) = &proxy_row {
                 print_proxy(row);
+            }
+            if let Some(row) = &controller_row {
+                print_controller(row);
             }
         }
         let all_synced = rows.iter().all(|row| row.synced);
