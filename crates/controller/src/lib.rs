@@ -700,6 +700,59 @@ impl Controller {
                 steps.push(first.clone());
             }
         }
+        // Position recoveries only read stopped nodes: run them all at once, since each
+        // starts InnoDB and the bootstrap waits for the slowest.
+        if steps.len() > 1
+            && steps
+                .iter()
+                .all(|step| matches!(step.action, Action::Recover { .. }))
+        {
+            if !memory.recovering {
+                memory.recovering = true;
+                self.event(
+                    Severity::Warning,
+                    "recovery_started",
+                    None,
+                    "recovery started: reading every node's position".to_owned(),
+                );
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for step in steps {
+                let client = self
+                    .nodes
+                    .iter()
+                    .find(|(spec, _)| spec.name == step.action.node())
+                    .map(|(_, client)| client.clone());
+                tasks.spawn(async move {
+                    let result = match client {
+                        Some(client) => client
+                            .recover()
+                            .await
+                            .map(|position| format!("recovered position {position}"))
+                            .map_err(|e| e.to_string()),
+                        None => Err(format!("no node {}", step.action.node())),
+                    };
+                    (step, result)
+                });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let Ok((step, result)) = joined else { continue };
+                let outcome = match &result {
+                    Ok(done) => format!("done: {done}"),
+                    Err(error) => format!("failed: {error}"),
+                };
+                self.decision(
+                    &format!("{:?}", step.rule),
+                    &step.action.to_string(),
+                    Some(step.action.node()),
+                    &step.reason,
+                    evidence(observation),
+                    &outcome,
+                );
+                executed.push((step, result));
+            }
+            return executed;
+        }
         for step in steps {
             let key = step.action.key();
             let policy_blocked = matches!(
