@@ -614,27 +614,35 @@ impl Server {
     /// it named is gone for good, and the restarted node runs as a new one.
     async fn clear_evict_lists(&self) {
         for peer in &self.spec.nodes {
-            let options = mysql_async::OptsBuilder::default()
-                .ip_or_hostname(peer.address.clone())
-                .tcp_port(peer.client_port)
-                .user(Some(ADMIN_USER))
-                .pass(Some(self.secrets.admin_password.clone()))
-                .prefer_socket(false);
-            let attempt = async {
-                let mut conn = mysql_async::Conn::new(options).await?;
-                conn.query_drop("SET GLOBAL wsrep_provider_options = 'evs.evict='")
-                    .await?;
-                conn.disconnect().await
-            };
-            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                Ok(Ok(())) => tracing::info!(peer = %peer.name, "cleared the evict list"),
-                Ok(Err(error)) => {
+            match self
+                .run_as_admin(peer, "SET GLOBAL wsrep_provider_options = 'evs.evict='")
+                .await
+            {
+                Ok(()) => tracing::info!(peer = %peer.name, "cleared the evict list"),
+                Err(error) => {
                     tracing::warn!(peer = %peer.name, "could not clear the evict list: {error}")
                 }
-                Err(_) => {
-                    tracing::warn!(peer = %peer.name, "could not clear the evict list: timed out")
-                }
             }
+        }
+    }
+
+    /// Runs one statement on a node over TCP as the admin, within 2 s.
+    async fn run_as_admin(&self, peer: &NodeSpec, statement: &str) -> Result<(), String> {
+        let options = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(peer.address.clone())
+            .tcp_port(peer.client_port)
+            .user(Some(ADMIN_USER))
+            .pass(Some(self.secrets.admin_password.clone()))
+            .prefer_socket(false);
+        let attempt = async {
+            let mut conn = mysql_async::Conn::new(options).await?;
+            conn.query_drop(statement).await?;
+            conn.disconnect().await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("timed out".to_owned()),
         }
     }
 
@@ -657,24 +665,12 @@ impl Server {
             .iter()
             .filter(|peer| peer.name != self.node.name)
         {
-            let options = mysql_async::OptsBuilder::default()
-                .ip_or_hostname(peer.address.clone())
-                .tcp_port(peer.client_port)
-                .user(Some(ADMIN_USER))
-                .pass(Some(self.secrets.admin_password.clone()))
-                .prefer_socket(false);
-            let attempt = async {
-                let mut conn = mysql_async::Conn::new(options).await?;
-                conn.query_drop(&statement).await?;
-                conn.disconnect().await
-            };
-            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                Ok(Ok(())) => {
+            match self.run_as_admin(peer, &statement).await {
+                Ok(()) => {
                     tracing::info!(peer = %peer.name, %uuid, "evicted the dead incarnation through a peer");
                     return format!("evicted from the cluster through {}", peer.name);
                 }
-                Ok(Err(error)) => failures.push(format!("{}: {error}", peer.name)),
-                Err(_) => failures.push(format!("{}: timed out", peer.name)),
+                Err(error) => failures.push(format!("{}: {error}", peer.name)),
             }
         }
         let failures = failures.join("; ");

@@ -265,16 +265,19 @@ impl Controller {
             .collect()
     }
 
-    /// Observes and plans without recording or acting (`galley recover` without --yes).
-    pub async fn plan_only(&self) -> anyhow::Result<TickReport> {
-        let now = now_ms();
-        let gathered = self.gather().await;
-        let memory = self.memory.lock().await;
+    /// What the planner gets: every node's facts, the high-water mark, the policy.
+    fn observation(
+        &self,
+        memory: &Memory,
+        gathered: &[(NodeSpec, Option<NodeReport>)],
+        now: i64,
+        force: bool,
+    ) -> anyhow::Result<Observation> {
         let high_water_mark = self.store().high_water_mark()?.map(|mark| Mark {
             uuid: mark.uuid,
             seqno: mark.seqno,
         });
-        let observation = Observation {
+        Ok(Observation {
             nodes: gathered
                 .iter()
                 .map(|(node, report)| NodeView {
@@ -283,21 +286,34 @@ impl Controller {
                     agent: match report {
                         None => AgentState::Unreachable,
                         Some(report) => {
-                            AgentState::Reported(Box::new(self.facts(&memory, node, report, now)))
+                            AgentState::Reported(Box::new(self.facts(memory, node, report, now)))
                         }
                     },
                 })
                 .collect(),
             high_water_mark,
             policy: self.policy(),
-            force: self.options.force,
-        };
+            force,
+        })
+    }
+
+    /// The plan for an observation, with the nodes stopped on purpose left alone.
+    fn plan(&self, observation: &Observation) -> anyhow::Result<Plan> {
         let stopped_on_purpose = self.store().stopped_on_purpose()?;
-        let plan = planner::respect_operator_stops(
-            planner::plan(&observation),
-            &observation,
+        Ok(planner::respect_operator_stops(
+            planner::plan(observation),
+            observation,
             &stopped_on_purpose,
-        );
+        ))
+    }
+
+    /// Observes and plans without recording or acting (`galley recover` without --yes).
+    pub async fn plan_only(&self) -> anyhow::Result<TickReport> {
+        let now = now_ms();
+        let gathered = self.gather().await;
+        let memory = self.memory.lock().await;
+        let observation = self.observation(&memory, &gathered, now, self.options.force)?;
+        let plan = self.plan(&observation)?;
         Ok(TickReport {
             observation,
             plan,
@@ -320,34 +336,8 @@ impl Controller {
         self.record_observations(&mut memory, &gathered, now);
         let force =
             self.options.force || self.store().approval("force", now - 3_600_000)?.is_some();
-        let high_water_mark = self.store().high_water_mark()?.map(|mark| Mark {
-            uuid: mark.uuid,
-            seqno: mark.seqno,
-        });
-        let observation = Observation {
-            nodes: gathered
-                .iter()
-                .map(|(node, report)| NodeView {
-                    name: node.name.clone(),
-                    priority: node.priority,
-                    agent: match report {
-                        None => AgentState::Unreachable,
-                        Some(report) => {
-                            AgentState::Reported(Box::new(self.facts(&memory, node, report, now)))
-                        }
-                    },
-                })
-                .collect(),
-            high_water_mark,
-            policy: self.policy(),
-            force,
-        };
-        let stopped_on_purpose = self.store().stopped_on_purpose()?;
-        let plan = planner::respect_operator_stops(
-            planner::plan(&observation),
-            &observation,
-            &stopped_on_purpose,
-        );
+        let observation = self.observation(&memory, &gathered, now, force)?;
+        let plan = self.plan(&observation)?;
         self.record_plan(&mut memory, &plan, &observation);
         let mut executed = Vec::new();
         if acting {
@@ -737,18 +727,7 @@ impl Controller {
             }
             while let Some(joined) = tasks.join_next().await {
                 let Ok((step, result)) = joined else { continue };
-                let outcome = match &result {
-                    Ok(done) => format!("done: {done}"),
-                    Err(error) => format!("failed: {error}"),
-                };
-                self.decision(
-                    &format!("{:?}", step.rule),
-                    &step.action.to_string(),
-                    Some(step.action.node()),
-                    &step.reason,
-                    evidence(observation),
-                    &outcome,
-                );
+                self.record_outcome(&step, &result, observation);
                 executed.push((step, result));
             }
             return executed;
@@ -796,18 +775,7 @@ impl Controller {
                 );
             }
             let result = self.execute(memory, &step).await;
-            let outcome = match &result {
-                Ok(done) => format!("done: {done}"),
-                Err(error) => format!("failed: {error}"),
-            };
-            self.decision(
-                &format!("{:?}", step.rule),
-                &step.action.to_string(),
-                Some(step.action.node()),
-                &step.reason,
-                evidence(observation),
-                &outcome,
-            );
+            self.record_outcome(&step, &result, observation);
             if let Err(error) = &result {
                 self.event(
                     Severity::Warning,
@@ -819,6 +787,28 @@ impl Controller {
             executed.push((step, result));
         }
         executed
+    }
+
+    /// Records a step that ran, with its evidence and how it ended.
+    fn record_outcome(
+        &self,
+        step: &Step,
+        result: &Result<String, String>,
+        observation: &Observation,
+    ) {
+        let outcome = match result {
+            Ok(done) => format!("done: {done}"),
+            Err(error) => format!("failed: {error}"),
+        };
+        let rule = format!("{:?}", step.rule);
+        self.decision(
+            &rule,
+            &step.action.to_string(),
+            Some(step.action.node()),
+            &step.reason,
+            evidence(observation),
+            &outcome,
+        );
     }
 
     async fn execute(&self, memory: &mut Memory, step: &Step) -> Result<String, String> {

@@ -2,9 +2,8 @@
 //! plan with its evidence, run on confirmation) and `galley events` (the history); and
 //! starting and stopping the local controller daemon for `up` and `down`.
 
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -42,27 +41,18 @@ pub async fn ensure_controller(cluster: &Cluster) -> anyhow::Result<()> {
     if running_pid(&settings).is_some() {
         return Ok(());
     }
-    std::fs::create_dir_all(&settings.state_dir)
-        .with_context(|| format!("cannot create {}", settings.state_dir.display()))?;
     let log_path = settings.state_dir.join("controller.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let executable = std::env::current_exe().context("cannot find the galley executable")?;
-    let mut child = std::process::Command::new(executable)
-        .arg("controller")
-        .arg("--config")
-        .arg(&cluster.location.config)
-        .arg("--dir")
-        .arg(&cluster.location.dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("cannot start the controller")?;
+    let location = &cluster.location;
+    let mut child = crate::local::spawn_daemon(
+        &[
+            "controller".as_ref(),
+            "--config".as_ref(),
+            location.config.as_os_str(),
+            "--dir".as_ref(),
+            location.dir.as_os_str(),
+        ],
+        &log_path,
+    )?;
     for _ in 0..100 {
         if let Some(status) = child.try_wait()? {
             bail!(

@@ -120,27 +120,17 @@ impl Cluster {
             );
         }
         let log_path = node.log_dir.join("agent.log");
-        std::fs::create_dir_all(&node.log_dir)
-            .with_context(|| format!("cannot create {}", node.log_dir.display()))?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
-        let executable = std::env::current_exe().context("cannot find the galley executable")?;
-        let mut child = std::process::Command::new(executable)
-            .arg("agent")
-            .arg("--config")
-            .arg(&self.location.config)
-            .arg("--node")
-            .arg(&node.name)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group: it outlives this command and ignores its Ctrl-C.
-            .process_group(0)
-            .spawn()
-            .context("cannot start the agent")?;
+        let config = self.location.config.as_os_str();
+        let mut child = spawn_daemon(
+            &[
+                "agent".as_ref(),
+                "--config".as_ref(),
+                config,
+                "--node".as_ref(),
+                node.name.as_ref(),
+            ],
+            &log_path,
+        )?;
         for _ in 0..200 {
             if let Some(status) = child.try_wait()? {
                 bail!(
@@ -161,6 +151,38 @@ impl Cluster {
             log_path.display()
         )
     }
+}
+
+/// Starts `galley ARGS` in the background, in its own process group (it outlives this
+/// command and ignores its Ctrl-C), with its output appended to `log_path`.
+pub fn spawn_daemon(
+    args: &[&std::ffi::OsStr],
+    log_path: &Path,
+) -> anyhow::Result<std::process::Child> {
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let executable = std::env::current_exe().context("cannot find the galley executable")?;
+    std::process::Command::new(executable)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start `galley {}`",
+                args.first()
+                    .map(|a| a.to_string_lossy())
+                    .unwrap_or_default()
+            )
+        })
 }
 
 pub fn is_local_address(address: &str) -> bool {
@@ -350,26 +372,15 @@ impl Cluster {
                 proxy.address
             );
         }
-        let dir = proxy_dir(&self.location);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let log_path = dir.join("proxy.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
-        let executable = std::env::current_exe().context("cannot find the galley executable")?;
-        let mut child = std::process::Command::new(executable)
-            .arg("proxy")
-            .arg("--config")
-            .arg(&self.location.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .context("cannot start the proxy")?;
+        let log_path = proxy_dir(&self.location).join("proxy.log");
+        let mut child = spawn_daemon(
+            &[
+                "proxy".as_ref(),
+                "--config".as_ref(),
+                self.location.config.as_os_str(),
+            ],
+            &log_path,
+        )?;
         for _ in 0..200 {
             if let Some(status) = child.try_wait()? {
                 bail!(
