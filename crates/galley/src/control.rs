@@ -320,6 +320,14 @@ fn print_plan(observation: &planner::Observation, plan: &Plan) {
             step.rule
         );
     }
+    if !plan.steps.is_empty()
+        && plan
+            .steps
+            .iter()
+            .all(|s| matches!(s.action, planner::Action::Recover { .. }))
+    {
+        println!("then: bootstrap the node with the highest recovered seqno (if not below the high-water mark), and start the others one at a time");
+    }
     match &plan.blocked {
         Some(Blocked::Waiting { rule, reason }) => println!("waiting: {reason}\n   rule: {rule}"),
         Some(Blocked::Refused { rule, reason }) => println!("REFUSED: {reason}\n   rule: {rule}"),
