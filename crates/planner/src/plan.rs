@@ -544,7 +544,7 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
                         "{} has been outside any Primary component too long while other nodes are stopped; stopping it records its position for the bootstrap choice",
                         node.name
                     ),
-                    false,
+                    policy.confirm_restart || !policy.auto_recover_cluster,
                 )
             })
             .collect();
