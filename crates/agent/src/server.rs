@@ -292,12 +292,15 @@ impl Server {
                 .context("cannot connect to the server")?;
             *slot = Some(conn);
         }
-        let conn = slot.as_mut().expect("connected above");
+        // The connection leaves the slot for the query and goes back only when the query
+        // completed: if this request is dropped half-way (its HTTP client went away), a
+        // connection in the middle of a result set must never serve the next query.
+        let mut conn = slot.take().expect("connected above");
         let query = async {
-            let mut rows: Vec<(String, String)> = conn
+            let mut rows: Vec<(String, String)> = (&mut conn)
                 .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
                 .await?;
-            let (read_only, desync, reject): (String, String, String) = conn
+            let (read_only, desync, reject): (String, String, String) = (&mut conn)
                 .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
                 .await?
                 .unwrap_or_default();
@@ -306,19 +309,17 @@ impl Server {
             rows.push(("wsrep_reject_queries".into(), reject));
             Ok::<_, mysql_async::Error>(rows)
         };
-        match tokio::time::timeout(Duration::from_secs(3), query).await {
-            Ok(Ok(rows)) => Ok(WsrepStatus::from_variables(
-                rows.iter()
-                    .map(|(name, value)| (name.as_str(), value.as_str())),
-            )),
-            Ok(Err(error)) => {
-                *slot = None;
-                Err(error).context("status query failed")
+        let result = tokio::time::timeout(Duration::from_secs(3), query).await;
+        match result {
+            Ok(Ok(rows)) => {
+                *slot = Some(conn);
+                Ok(WsrepStatus::from_variables(
+                    rows.iter()
+                        .map(|(name, value)| (name.as_str(), value.as_str())),
+                ))
             }
-            Err(_) => {
-                *slot = None;
-                anyhow::bail!("status query timed out after 3 s")
-            }
+            Ok(Err(error)) => Err(error).context("status query failed"),
+            Err(_) => anyhow::bail!("status query timed out after 3 s"),
         }
     }
 
