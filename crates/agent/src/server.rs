@@ -297,10 +297,10 @@ impl Server {
         // connection in the middle of a result set must never serve the next query.
         let mut conn = slot.take().expect("connected above");
         let query = async {
-            let mut rows: Vec<(String, String)> = (&mut conn)
+            let mut rows: Vec<(String, String)> = conn
                 .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
                 .await?;
-            let (read_only, desync, reject): (String, String, String) = (&mut conn)
+            let (read_only, desync, reject): (String, String, String) = conn
                 .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
                 .await?
                 .unwrap_or_default();
