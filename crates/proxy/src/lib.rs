@@ -96,7 +96,12 @@ pub fn raise_descriptor_limit() -> u32 {
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return u32::MAX;
     };
-    let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+    // Root may raise the hard limit too (to 64Ki, enough for 32k sessions); anyone may
+    // raise the soft limit to the hard one.
+    const WANTED: u64 = 65_536;
+    let limit = if hard < WANTED && setrlimit(Resource::RLIMIT_NOFILE, WANTED, WANTED).is_ok() {
+        WANTED
+    } else if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
         hard
     } else {
         soft
