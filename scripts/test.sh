@@ -8,7 +8,7 @@ bash scripts/setup-debian.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The pure crates must stay free of I/O dependencies (ARCHITECTURE.md, invariants).
-for crate in spec galera; do
+for crate in spec galera planner; do
     if cargo tree -p "$crate" -e normal --prefix none | grep -E '^(tokio|mysql_async|reqwest|axum) ' ; then
         echo "error: $crate depends on an I/O crate" >&2
         exit 1
