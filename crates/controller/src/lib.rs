@@ -708,11 +708,7 @@ impl Controller {
             }
             let mut tasks = tokio::task::JoinSet::new();
             for step in steps {
-                let client = self
-                    .nodes
-                    .iter()
-                    .find(|(spec, _)| spec.name == step.action.node())
-                    .map(|(_, client)| client.clone());
+                let client = self.client(step.action.node()).cloned();
                 tasks.spawn(async move {
                     let result = match client {
                         Some(client) => client
@@ -811,27 +807,45 @@ impl Controller {
         );
     }
 
-    async fn execute(&self, memory: &mut Memory, step: &Step) -> Result<String, String> {
-        let node = step.action.node();
-        let client = &self
-            .nodes
+    fn client(&self, node: &str) -> Option<&AgentClient> {
+        self.nodes
             .iter()
             .find(|(spec, _)| spec.name == node)
-            .ok_or_else(|| format!("no node {node}"))?
-            .1;
+            .map(|(_, client)| client)
+    }
+
+    /// Starts the node and remembers that this controller did, so that its patience
+    /// (stuck) and failed-start count run from now. Returns the new pid.
+    async fn start_tracked(
+        &self,
+        memory: &mut Memory,
+        node: &str,
+        mode: StartMode,
+        mark_safe: bool,
+    ) -> Result<u32, String> {
+        let client = self.client(node).ok_or_else(|| format!("no node {node}"))?;
+        let started = client
+            .start(mode, mark_safe)
+            .await
+            .map_err(|error| error.to_string())?;
+        memory
+            .nodes
+            .entry(node.to_owned())
+            .or_default()
+            .started(now_ms());
+        Ok(started.pid)
+    }
+
+    async fn execute(&self, memory: &mut Memory, step: &Step) -> Result<String, String> {
+        let node = step.action.node();
+        let client = self.client(node).ok_or_else(|| format!("no node {node}"))?;
         let describe = |error: agent::AgentError| error.to_string();
         match &step.action {
             Action::Start { .. } => {
-                let started = client
-                    .start(StartMode::Join, false)
-                    .await
-                    .map_err(describe)?;
-                memory
-                    .nodes
-                    .entry(node.to_owned())
-                    .or_default()
-                    .started(now_ms());
-                Ok(format!("started as a joiner (pid {})", started.pid))
+                let pid = self
+                    .start_tracked(memory, node, StartMode::Join, false)
+                    .await?;
+                Ok(format!("started as a joiner (pid {pid})"))
             }
             Action::Stop { .. } => {
                 let stopped = client.stop().await.map_err(describe)?;
@@ -842,16 +856,10 @@ impl Controller {
             }
             Action::Restart { .. } => {
                 client.stop().await.map_err(describe)?;
-                let started = client
-                    .start(StartMode::Join, false)
-                    .await
-                    .map_err(describe)?;
-                memory
-                    .nodes
-                    .entry(node.to_owned())
-                    .or_default()
-                    .started(now_ms());
-                Ok(format!("restarted as a joiner (pid {})", started.pid))
+                let pid = self
+                    .start_tracked(memory, node, StartMode::Join, false)
+                    .await?;
+                Ok(format!("restarted as a joiner (pid {pid})"))
             }
             Action::Recover { .. } => {
                 let position = client.recover().await.map_err(describe)?;
@@ -864,43 +872,35 @@ impl Controller {
             Action::Bootstrap {
                 mark_safe, seqno, ..
             } => {
-                let started = client
-                    .start(StartMode::Bootstrap, *mark_safe)
-                    .await
-                    .map_err(describe)?;
-                memory
-                    .nodes
-                    .entry(node.to_owned())
-                    .or_default()
-                    .started(now_ms());
+                // Read before the bootstrap: the planner only plans one below the mark
+                // when an operator forced it, and then the mark must follow the new history.
+                let mark = self.store().high_water_mark();
+                let pid = self
+                    .start_tracked(memory, node, StartMode::Bootstrap, *mark_safe)
+                    .await?;
                 let force_approval = self.store().approval("force", now_ms() - 3_600_000);
                 if let Ok(Some(approval)) = force_approval {
                     let _ = self.store().consume_approval(approval.id);
                 }
-                if self.options.force || step.reason.contains("FORCED") {
-                    let reason =
-                        format!("forced bootstrap of {node} at seqno {seqno} by an operator");
-                    let _ = self.store().reset_high_water_mark(None, &reason, now_ms());
+                if let Ok(Some(mark)) = mark.as_ref().map(Option::as_ref) {
+                    if mark.seqno > *seqno {
+                        let reason = format!(
+                            "forced bootstrap of {node} at seqno {seqno}, below the mark {}, by an operator",
+                            mark.seqno
+                        );
+                        let _ = self.store().reset_high_water_mark(None, &reason, now_ms());
+                    }
                 }
-                Ok(format!(
-                    "bootstrapped a new Primary Component (pid {})",
-                    started.pid
-                ))
+                Ok(format!("bootstrapped a new Primary Component (pid {pid})"))
             }
             Action::WipeAndStart { .. } => {
                 let moved = client.wipe(&now_ms().to_string()).await.map_err(describe)?;
-                let started = client
-                    .start(StartMode::Join, false)
-                    .await
-                    .map_err(describe)?;
-                memory
-                    .nodes
-                    .entry(node.to_owned())
-                    .or_default()
-                    .started(now_ms());
+                let pid = self
+                    .start_tracked(memory, node, StartMode::Join, false)
+                    .await?;
                 Ok(format!(
-                    "data moved to {}; started empty for a full SST (pid {})",
-                    moved.moved_to, started.pid
+                    "data moved to {}; started empty for a full SST (pid {pid})",
+                    moved.moved_to
                 ))
             }
         }
