@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::state::{Proxy, Role};
+use crate::state::{Backend, Proxy, Role};
 
 /// Upper bounds (seconds) of the probe latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 8] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
@@ -60,117 +60,112 @@ impl Metrics {
 pub fn render(proxy: &Proxy) -> String {
     let metrics = &proxy.metrics;
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str| {
-        writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").expect("String write");
-    };
-    family(
+    header(
+        &mut out,
         "galley_proxy_connections_total",
         "counter",
         "Client connections accepted, by listener.",
     );
-    let mut lines = String::new();
     for role in [Role::Writer, Role::Reader, Role::MultiWriter] {
         let value = metrics.connections[role_slot(role)].load(Ordering::Relaxed);
         writeln!(
-            lines,
+            out,
             "galley_proxy_connections_total{{listener=\"{}\"}} {value}",
             role.label()
         )
         .expect("String write");
     }
-    out.push_str(&lines);
     let simple = [
         (
             "galley_proxy_active_connections",
             "gauge",
             "Client sessions open now.",
-            proxy.active_connections.load(Ordering::Relaxed),
+            &proxy.active_connections,
         ),
         (
             "galley_proxy_bytes_from_clients_total",
             "counter",
             "Bytes read from clients and sent to backends.",
-            metrics.bytes_from_clients.load(Ordering::Relaxed),
+            &metrics.bytes_from_clients,
         ),
         (
             "galley_proxy_bytes_to_clients_total",
             "counter",
             "Bytes read from backends and sent to clients.",
-            metrics.bytes_to_clients.load(Ordering::Relaxed),
+            &metrics.bytes_to_clients,
         ),
         (
             "galley_proxy_failovers_total",
             "counter",
             "Times the writer moved away from a node.",
-            metrics.failovers.load(Ordering::Relaxed),
+            &metrics.failovers,
         ),
         (
             "galley_proxy_rejected_no_backend_total",
             "counter",
             "Clients refused because no node could serve them.",
-            metrics.rejected_no_backend.load(Ordering::Relaxed),
+            &metrics.rejected_no_backend,
         ),
         (
             "galley_proxy_rejected_limit_total",
             "counter",
             "Clients refused at max_connections.",
-            metrics.rejected_limit.load(Ordering::Relaxed),
+            &metrics.rejected_limit,
         ),
     ];
-    for (name, kind, help, value) in simple {
-        writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        )
-        .expect("String write");
+    for (name, kind, help, counter) in simple {
+        header(&mut out, name, kind, help);
+        writeln!(out, "{name} {}", counter.load(Ordering::Relaxed)).expect("String write");
     }
-    let per_backend: [(&str, &str, &str); 5] = [
+    // Each per-node family reads its value from the backend and whether it is the writer.
+    type BackendValue = fn(&Backend, bool) -> u64;
+    let per_backend: [(&str, &str, &str, BackendValue); 5] = [
         (
             "galley_proxy_backend_active_connections",
             "gauge",
             "Sessions open to the node.",
+            |b, _| b.active_connections.load(Ordering::Relaxed),
         ),
         (
             "galley_proxy_backend_connect_errors_total",
             "counter",
             "Failed connection attempts to the node.",
+            |b, _| b.connect_errors.load(Ordering::Relaxed),
         ),
         (
             "galley_proxy_backend_health_changes_total",
             "counter",
             "Times the node's read or write health flipped.",
+            |b, _| b.health_changes.load(Ordering::Relaxed),
         ),
         (
             "galley_proxy_backend_write_healthy",
             "gauge",
             "1 when the node may take writes.",
+            |b, _| u64::from(b.write_healthy()),
         ),
         (
             "galley_proxy_backend_writer",
             "gauge",
             "1 for the current writer.",
+            |_, is_writer| u64::from(is_writer),
         ),
     ];
     let writer = proxy.writer();
-    for (slot, (name, kind, help)) in per_backend.iter().enumerate() {
-        writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").expect("String write");
+    for (name, kind, help, value) in per_backend {
+        header(&mut out, name, kind, help);
         for (index, backend) in proxy.backends.iter().enumerate() {
-            let value = match slot {
-                0 => backend.active_connections.load(Ordering::Relaxed),
-                1 => backend.connect_errors.load(Ordering::Relaxed),
-                2 => backend.health_changes.load(Ordering::Relaxed),
-                3 => u64::from(backend.write_healthy()),
-                _ => u64::from(writer == Some(index)),
-            };
+            let value = value(backend, writer == Some(index));
             writeln!(out, "{name}{{backend=\"{}\"}} {value}", backend.name).expect("String write");
         }
     }
     let name = "galley_proxy_probe_latency_seconds";
-    writeln!(
-        out,
-        "# HELP {name} Time of one health probe query.\n# TYPE {name} histogram"
-    )
-    .expect("String write");
+    header(
+        &mut out,
+        name,
+        "histogram",
+        "Time of one health probe query.",
+    );
     for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&metrics.latency_buckets) {
         writeln!(
             out,
@@ -184,4 +179,8 @@ pub fn render(proxy: &Proxy) -> String {
     let sum = metrics.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
     writeln!(out, "{name}_sum {sum}\n{name}_count {count}").expect("String write");
     out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").expect("String write");
 }
