@@ -36,6 +36,9 @@ pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
     line("datadir", &node.data_dir.display());
     line("socket", &node.socket_path().display());
     line("pid_file", &node.pid_file().display());
+    // The node's own temporary directory: nodes (and installs) sharing a host never
+    // meet in a common /tmp.
+    line("tmpdir", &node.run_dir.display());
     line("log_error", &node.error_log().display());
     line("bind_address", &node.address);
     line("port", &node.client_port);

@@ -145,18 +145,29 @@ async fn controller_heals_crashes_and_refuses_below_the_high_water_mark() {
         "{events}"
     );
     assert!(events.contains("recovery_finished"), "{events}");
-    // The alert command got the warning and critical events as JSON on stdin.
-    let alerts = std::fs::read_to_string(cluster.path().join("alerts.jsonl")).unwrap_or_default();
+    // The alert command got the warning and critical events as JSON on stdin; each
+    // alert runs its own command, so each writes its own file (they may run at once).
+    let mut alerts = Vec::new();
+    for entry in std::fs::read_dir(cluster.path().join("alerts"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // Complete alerts only: a command still writing has a `.part` file.
+        if entry.path().extension().is_some_and(|e| e == "json") {
+            alerts.push(std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
     let kinds: Vec<String> = alerts
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            serde_json::from_str::<Value>(line).unwrap()["kind"]
+        .iter()
+        .map(|alert| {
+            serde_json::from_str::<Value>(alert).unwrap()["kind"]
                 .as_str()
                 .unwrap()
                 .to_owned()
         })
         .collect();
+    let alerts = alerts.join("\n");
     assert!(kinds.iter().any(|k| k == "node_down"), "alerts: {alerts}");
     assert!(
         kinds.iter().any(|k| k == "recovery_started"),

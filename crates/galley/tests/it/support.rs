@@ -51,7 +51,7 @@ impl TestCluster {
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str(&format!(
             "\n[controller]\nstate_dir = \"{root}/controller\"\ninterval_ms = 500\nstuck_after_s = 10\n\
-             alert_command = [\"/bin/sh\", \"-c\", \"cat >> {root}/alerts.jsonl; echo >> {root}/alerts.jsonl\"]\n",
+             alert_command = [\"/bin/sh\", \"-c\", \"mkdir -p {root}/alerts && cat > {root}/alerts/$$.part && mv {root}/alerts/$$.part {root}/alerts/$$.json\"]\n",
             root = cluster.path().display()
         ));
         std::fs::write(&config, text).unwrap();
