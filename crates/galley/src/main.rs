@@ -4,6 +4,7 @@
 mod cluster;
 mod control;
 mod local;
+mod restart;
 mod status;
 
 use std::path::PathBuf;
@@ -145,6 +146,21 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Restart every node one at a time, behind the proxy (--rolling).
+    ///
+    /// Refuses unless every node is Synced. For each node (the proxy's writer last, so
+    /// the writer moves once): drain it at the proxy, wait until the writer is elsewhere
+    /// and its sessions are gone, stop it gracefully, start it (it rejoins by IST), wait
+    /// until it is Synced, undrain it. Clients see at most a reconnect. The controller
+    /// leaves each node alone while it is down on purpose. Stops at the first failure and
+    /// says which node is in which state.
+    Restart {
+        /// One node at a time (the only kind of restart galley does).
+        #[arg(long)]
+        rolling: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Run the Galera-aware load balancer of a galley.toml (normally started for you).
     ///
     /// Listens on the [proxy] writer port (one writer node), reader port (least
@@ -245,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Controller { config, dir } => control::run_controller(&config, &dir).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
+        Command::Restart { rolling, target } => restart::restart(&target.into(), rolling).await,
     }
 }
 
