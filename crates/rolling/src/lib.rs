@@ -583,7 +583,8 @@ impl<I: Intent, O: Observer> RestartOne<'_, I, O> {
     /// Polls the agent until the node is Synced; fails at once if the server stops.
     async fn wait_synced(&self) -> Result<Option<u32>, String> {
         let deadline = Instant::now() + self.options.sync_timeout;
-        let mut last_state = String::new();
+        // `Starting` was already reported; show each later state once.
+        let mut last_state = "starting".to_owned();
         loop {
             match self.member.agent.status().await {
                 Ok(report) if report.is_synced() => return Ok(report.process.pid),

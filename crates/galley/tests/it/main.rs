@@ -5,4 +5,5 @@ mod cli;
 mod cluster;
 mod controller;
 mod proxy;
+mod rolling;
 mod support;
