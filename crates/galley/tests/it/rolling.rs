@@ -172,7 +172,7 @@ async fn rolling_restart_keeps_clients_writing_and_refuses_a_degraded_cluster() 
     // Let the clients get going before the first node is drained.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let began = std::time::Instant::now();
+    let began = tokio::time::Instant::now();
     let began_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
