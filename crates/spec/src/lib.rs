@@ -28,6 +28,8 @@ pub struct ClusterSpec {
     pub nodes: Vec<NodeSpec>,
     pub proxy: Option<ProxySpec>,
     pub controller: Option<ControllerSpec>,
+    /// How `galley deploy` reaches and installs the hosts; absent for a local cluster.
+    pub deploy: Option<DeploySpec>,
 }
 
 impl ClusterSpec {
@@ -107,6 +109,9 @@ pub struct NodeSpec {
     pub log_dir: PathBuf,
     /// Lower is preferred as the writer and as the bootstrap node among equals.
     pub priority: u32,
+    /// Where `galley deploy` reaches this node's host over SSH (default: `address`), for
+    /// hosts whose cluster network is not the one the operator's machine reaches.
+    pub ssh_address: String,
 }
 
 impl NodeSpec {
@@ -202,6 +207,45 @@ pub struct ControllerSpec {
     pub alert_command: Vec<String>,
     /// URL that receives every alert as a JSON POST.
     pub alert_webhook: Option<String>,
+}
+
+/// The `[deploy]` section: how `galley deploy` and `galley generate` reach and set up hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploySpec {
+    /// The SSH user; it must have passwordless sudo on every host.
+    pub ssh_user: String,
+    pub ssh_port: u16,
+    /// A private key file for SSH; without it, ssh's own defaults and agent apply.
+    pub ssh_key: Option<PathBuf>,
+    /// Where the galley binary and the deployed bundle live on each host.
+    pub install_dir: PathBuf,
+    /// The database server vendor; only MariaDB is supported.
+    pub vendor: String,
+    /// The server's major version; only 10.11 (Debian 12's packages) is supported.
+    pub version: String,
+    pub service_manager: ServiceManager,
+}
+
+/// How the agent, proxy and controller run on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceManager {
+    /// systemd units where PID 1 is systemd, supervised daemons otherwise.
+    Auto,
+    Systemd,
+    /// A small shell supervisor that restarts the daemon when it exits.
+    Supervised,
+}
+
+impl ServiceManager {
+    pub const ALLOWED: &'static [&'static str] = &["auto", "systemd", "supervised"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceManager::Auto => "auto",
+            ServiceManager::Systemd => "systemd",
+            ServiceManager::Supervised => "supervised",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub(crate) struct RawFile {
     pub node: Vec<RawNode>,
     pub proxy: Option<RawProxy>,
     pub controller: Option<RawController>,
+    pub deploy: Option<RawDeploy>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -57,6 +58,7 @@ pub(crate) struct RawNode {
     pub run_dir: Option<String>,
     pub log_dir: Option<String>,
     pub priority: Option<i64>,
+    pub ssh_address: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -101,9 +103,22 @@ pub(crate) struct RawController {
     pub unknown: Unknown,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawDeploy {
+    pub ssh_user: Option<String>,
+    pub ssh_port: Option<i64>,
+    pub ssh_key: Option<String>,
+    pub install_dir: Option<String>,
+    pub vendor: Option<String>,
+    pub version: Option<String>,
+    pub service_manager: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
-pub(crate) const TOP_KEYS: &[&str] = &["cluster", "server", "node", "proxy", "controller"];
+pub(crate) const TOP_KEYS: &[&str] = &["cluster", "server", "node", "proxy", "controller", "deploy"];
 pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",
@@ -128,6 +143,7 @@ pub(crate) const NODE_KEYS: &[&str] = &[
     "run_dir",
     "log_dir",
     "priority",
+    "ssh_address",
 ];
 pub(crate) const PROXY_KEYS: &[&str] = &[
     "address",
@@ -160,4 +176,13 @@ pub(crate) const CONTROLLER_KEYS: &[&str] = &[
     "flow_control_threshold",
     "alert_command",
     "alert_webhook",
+];
+pub(crate) const DEPLOY_KEYS: &[&str] = &[
+    "ssh_user",
+    "ssh_port",
+    "ssh_key",
+    "install_dir",
+    "vendor",
+    "version",
+    "service_manager",
 ];

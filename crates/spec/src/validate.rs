@@ -8,9 +8,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::raw::{self, RawController, RawFile, RawNode, RawProxy, RawServer, Unknown};
+use crate::raw::{self, RawController, RawDeploy, RawFile, RawNode, RawProxy, RawServer, Unknown};
 use crate::{
-    ByteSize, ClusterSpec, ControllerSpec, Loaded, NodeSpec, ProxySpec, ServerSettings, SstMethod,
+    ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Loaded, NodeSpec, ProxySpec, ServerSettings,
+    ServiceManager, SstMethod,
 };
 
 /// One thing wrong in a spec: the field (`node "db2".client_port`) and what is wrong with it.
@@ -157,6 +158,7 @@ impl Checker {
         let nodes = self.nodes(raw.node);
         let proxy = raw.proxy.map(|proxy| self.proxy(proxy));
         let controller = raw.controller.map(|controller| self.controller(controller));
+        let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
         self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
         Some(ClusterSpec {
             name,
@@ -165,6 +167,7 @@ impl Checker {
             nodes,
             proxy,
             controller,
+            deploy,
         })
     }
 
@@ -394,7 +397,15 @@ impl Checker {
                 0
             }
         };
+        let ssh_address = match raw.ssh_address {
+            Some(ssh_address) => {
+                self.node_address(&format!("{label}.ssh_address"), &ssh_address);
+                ssh_address
+            }
+            None => address.clone(),
+        };
         Some(NodeSpec {
+            ssh_address,
             client_port: self.port(
                 &format!("{label}.client_port"),
                 raw.client_port,
@@ -563,6 +574,86 @@ impl Checker {
             flow_control_threshold,
             alert_command,
             alert_webhook: raw.alert_webhook,
+        }
+    }
+
+    fn deploy(&mut self, raw: RawDeploy) -> DeploySpec {
+        self.unknown_keys("deploy", &raw.unknown, raw::DEPLOY_KEYS);
+        let ssh_user = match raw.ssh_user {
+            Some(user) => {
+                let valid = !user.is_empty()
+                    && user.len() <= 32
+                    && !user.starts_with('-')
+                    && user
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !valid {
+                    self.problem(
+                        "deploy.ssh_user",
+                        format!("`{}` is not a user name; use 1 to 32 letters, digits, `_`, `-` or `.`, not starting with `-`", user.escape_debug()),
+                    );
+                }
+                user
+            }
+            None => {
+                self.problem(
+                    "deploy.ssh_user",
+                    "missing; the SSH user with passwordless sudo on every host, like `ssh_user = \"deploy\"`",
+                );
+                String::new()
+            }
+        };
+        let ssh_key = raw
+            .ssh_key
+            .map(|key| self.absolute_path("deploy.ssh_key", &key));
+        let install_dir = self.absolute_path(
+            "deploy.install_dir",
+            raw.install_dir.as_deref().unwrap_or("/opt/galley"),
+        );
+        if install_dir.as_os_str().to_string_lossy().contains(char::is_whitespace) {
+            self.problem(
+                "deploy.install_dir",
+                format!("`{}` contains white space; choose a path without", install_dir.display()),
+            );
+        }
+        let vendor = raw.vendor.unwrap_or_else(|| "mariadb".to_owned());
+        if vendor != "mariadb" {
+            self.problem(
+                "deploy.vendor",
+                format!("`{}` is not supported; allowed: mariadb", vendor.escape_debug()),
+            );
+        }
+        let version = raw.version.unwrap_or_else(|| "10.11".to_owned());
+        if version != "10.11" {
+            self.problem(
+                "deploy.version",
+                format!("`{}` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)", version.escape_debug()),
+            );
+        }
+        let service_manager = match raw.service_manager.as_deref() {
+            None | Some("auto") => ServiceManager::Auto,
+            Some("systemd") => ServiceManager::Systemd,
+            Some("supervised") => ServiceManager::Supervised,
+            Some(other) => {
+                self.problem(
+                    "deploy.service_manager",
+                    format!(
+                        "`{}` is not allowed; allowed: {}",
+                        other.escape_debug(),
+                        ServiceManager::ALLOWED.join(", ")
+                    ),
+                );
+                ServiceManager::Auto
+            }
+        };
+        DeploySpec {
+            ssh_user,
+            ssh_port: self.port("deploy.ssh_port", raw.ssh_port, 22),
+            ssh_key,
+            install_dir,
+            vendor,
+            version,
+            service_manager,
         }
     }
 

@@ -77,7 +77,7 @@ fn unknown_top_level_section() {
         &spread_cluster_with("[monitoring]\nenabled = true\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - monitoring: unknown key; allowed here: cluster, server, node, proxy, controller"#]],
+              - monitoring: unknown key; allowed here: cluster, server, node, proxy, controller, deploy"#]],
     );
 }
 
@@ -731,3 +731,92 @@ fn explicit_priority_overrides_position() {
     let priorities: Vec<u32> = loaded.spec.nodes.iter().map(|node| node.priority).collect();
     assert_eq!(priorities, [1, 2, 0]);
 }
+
+#[test]
+fn deploy_section_defaults() {
+    let loaded = parse_valid(&spread_cluster_with("[deploy]\nssh_user = \"ops\"\n"));
+    let deploy = loaded.spec.deploy.expect("the [deploy] section is kept");
+    assert_eq!(deploy.ssh_user, "ops");
+    assert_eq!(deploy.ssh_port, 22);
+    assert_eq!(deploy.ssh_key, None);
+    assert_eq!(deploy.install_dir, std::path::PathBuf::from("/opt/galley"));
+    assert_eq!(deploy.vendor, "mariadb");
+    assert_eq!(deploy.version, "10.11");
+    assert_eq!(deploy.service_manager, spec::ServiceManager::Auto);
+    // Without ssh_address a node is reached over SSH at its cluster address.
+    assert_eq!(loaded.spec.nodes[0].ssh_address, loaded.spec.nodes[0].address);
+}
+
+#[test]
+fn deploy_section_accepts_every_key() {
+    let loaded = parse_valid(&spread_cluster_with(
+        "[deploy]\nssh_user = \"ops\"\nssh_port = 2222\nssh_key = \"/root/.ssh/id_ed25519\"\ninstall_dir = \"/srv/galley\"\nvendor = \"mariadb\"\nversion = \"10.11\"\nservice_manager = \"supervised\"\n",
+    ));
+    let deploy = loaded.spec.deploy.expect("the [deploy] section is kept");
+    assert_eq!(deploy.ssh_port, 2222);
+    assert_eq!(
+        deploy.ssh_key,
+        Some(std::path::PathBuf::from("/root/.ssh/id_ed25519"))
+    );
+    assert_eq!(deploy.install_dir, std::path::PathBuf::from("/srv/galley"));
+    assert_eq!(deploy.service_manager, spec::ServiceManager::Supervised);
+}
+
+#[test]
+fn deploy_section_rejects_bad_values() {
+    check(
+        &spread_cluster_with(
+            "[deploy]\nssh_port = 0\nssh_key = \"id_rsa\"\ninstall_dir = \"opt/galley\"\nvendor = \"mysql\"\nversion = \"11.4\"\nservice_manager = \"openrc\"\nsh_user = \"ops\"\n",
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 8 problems
+              - deploy.sh_user: unknown key; did you mean `ssh_user`?
+              - deploy.ssh_user: missing; the SSH user with passwordless sudo on every host, like `ssh_user = "deploy"`
+              - deploy.ssh_key: `id_rsa` is relative; give an absolute path
+              - deploy.install_dir: `opt/galley` is relative; give an absolute path
+              - deploy.vendor: `mysql` is not supported; allowed: mariadb
+              - deploy.version: `11.4` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)
+              - deploy.service_manager: `openrc` is not allowed; allowed: auto, systemd, supervised
+              - deploy.ssh_port: 0 is not a port; allowed: 1 to 65535"#]],
+    );
+}
+
+#[test]
+fn deploy_user_must_be_a_user_name() {
+    check(
+        &spread_cluster_with("[deploy]\nssh_user = \"-oProxyCommand=x\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.ssh_user: `-oProxyCommand=x` is not a user name; use 1 to 32 letters, digits, `_`, `-` or `.`, not starting with `-`"#]],
+    );
+}
+
+#[test]
+fn node_ssh_address_is_checked() {
+    let text = SPREAD_CLUSTER_WITH_SSH.to_owned();
+    check(&text, expect![[r#"
+        /etc/galley/galley.toml: 1 problem
+          - node "db1".ssh_address: `bastion..example` is neither an IP address nor a host name"#]]);
+}
+
+const SPREAD_CLUSTER_WITH_SSH: &str = r#"
+[cluster]
+name = "prod"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+ssh_address = "bastion..example"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+ssh_address = "192.0.2.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#;
