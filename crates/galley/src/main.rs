@@ -3,6 +3,7 @@
 
 mod cluster;
 mod control;
+mod init;
 mod local;
 mod restart;
 mod status;
@@ -146,6 +147,21 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Write a galley.toml by answering questions (or flags, with --non-interactive).
+    ///
+    /// Asks for the vendor and version (MariaDB 10.11 only), the cluster name, the
+    /// server settings, the data nodes (name, address, data dir; ports default and never
+    /// collide), the controller and proxy hosts and ports, and how `galley deploy`
+    /// reaches the hosts. Each answer is checked at once by the same validation every
+    /// galley command applies, and asked again until it is valid. Answers can be piped
+    /// on stdin, one per line (an empty line takes the default). Writes <dir>/galley.toml
+    /// (or --config), never over an existing file without --force.
+    Init {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        flags: init::InitFlags,
+    },
     /// Restart every node one at a time, behind the proxy (--rolling).
     ///
     /// Refuses unless every node is Synced. For each node (the proxy's writer last, so
@@ -261,6 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Controller { config, dir } => control::run_controller(&config, &dir).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
+        Command::Init { target, flags } => init::init(&target.into(), &flags),
         Command::Restart { rolling, target } => restart::restart(&target.into(), rolling).await,
     }
 }
