@@ -785,16 +785,20 @@ pub fn init(location: &Location, flags: &InitFlags) -> anyhow::Result<ExitCode> 
     for warning in &loaded.warnings {
         flow.say(&format!("note: {warning}"))?;
     }
+    let target = if location.config == location.dir.join("galley.toml") {
+        format!("--dir {}", location.dir.display())
+    } else {
+        format!("--config {}", path.display())
+    };
+    let next = if flow.answers.is_local() {
+        format!("`galley up {target}` starts it on this machine")
+    } else {
+        format!("`galley deploy {target}` installs it on the hosts")
+    };
     flow.say(&format!(
-        "\nWrote {} ({} nodes). Next: `galley up{}` runs it on this machine when every node is local; \
-         `galley deploy` installs it on the hosts.",
+        "\nWrote {} ({} nodes). Next: {next}.",
         path.display(),
-        loaded.spec.nodes.len(),
-        if location.config == location.dir.join("galley.toml") {
-            format!(" --dir {}", location.dir.display())
-        } else {
-            format!(" --config {}", path.display())
-        }
+        loaded.spec.nodes.len()
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -914,7 +918,7 @@ deploy\n2222\n/root/.ssh/id_ed25519\n\nsystemd\n";
             let error = result.unwrap_err().to_string();
             assert!(error.contains("the input ended before"), "{error}");
             assert!(
-                output.contains(&format!("  ! ")) && output.contains(message),
+                output.contains("  ! ") && output.contains(message),
                 "{bad}: {output}"
             );
             // The same question again, and the good answer taken.

@@ -379,7 +379,8 @@ mod tests {
     #[test]
     fn defaults_never_collide_on_a_shared_host() {
         // (node addresses, expected client ports, proxy writer/reader/admin defaults)
-        let cases: &[(&[&str], &[u16], (u16, u16, u16))] = &[
+        type Case<'a> = (&'a [&'a str], &'a [u16], (u16, u16, u16));
+        let cases: &[Case] = &[
             // Three hosts; the proxy beside db1 moves off db1's 3306.
             (
                 &["10.0.0.1", "10.0.0.2", "10.0.0.3"],

@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod controller;
+mod init;
 mod proxy;
 mod rolling;
 mod support;
