@@ -344,7 +344,17 @@ async fn preflight(
                 member.name, report.node
             )),
             Ok(report) if report.is_synced() => {
-                pids.push((member.name.clone(), report.process.pid))
+                // Synced in a component that lacks some of the nodes (a partition, or a
+                // node that is not a member at all) is not a whole cluster.
+                let size = report.wsrep.as_ref().map_or(0, |wsrep| wsrep.cluster_size);
+                if size != members.len() as i64 {
+                    problems.push(format!(
+                        "{} is Synced in a cluster of {size} nodes, not {}",
+                        member.name,
+                        members.len()
+                    ));
+                }
+                pids.push((member.name.clone(), report.process.pid));
             }
             Ok(report) => {
                 let why = report

@@ -5,8 +5,8 @@
 //! then the refusal when a node is down.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable as _;
@@ -293,6 +293,8 @@ async fn rolling_restart_keeps_clients_writing_and_refuses_a_degraded_cluster() 
         "the controller acted during the restart: {interfering:#?}"
     );
 
+    stops_at_the_first_failure_and_says_where_each_node_is(&cluster).await;
+
     // A degraded cluster is refused, and nothing is touched.
     cluster.galley_ok(&["stop", "node3"]);
     let pids_before_refusal: Vec<Option<i32>> = NODES
@@ -324,4 +326,144 @@ async fn rolling_restart_keeps_clients_writing_and_refuses_a_degraded_cluster() 
         .filter(|backend| backend["draining"] == true)
         .collect();
     assert!(drained.is_empty(), "a refused restart drained {drained:?}");
+}
+
+/// Takes the client port of the second node the restart stops, while it is down, so
+/// that its agent refuses to start it: a real failure half-way through.
+struct TakePortOfSecondStopped {
+    client_ports: Vec<(String, u16)>,
+    stops: AtomicUsize,
+    held: Mutex<Option<(String, std::net::TcpListener)>>,
+}
+
+impl rolling::Observer for TakePortOfSecondStopped {
+    fn event(&self, event: rolling::Event) {
+        if let rolling::Event::Stopped { node, .. } = &event {
+            if self.stops.fetch_add(1, Ordering::SeqCst) == 1 {
+                let port = self
+                    .client_ports
+                    .iter()
+                    .find(|(name, _)| name == node)
+                    .unwrap()
+                    .1;
+                let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+                *self.held.lock().unwrap() = Some((node.clone(), listener));
+            }
+        }
+    }
+}
+
+/// Runs the library in-process, as `galley restart --rolling` and `galley deploy` do,
+/// with the second node's start made to fail; then brings that node back the way the
+/// error message says.
+async fn stops_at_the_first_failure_and_says_where_each_node_is(cluster: &TestCluster) {
+    let spec = spec::load(&cluster.path().join("galley.toml"))
+        .unwrap()
+        .spec;
+    let token = cluster.secrets().cluster_token;
+    let mut nodes: Vec<&spec::NodeSpec> = spec.nodes.iter().collect();
+    nodes.sort_by_key(|node| node.priority);
+    let members: Vec<rolling::Member> = nodes
+        .iter()
+        .map(|node| rolling::Member {
+            name: node.name.clone(),
+            agent: agent::AgentClient::new(&node.agent_address(), &token),
+        })
+        .collect();
+    let proxies = vec![proxy::AdminClient::for_spec(
+        spec.proxy.as_ref().unwrap(),
+        &token,
+    )];
+    struct Store<'a>(&'a spec::ClusterSpec);
+    impl rolling::Intent for Store<'_> {
+        fn set_desired(
+            &self,
+            node: &str,
+            running: bool,
+        ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+            std::future::ready(
+                controller::set_desired(self.0, node, running).map_err(|error| error.to_string()),
+            )
+        }
+    }
+    let observer = TakePortOfSecondStopped {
+        client_ports: spec
+            .nodes
+            .iter()
+            .map(|node| (node.name.clone(), node.client_port))
+            .collect(),
+        stops: AtomicUsize::new(0),
+        held: Mutex::new(None),
+    };
+    let pids_before: Vec<(String, Option<i32>)> = NODES
+        .iter()
+        .map(|node| (node.to_string(), cluster.mariadbd_pid(node)))
+        .collect();
+    let result = rolling::rolling_restart(
+        &members,
+        &proxies,
+        &Store(&spec),
+        &observer,
+        &rolling::Options::default(),
+    )
+    .await;
+    let (failed, listener) = observer
+        .held
+        .lock()
+        .unwrap()
+        .take()
+        .expect("a second node was stopped");
+    let error = result.expect_err("the restart must stop at the node that cannot start");
+    let message = error.to_string();
+    println!("{message}");
+    let rolling::RollingError::Failed {
+        node, step, states, ..
+    } = error
+    else {
+        panic!("not a mid-way failure: {message}");
+    };
+    assert_eq!(node, failed, "{message}");
+    assert_eq!(step, rolling::Step::Start, "{message}");
+    assert!(
+        message.contains("client_port"),
+        "the agent's reason is passed on: {message}"
+    );
+    // One restarted, the failed one stopped and fenced off, the last untouched.
+    assert_eq!(states.len(), 3, "{message}");
+    assert_eq!(states[0].state, "restarted, Synced", "{message}");
+    assert_eq!(states[1].node, failed);
+    assert!(
+        states[1].state.starts_with("stopped;")
+            && states[1].state.contains("marked stopped on purpose"),
+        "{message}"
+    );
+    assert_eq!(states[2].state, "untouched", "{message}");
+    let untouched = &states[2].node;
+    let pid_before = pids_before
+        .iter()
+        .find(|(name, _)| name == untouched)
+        .unwrap()
+        .1;
+    assert_eq!(
+        cluster.mariadbd_pid(untouched),
+        pid_before,
+        "{untouched} was touched"
+    );
+    let status = cluster.proxy_status().await;
+    let backend = status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|backend| backend["name"] == failed.as_str())
+        .unwrap();
+    assert_eq!(backend["draining"], true, "{status:#}");
+    let store = store::Store::open_read_only(&cluster.path().join("controller/galley.db")).unwrap();
+    assert_eq!(store.stopped_on_purpose().unwrap(), vec![failed.clone()]);
+
+    // The way back the message gives.
+    drop(listener);
+    cluster.galley_ok(&["start", &failed]);
+    cluster.galley_ok(&["undrain", &failed]);
+    let (all_synced, status) = status_json(cluster);
+    assert!(all_synced, "{status:#}");
 }
