@@ -193,6 +193,8 @@ pub struct NodeState {
 /// The step that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// The check, before each node, that the cluster is still whole.
+    Check,
     Drain,
     Stop,
     Start,
@@ -203,6 +205,7 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Step::Check => "before taking it down",
             Step::Drain => "while draining it at the proxy",
             Step::Stop => "while stopping it",
             Step::Start => "while starting it",
@@ -278,21 +281,34 @@ pub async fn rolling_restart(
             .iter()
             .find(|(node, _)| *node == name)
             .and_then(|(_, pid)| *pid);
-        let run = RestartOne {
-            member,
-            proxies,
-            intent,
-            observer,
-            options,
+        // Each node goes down only from a whole cluster: a node that failed meanwhile
+        // (or a proxy gone) would make this one's absence cost quorum or clients.
+        let ready = if restarted.is_empty() {
+            Ok(())
+        } else {
+            preflight(members, proxies).await.map(|_| ())
         };
-        match run.restart(old_pid).await {
+        let result = match ready {
+            Err(RollingError::NotReady { problems }) => Err((Step::Check, problems.join("; "))),
+            Err(other) => return Err(other),
+            Ok(()) => {
+                let run = RestartOne {
+                    member,
+                    proxies,
+                    intent,
+                    observer,
+                    options,
+                };
+                run.restart(old_pid).await
+            }
+        };
+        match result {
             Ok(new_pid) => restarted.push(Restarted {
                 node: name.clone(),
                 old_pid,
                 new_pid,
             }),
             Err((step, reason)) => {
-                let current = describe_failed(member, step).await;
                 let mut states: Vec<NodeState> = restarted
                     .iter()
                     .map(|r| NodeState {
@@ -302,7 +318,7 @@ pub async fn rolling_restart(
                     .collect();
                 states.push(NodeState {
                     node: name.clone(),
-                    state: current,
+                    state: describe_failed(member, step).await,
                 });
                 for other in remaining.iter().filter(|other| **other != name) {
                     states.push(NodeState {
@@ -431,6 +447,7 @@ async fn describe_failed(member: &Member, step: Step) -> String {
         Err(error) => format!("unknown ({error})"),
     };
     match step {
+        Step::Check => format!("{now}, not touched"),
         Step::Drain => format!("{now}, not restarted (its drain was undone)"),
         Step::Stop | Step::Start | Step::Sync => format!(
             "{now}; still drained at the proxy and marked stopped on purpose, so the controller leaves it alone \
