@@ -294,6 +294,7 @@ async fn rolling_restart_keeps_clients_writing_and_refuses_a_degraded_cluster() 
     );
 
     stops_at_the_first_failure_and_says_where_each_node_is(&cluster).await;
+    stops_when_the_cluster_degrades_half_way(&cluster).await;
 
     // A degraded cluster is refused, and nothing is touched.
     cluster.galley_ok(&["stop", "node3"]);
@@ -356,7 +357,27 @@ impl rolling::Observer for TakePortOfSecondStopped {
 /// Runs the library in-process, as `galley restart --rolling` and `galley deploy` do,
 /// with the second node's start made to fail; then brings that node back the way the
 /// error message says.
-async fn stops_at_the_first_failure_and_says_where_each_node_is(cluster: &TestCluster) {
+/// Records operator stops in the test cluster's controller store, as the CLI does.
+struct LocalStore(spec::ClusterSpec);
+
+impl rolling::Intent for LocalStore {
+    fn set_desired(
+        &self,
+        node: &str,
+        running: bool,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        std::future::ready(
+            controller::set_desired(&self.0, node, running).map_err(|error| error.to_string()),
+        )
+    }
+}
+
+/// Runs the library in-process over HTTP, as `galley restart --rolling` and a remote
+/// deployment do, with `observer` watching (and, in these tests, injecting a fault).
+async fn restart_in_process(
+    cluster: &TestCluster,
+    observer: &impl rolling::Observer,
+) -> Result<rolling::Report, rolling::RollingError> {
     let spec = spec::load(&cluster.path().join("galley.toml"))
         .unwrap()
         .spec;
@@ -374,18 +395,92 @@ async fn stops_at_the_first_failure_and_says_where_each_node_is(cluster: &TestCl
         spec.proxy.as_ref().unwrap(),
         &token,
     )];
-    struct Store<'a>(&'a spec::ClusterSpec);
-    impl rolling::Intent for Store<'_> {
-        fn set_desired(
-            &self,
-            node: &str,
-            running: bool,
-        ) -> impl std::future::Future<Output = Result<(), String>> + Send {
-            std::future::ready(
-                controller::set_desired(self.0, node, running).map_err(|error| error.to_string()),
-            )
+    rolling::rolling_restart(
+        &members,
+        &proxies,
+        &LocalStore(spec.clone()),
+        observer,
+        &rolling::Options::default(),
+    )
+    .await
+}
+
+/// Stops `victim` (with `galley stop`) as soon as the first node is back in service.
+struct StopAnotherAfterFirstUndrained {
+    dir: std::path::PathBuf,
+    victim: &'static str,
+    done: AtomicBool,
+}
+
+impl rolling::Observer for StopAnotherAfterFirstUndrained {
+    fn event(&self, event: rolling::Event) {
+        if matches!(event, rolling::Event::Undrained { .. })
+            && !self.done.swap(true, Ordering::SeqCst)
+        {
+            let status = std::process::Command::new(GALLEY)
+                .args(["stop", self.victim, "--dir"])
+                .arg(&self.dir)
+                .status()
+                .unwrap();
+            assert!(status.success());
         }
     }
+}
+
+/// A node that fails between two steps stops the restart before another goes down.
+async fn stops_when_the_cluster_degrades_half_way(cluster: &TestCluster) {
+    let writer = cluster.proxy_status().await["writer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The writer is restarted last; the node stopped behind the restart's back is it.
+    let victim = NODES.iter().find(|node| **node == writer).unwrap();
+    let observer = StopAnotherAfterFirstUndrained {
+        dir: cluster.path().to_path_buf(),
+        victim,
+        done: AtomicBool::new(false),
+    };
+    let pids_before: std::collections::HashMap<String, Option<i32>> = NODES
+        .iter()
+        .map(|node| (node.to_string(), cluster.mariadbd_pid(node)))
+        .collect();
+    let error = restart_in_process(cluster, &observer)
+        .await
+        .expect_err("the restart must stop when a node is lost half-way");
+    let message = error.to_string();
+    println!("{message}");
+    let rolling::RollingError::Failed { step, states, .. } = error else {
+        panic!("not a mid-way failure: {message}");
+    };
+    assert_eq!(step, rolling::Step::Check, "{message}");
+    assert!(
+        message.contains(&format!("{victim} is stopped")),
+        "{message}"
+    );
+    assert_eq!(states[0].state, "restarted, Synced", "{message}");
+    assert!(states[1].state.ends_with("not touched"), "{message}");
+    // No other node went down: the one not yet restarted runs its old mariadbd.
+    let restarted = &states[0].node;
+    for node in NODES {
+        if node != restarted && node != *victim {
+            assert_eq!(
+                cluster.mariadbd_pid(node),
+                pids_before[&node.to_string()],
+                "{node} was restarted: {message}"
+            );
+        }
+    }
+    cluster.galley_ok(&["start", victim]);
+    let (all_synced, status) = status_json(cluster);
+    assert!(all_synced, "{status:#}");
+}
+
+/// The second node to stop cannot start again: the restart stops there and says which
+/// node is in which state; then that node comes back the way the message says.
+async fn stops_at_the_first_failure_and_says_where_each_node_is(cluster: &TestCluster) {
+    let spec = spec::load(&cluster.path().join("galley.toml"))
+        .unwrap()
+        .spec;
     let observer = TakePortOfSecondStopped {
         client_ports: spec
             .nodes
@@ -399,14 +494,7 @@ async fn stops_at_the_first_failure_and_says_where_each_node_is(cluster: &TestCl
         .iter()
         .map(|node| (node.to_string(), cluster.mariadbd_pid(node)))
         .collect();
-    let result = rolling::rolling_restart(
-        &members,
-        &proxies,
-        &Store(&spec),
-        &observer,
-        &rolling::Options::default(),
-    )
-    .await;
+    let result = restart_in_process(cluster, &observer).await;
     let (failed, listener) = observer
         .held
         .lock()
