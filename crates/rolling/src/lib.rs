@@ -531,12 +531,14 @@ impl<I: Intent, O: Observer> RestartOne<'_, I, O> {
                     format!("cannot tell the controller: {reason}"),
                 )
             })?;
-        self.undrain()
-            .await
-            .map_err(|reason| (Step::Undrain, reason))?;
-        self.observer.event(Event::Undrained {
-            node: self.name().to_owned(),
-        });
+        if !self.proxies.is_empty() {
+            self.undrain()
+                .await
+                .map_err(|reason| (Step::Undrain, reason))?;
+            self.observer.event(Event::Undrained {
+                node: self.name().to_owned(),
+            });
+        }
         Ok(new_pid)
     }
 
@@ -550,6 +552,10 @@ impl<I: Intent, O: Observer> RestartOne<'_, I, O> {
             .set_desired(name, false)
             .await
             .map_err(|reason| format!("cannot tell the controller: {reason}"))?;
+        if self.proxies.is_empty() {
+            // No proxy: clients connected to this node lose their sessions at the stop.
+            return Ok(());
+        }
         self.observer.event(Event::Draining {
             node: name.to_owned(),
         });

@@ -555,3 +555,28 @@ async fn stops_at_the_first_failure_and_says_where_each_node_is(cluster: &TestCl
     let (all_synced, status) = status_json(cluster);
     assert!(all_synced, "{status:#}");
 }
+
+/// Without a proxy (and without a controller) the same restart runs: it only warns
+/// that sessions on each node are cut when it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_without_a_proxy_restarts_every_node() {
+    let cluster = TestCluster::new();
+    cluster.galley_ok(&["up", "--detach"]);
+    let pids_before: Vec<Option<i32>> = NODES
+        .iter()
+        .map(|node| cluster.mariadbd_pid(node))
+        .collect();
+    let stdout = cluster.galley_ok(&["restart", "--rolling"]);
+    assert!(stdout.contains("this cluster has no [proxy]"), "{stdout}");
+    assert!(!stdout.contains("draining"), "{stdout}");
+    assert!(stdout.contains("(node3, node2, node1)"), "{stdout}");
+    for (index, node) in NODES.iter().enumerate() {
+        assert_ne!(
+            cluster.mariadbd_pid(node),
+            pids_before[index],
+            "{node} was not restarted"
+        );
+    }
+    let (all_synced, status) = status_json(&cluster);
+    assert!(all_synced, "{status:#}");
+}
