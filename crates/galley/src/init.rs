@@ -796,9 +796,14 @@ pub fn init(location: &Location, flags: &InitFlags) -> anyhow::Result<ExitCode> 
         format!("`galley deploy {target}` installs it on the hosts")
     };
     flow.say(&format!(
-        "\nWrote {} ({} nodes). Next: {next}.",
+        "\nWrote {} ({} node{}). Next: {next}.",
         path.display(),
-        loaded.spec.nodes.len()
+        loaded.spec.nodes.len(),
+        if loaded.spec.nodes.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -130,3 +130,45 @@ fn init_writes_a_spec_that_loads_re_asks_bad_answers_and_keeps_existing_files() 
     assert_eq!(spec.nodes[2].ssh_address, "jump3");
     assert_eq!(spec.deploy.unwrap().ssh_user, "ops");
 }
+
+/// The same in a pseudo-terminal (`script` from util-linux), as an operator runs it:
+/// the terminal echoes the answers, and the file is written and loads.
+#[test]
+fn init_in_a_terminal_writes_a_spec_that_loads() {
+    let dir = tempfile::Builder::new()
+        .prefix("galley-init-pty-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let state = dir.path().join("state");
+    let command = format!("{GALLEY} init --dir {}", state.display());
+    let mut child = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"mariadb\n10.11\npty-test\n3\ndb1\n10.0.0.11\n\n\ndb2\n10.0.0.12\n\n\ndb3\n10.0.0.13\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("Wrote "), "{stdout}");
+    let spec = spec::load(&state.join("galley.toml"))
+        .unwrap_or_else(|error| panic!("{error}\n{stdout}"))
+        .spec;
+    assert_eq!(spec.name, "pty-test");
+    assert_eq!(spec.node_names(), ["db1", "db2", "db3"]);
+    assert_eq!(
+        spec.secrets_file,
+        std::path::Path::new("/etc/galley/secrets.toml")
+    );
+}
