@@ -345,6 +345,56 @@ pub async fn rolling_restart(
     })
 }
 
+/// Restarts one node the same way (drained, stopped, started, Synced, undrained), only
+/// while the whole cluster is Synced: for a caller that walks the nodes itself, such as
+/// a deployment applying a changed configuration host by host.
+pub async fn restart_one(
+    name: &str,
+    members: &[Member],
+    proxies: &[AdminClient],
+    intent: &impl Intent,
+    observer: &impl Observer,
+    options: &Options,
+) -> Result<Restarted, RollingError> {
+    let Some(member) = members.iter().find(|member| member.name == name) else {
+        let names: Vec<&str> = members.iter().map(|member| member.name.as_str()).collect();
+        return Err(RollingError::NotReady {
+            problems: vec![format!(
+                "no node named `{name}`; nodes: {}",
+                names.join(", ")
+            )],
+        });
+    };
+    let old_pid = preflight(members, proxies)
+        .await?
+        .into_iter()
+        .find(|(node, _)| node == name)
+        .and_then(|(_, pid)| pid);
+    let run = RestartOne {
+        member,
+        proxies,
+        intent,
+        observer,
+        options,
+    };
+    match run.restart(old_pid).await {
+        Ok(new_pid) => Ok(Restarted {
+            node: name.to_owned(),
+            old_pid,
+            new_pid,
+        }),
+        Err((step, reason)) => Err(RollingError::Failed {
+            node: name.to_owned(),
+            step,
+            reason,
+            states: vec![NodeState {
+                node: name.to_owned(),
+                state: describe_failed(member, step).await,
+            }],
+        }),
+    }
+}
+
 /// Checks that every node is Synced and every proxy answers, knows every node, has a
 /// writer and has no node drained by someone else. Returns each node's mariadbd pid.
 async fn preflight(

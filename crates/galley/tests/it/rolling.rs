@@ -579,4 +579,57 @@ async fn rolling_restart_without_a_proxy_restarts_every_node() {
     }
     let (all_synced, status) = status_json(&cluster);
     assert!(all_synced, "{status:#}");
+
+    // One node on its own, as a deployment applying a changed configuration does it.
+    let spec = spec::load(&cluster.path().join("galley.toml"))
+        .unwrap()
+        .spec;
+    let token = cluster.secrets().cluster_token;
+    let members: Vec<rolling::Member> = spec
+        .nodes
+        .iter()
+        .map(|node| rolling::Member {
+            name: node.name.clone(),
+            agent: agent::AgentClient::new(&node.agent_address(), &token),
+        })
+        .collect();
+    let pids_before: Vec<Option<i32>> = NODES
+        .iter()
+        .map(|node| cluster.mariadbd_pid(node))
+        .collect();
+    let restarted = rolling::restart_one(
+        "node2",
+        &members,
+        &[],
+        &rolling::NoController,
+        &(),
+        &rolling::Options::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(restarted.old_pid.map(|pid| pid as i32), pids_before[1]);
+    assert_eq!(
+        restarted.new_pid.map(|pid| pid as i32),
+        cluster.mariadbd_pid("node2")
+    );
+    assert_ne!(restarted.new_pid, restarted.old_pid);
+    assert_eq!(cluster.mariadbd_pid("node1"), pids_before[0]);
+    assert_eq!(cluster.mariadbd_pid("node3"), pids_before[2]);
+    let unknown = rolling::restart_one(
+        "node9",
+        &members,
+        &[],
+        &rolling::NoController,
+        &(),
+        &rolling::Options::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        unknown.contains("no node named `node9`; nodes: node1, node2, node3"),
+        "{unknown}"
+    );
+    let (all_synced, status) = status_json(&cluster);
+    assert!(all_synced, "{status:#}");
 }
