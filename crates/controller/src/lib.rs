@@ -9,6 +9,7 @@
 //! again, so a controller that dies at any point resumes correctly.
 
 mod alerts;
+pub mod console;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
