@@ -21,6 +21,12 @@ export function number(value) {
   return n.toFixed(Math.abs(n) < 1 ? 3 : 1);
 }
 
+/** An exact count (a seqno): every digit, grouped by thousands. */
+export function integer(value) {
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return '—';
+  return Number(value).toLocaleString('en-US');
+}
+
 /** flow_control_paused is a fraction of time (0..1). */
 export function percent(fraction) {
   if (fraction === null || fraction === undefined) return '—';

@@ -50,7 +50,7 @@ function nodeCard(node, writer) {
     h('dl', {class: 'stats'},
       stat('Cluster', node.cluster_size === null || node.cluster_size === undefined ? '—'
         : `${node.cluster_size} nodes, ${node.cluster_status || '?'}`),
-      stat('Last committed', format.number(node.last_committed)),
+      stat('Last committed', format.integer(node.last_committed)),
       stat('Flow control paused', format.percent(node.flow_control_paused), node.flow_control_paused > 0.1 ? 'alert' : ''),
       stat('Recv queue', format.number(node.recv_queue), node.recv_queue > 10 ? 'alert' : ''),
       stat('Send queue', format.number(node.send_queue), node.send_queue > 10 ? 'alert' : ''),
@@ -101,6 +101,10 @@ function decisionsTable(decisions) {
     ['Reason', (decision) => decision.reason],
     ['Outcome', (decision) => decision.outcome || '—'],
   ], decisions, 'The controller has not had to decide anything yet.');
+}
+
+function newestFirst(list) {
+  return [...(list || [])].sort((a, b) => b.at_ms - a.at_ms);
 }
 
 /** Groups "<metric>:<node>" series by metric; a bare "<metric>" is the cluster's. */
@@ -186,8 +190,8 @@ export function mountOverview(main) {
       const writer = cluster.proxy ? cluster.proxy.writer : null;
       replace(summary.lastChild, clusterSummary(cluster));
       replace(nodes, (cluster.nodes || []).map((node) => nodeCard(node, writer)));
-      replace(events, eventsTable(eventList || []));
-      replace(decisions, decisionsTable(decisionList || []));
+      replace(events, eventsTable(newestFirst(eventList)));
+      replace(decisions, decisionsTable(newestFirst(decisionList)));
       if (newHistory) {
         history = newHistory;
         lastHistoryFetch = lastSuccess;
