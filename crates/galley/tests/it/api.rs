@@ -215,8 +215,7 @@ async fn api_authentication_and_overview() {
     assert_eq!(observed["cluster"]["size"], 3);
     assert_eq!(observed["controller"]["auto_recover_nodes"], true);
     assert_eq!(
-        observed["nodes"][0]["client_port"],
-        cluster.client_ports[0],
+        observed["nodes"][0]["client_port"], cluster.client_ports[0],
         "{observed:#}"
     );
     // The proxy's writer is read from its admin endpoint.
@@ -259,7 +258,9 @@ async fn api_authentication_and_overview() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let mut wrong = session.without_csrf();
     wrong.csrf = Some("0".repeat(64));
-    let (status, _) = wrong.post("/api/v1/tokens", json!({"name": "sneaky"})).await;
+    let (status, _) = wrong
+        .post("/api/v1/tokens", json!({"name": "sneaky"}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, tokens) = session.get("/api/v1/tokens").await;
     assert_eq!((status, tokens), (StatusCode::OK, json!([])));
@@ -293,16 +294,24 @@ async fn api_authentication_and_overview() {
     let (status, _) = session.delete(&format!("/api/v1/tokens/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = by_token.get("/api/v1/events").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token is refused");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token is refused"
+    );
 
     // The history: events, decisions and metric series.
     let (status, events) = session.get("/api/v1/events?limit=500").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        events.as_array().unwrap().iter().all(|e| e["at_ms"].is_i64()
-            && e["severity"].is_string()
-            && e["kind"].is_string()
-            && e["message"].is_string()),
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["at_ms"].is_i64()
+                && e["severity"].is_string()
+                && e["kind"].is_string()
+                && e["message"].is_string()),
         "{events:#}"
     );
     let (status, body) = session.get("/api/v1/events?node=nodeX").await;
