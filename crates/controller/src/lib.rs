@@ -10,6 +10,7 @@
 
 mod alerts;
 pub mod api;
+pub mod console;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
