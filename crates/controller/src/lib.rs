@@ -72,6 +72,7 @@ pub fn settings_for(spec: &ClusterSpec, default_state_dir: &std::path::Path) -> 
         flow_control_threshold: 0.1,
         alert_command: Vec::new(),
         alert_webhook: None,
+        tls: None,
     })
 }
 

@@ -147,9 +147,9 @@ impl Store {
 
     /// Every API token, oldest first.
     pub fn api_tokens(&self) -> Result<Vec<ApiToken>> {
-        let mut statement = self.connection.prepare(
-            "SELECT id, name, created_ms, last_used_ms FROM api_tokens ORDER BY id",
-        )?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, name, created_ms, last_used_ms FROM api_tokens ORDER BY id")?;
         let rows = statement.query_map([], |row| {
             Ok(ApiToken {
                 id: row.get(0)?,
@@ -190,7 +190,11 @@ impl Store {
     }
 
     /// Records (or replaces) the account of a provisioned service.
-    pub fn set_service_credential(&self, credential: &ServiceCredential, now_ms: i64) -> Result<()> {
+    pub fn set_service_credential(
+        &self,
+        credential: &ServiceCredential,
+        now_ms: i64,
+    ) -> Result<()> {
         self.writable()?.execute(
             "INSERT INTO service_credentials (service, user, password, updated_ms)
              VALUES (?1, ?2, ?3, ?4)
@@ -225,9 +229,9 @@ impl Store {
 
     /// Every provisioned service's account, by service name.
     pub fn service_credentials(&self) -> Result<Vec<ServiceCredential>> {
-        let mut statement = self.connection.prepare(
-            "SELECT service, user, password FROM service_credentials ORDER BY service",
-        )?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT service, user, password FROM service_credentials ORDER BY service")?;
         let rows = statement.query_map([], |row| {
             Ok(ServiceCredential {
                 service: row.get(0)?,
@@ -279,7 +283,9 @@ mod tests {
     fn sessions_expire_and_end() {
         let (_dir, store) = store();
         store.set_console_user("admin", "hash", 0).unwrap();
-        store.create_session("live", &session("admin", 100)).unwrap();
+        store
+            .create_session("live", &session("admin", 100))
+            .unwrap();
         store.create_session("old", &session("admin", 50)).unwrap();
         assert_eq!(
             store.session("live", 99).unwrap(),
@@ -344,7 +350,10 @@ mod tests {
             password: "s3cret-value".to_owned(),
         };
         store.set_service_credential(&nova, 1).unwrap();
-        assert_eq!(store.service_credential("nova").unwrap(), Some(nova.clone()));
+        assert_eq!(
+            store.service_credential("nova").unwrap(),
+            Some(nova.clone())
+        );
         let rotated = ServiceCredential {
             password: "other".to_owned(),
             ..nova.clone()

@@ -149,7 +149,10 @@ impl LoginLimiter {
             });
         }
         for key in keys {
-            self.failures.entry(key.clone()).or_default().push_back(now_ms);
+            self.failures
+                .entry(key.clone())
+                .or_default()
+                .push_back(now_ms);
         }
     }
 
@@ -200,10 +203,7 @@ fn identify(state: &SharedState, headers: &HeaderMap, now: i64) -> ApiResult<Ide
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        if constant_time_eq(
-            presented.as_bytes(),
-            state.secrets.cluster_token.as_bytes(),
-        ) {
+        if constant_time_eq(presented.as_bytes(), state.secrets.cluster_token.as_bytes()) {
             return Ok(Identity::ClusterToken);
         }
         let used = state.store().use_api_token(&token_hash(presented), now)?;
@@ -294,7 +294,11 @@ async fn login(
         format!("user:{}", body.username),
     ];
     let now = now_ms();
-    let limited = state.limiter.lock().expect("limiter lock").check(&keys, now);
+    let limited = state
+        .limiter
+        .lock()
+        .expect("limiter lock")
+        .check(&keys, now);
     if let Err(seconds) = limited {
         return Err(ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -324,7 +328,11 @@ async fn login(
         tracing::warn!(user = %body.username, remote = %remote.0.ip(), "console login refused");
         return Err(unauthorized("wrong user name or password"));
     }
-    state.limiter.lock().expect("limiter lock").record_success(&keys);
+    state
+        .limiter
+        .lock()
+        .expect("limiter lock")
+        .record_success(&keys);
     let session_id = random_hex(32);
     let csrf_token = random_hex(32);
     let record = SessionRecord {
@@ -379,7 +387,9 @@ async fn session(Extension(identity): Extension<Identity>) -> Json<serde_json::V
             csrf_token,
             ..
         } => json!({"username": username, "csrf_token": csrf_token}),
-        Identity::ApiToken { name, .. } => json!({"username": format!("token:{name}"), "csrf_token": null}),
+        Identity::ApiToken { name, .. } => {
+            json!({"username": format!("token:{name}"), "csrf_token": null})
+        }
         Identity::ClusterToken => json!({"username": "cluster-token", "csrf_token": null}),
     })
 }
@@ -567,7 +577,11 @@ mod tests {
             ("csrf", "csrf-longer", false),
             ("", "x", false),
         ] {
-            assert_eq!(constant_time_eq(a.as_bytes(), b.as_bytes()), equal, "{a:?} {b:?}");
+            assert_eq!(
+                constant_time_eq(a.as_bytes(), b.as_bytes()),
+                equal,
+                "{a:?} {b:?}"
+            );
         }
     }
 

@@ -240,9 +240,14 @@ pub fn router(state: SharedState) -> Router {
     for route in route_table() {
         let handler = match route.access {
             Access::Public => route.handler,
-            Access::Authenticated => route.handler.route_layer(
-                axum::middleware::from_fn_with_state(state.clone(), auth::require_auth),
-            ),
+            Access::Authenticated => {
+                route
+                    .handler
+                    .route_layer(axum::middleware::from_fn_with_state(
+                        state.clone(),
+                        auth::require_auth,
+                    ))
+            }
         };
         api = api.route(route.path, handler);
     }

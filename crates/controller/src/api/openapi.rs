@@ -40,7 +40,11 @@ pub fn openapi_document() -> Value {
         }));
         let mut responses = Map::new();
         let (status, body) = &doc.success;
-        let content_type = if doc.text { "text/plain" } else { "application/json" };
+        let content_type = if doc.text {
+            "text/plain"
+        } else {
+            "application/json"
+        };
         let mut success = json!({"description": "success"});
         if let Some(schema) = body {
             success["content"] = json!({content_type: {"schema": schema}});
@@ -127,7 +131,11 @@ mod tests {
             .values()
             .map(|methods| methods.as_object().unwrap().len())
             .sum();
-        assert_eq!(documented, table.len(), "the document has routes the table lacks");
+        assert_eq!(
+            documented,
+            table.len(),
+            "the document has routes the table lacks"
+        );
     }
 
     #[test]
@@ -154,7 +162,10 @@ mod tests {
 
     #[test]
     fn path_parameters_are_found() {
-        assert_eq!(path_parameters("/api/v1/users/{user}/{host}/password"), ["user", "host"]);
+        assert_eq!(
+            path_parameters("/api/v1/users/{user}/{host}/password"),
+            ["user", "host"]
+        );
         assert!(path_parameters("/api/v1/cluster").is_empty());
     }
 }

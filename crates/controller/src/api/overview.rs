@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult,
-    Route, RouteDoc, SharedState,
+    array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult, Route,
+    RouteDoc, SharedState,
 };
 use crate::now_ms;
 
@@ -77,7 +77,10 @@ pub(super) fn cluster_view(state: &SharedState) -> Value {
         });
         let wsrep = report.as_ref().and_then(|report| report.wsrep.clone());
         if let Some(wsrep) = wsrep.as_ref().filter(|wsrep| wsrep.is_primary()) {
-            if primary.as_ref().is_none_or(|(size, _)| wsrep.cluster_size > *size) {
+            if primary
+                .as_ref()
+                .is_none_or(|(size, _)| wsrep.cluster_size > *size)
+            {
                 primary = Some((wsrep.cluster_size, wsrep.cluster_state_uuid.clone()));
             }
         }
@@ -298,7 +301,11 @@ pub(super) fn series(
             let average = sum / f64::from(*count);
             let at_ms = since_ms + bucket * bucket_ms;
             points.push((at_ms, average));
-            let total = cluster.entry(metric).or_default().entry(at_ms).or_insert(0.0);
+            let total = cluster
+                .entry(metric)
+                .or_default()
+                .entry(at_ms)
+                .or_insert(0.0);
             *total = match combine {
                 Combine::Sum => *total + average,
                 Combine::Max => total.max(average),
@@ -377,7 +384,10 @@ pub(super) fn routes() -> Vec<Route> {
     ]);
     let event = object(&[
         ("at_ms", integer()),
-        ("severity", json!({"type": "string", "enum": ["info", "warning", "critical"]})),
+        (
+            "severity",
+            json!({"type": "string", "enum": ["info", "warning", "critical"]}),
+        ),
         ("kind", string()),
         ("node", nullable(string())),
         ("message", string()),

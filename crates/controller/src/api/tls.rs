@@ -61,7 +61,10 @@ pub struct TlsListener {
 
 impl TlsListener {
     /// Starts accepting on `listener`; the accept task ends when this value is dropped.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<TlsListener> {
+    pub fn new(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (sender, accepted) = mpsc::channel(64);
