@@ -21,7 +21,7 @@ const CHARTS = [
   {metric: 'qps', title: 'Queries per second', format: format.number, minimum: 10},
   {metric: 'flow_control_paused', title: 'Flow control paused (fraction of time)', format: format.percent, minimum: 0.1},
   {metric: 'recv_queue', title: 'Receive queue (write-sets)', format: format.number, minimum: 4},
-  {metric: 'replication_bytes_per_s', title: 'Replication rate', format: format.rate, minimum: 1024},
+  {metric: 'replication_bytes_per_s', title: 'Replication rate', format: format.rate, minimum: 1000},
 ];
 
 /** How a node's state reads: a CSS tone and a label that does not rely on colour. The
