@@ -341,6 +341,29 @@ async fn users_grants_revokes_and_passwords() {
         1045
     );
 
+    // A manager working through another administrative account (an imported cluster's)
+    // protects that account too.
+    let mut admin = node.admin_conn().await;
+    admin
+        .query_drop(
+            "CREATE USER 'ops_admin'@'%' IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'; \
+             GRANT ALL PRIVILEGES ON *.* TO 'ops_admin'@'%' WITH GRANT OPTION",
+        )
+        .await
+        .unwrap();
+    let operator = manage::Manager::new(node.options("ops_admin", "password", None));
+    let ops_admin = UserName::parse("ops_admin").unwrap();
+    let (error_kind, message) = kind(operator.drop_user(&ops_admin, &any).await);
+    assert_eq!(error_kind, ErrorKind::Invalid);
+    assert!(
+        message.contains("the account galley manages this cluster through"),
+        "{message}"
+    );
+    let listed = operator.users().await.unwrap();
+    assert!(listed.iter().any(|u| u.user == "ops_admin" && u.system));
+    // The first manager does not work through it, so for that one it is an ordinary account.
+    manager.drop_user(&ops_admin, &any).await.unwrap();
+
     // Other host forms are real accounts on the server.
     for host in ["10.0.%", "10.1.0.0/255.255.0.0", "%.example.org", "::1"] {
         let host = HostPattern::parse(host).unwrap();
@@ -349,4 +372,29 @@ async fn users_grants_revokes_and_passwords() {
         assert_eq!(info.host, host.as_str());
         manager.drop_user(&user, &host).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_node_is_unavailable() {
+    // A port that was free a moment ago, and nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("galley_admin"))
+        .pass(Some("not-shown-anywhere"))
+        .prefer_socket(false);
+    let manager = manage::Manager::new(options.into());
+    let (error_kind, message) = kind(manager.databases().await);
+    assert_eq!(error_kind, ErrorKind::Unavailable);
+    assert_eq!(error_kind.http_status(), 503);
+    assert!(
+        message.starts_with("cannot list the databases: no working connection"),
+        "{message}"
+    );
+    assert!(!message.contains("not-shown-anywhere"), "{message}");
 }
