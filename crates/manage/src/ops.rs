@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable as _;
-use mysql_async::{Conn, Opts, Pool};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 use serde::Serialize;
 
 use crate::catalog::{self, Endpoint, Service};
@@ -25,6 +25,18 @@ use crate::password::{redact_hashes, Password};
 /// How long getting a connection from the pool may take before the node counts as
 /// unavailable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Session settings of every connection:
+/// - `wsrep_sync_wait = 1`: reads (SELECT, SHOW) first wait until this node has applied
+///   everything the cluster committed before them, so a listing or a provision check
+///   sees a change just made through another node.
+/// - `lock_wait_timeout = 60`: a DDL statement that waits for a metadata lock (a long
+///   transaction on the table) fails after a minute instead of the server's default of a
+///   day, which would hang the caller.
+pub const SESSION_SETTINGS: [&str; 2] = [
+    "SET SESSION wsrep_sync_wait = 1",
+    "SET SESSION lock_wait_timeout = 60",
+];
 
 /// The hosts every provisioned OpenStack user gets: any host, and local socket or
 /// loopback logins (which a `'%'` account does not cover when the server has other
@@ -247,9 +259,15 @@ impl Manager {
     ///
     /// The account in the options is protected like the internal accounts: refused for
     /// drop, password, grant and revoke, and flagged `system` in [`Manager::users`].
+    ///
+    /// Every connection first runs [`SESSION_SETTINGS`] (after the options' own `init`).
     pub fn new(options: Opts) -> Manager {
+        let own_user = options.user().map(str::to_owned);
+        let mut init = options.init().to_vec();
+        init.extend(SESSION_SETTINGS.iter().map(|setting| setting.to_string()));
+        let options = OptsBuilder::from_opts(options).init(init);
         Manager {
-            own_user: options.user().map(str::to_owned),
+            own_user,
             pool: Pool::new(options),
         }
     }
