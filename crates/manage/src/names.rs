@@ -111,7 +111,7 @@ impl NameError {
 const SHOWN_CHARACTERS: usize = 40;
 
 /// The value in double quotes, every character outside printable ASCII escaped
-/// (`\u{430}`, `\n`, `\0`) and cut after [`SHOWN_CHARACTERS`] characters, so that a
+/// (`\u{430}`, `\n`, `\0`) and cut after 40 characters, so that a
 /// message can be printed, logged and put in JSON without surprises.
 pub fn shown(value: &str) -> String {
     let mut text = String::from("\"");
