@@ -69,8 +69,8 @@ pub struct UserInfo {
     pub host: String,
     /// `SHOW GRANTS` lines, with any password hash replaced by `<hash hidden>`.
     pub grants: Vec<String>,
-    /// An internal account (root, mariadb.sys, mysql, PUBLIC, galley_*): galley refuses
-    /// to drop, change or grant to it.
+    /// An internal account (root, mariadb.sys, mysql, PUBLIC, galley_*) or the one the
+    /// manager logs in as: galley refuses to drop, change or grant to it.
     pub system: bool,
 }
 
