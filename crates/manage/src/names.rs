@@ -416,6 +416,11 @@ impl HostPattern {
             }
             return Ok(HostPattern(value.to_ascii_lowercase()));
         }
+        if value.contains('%') && value.bytes().any(|b| b.is_ascii_alphabetic()) {
+            return problem(
+                "in a host name `%` may only start it, followed by a dot, as in `%.example.org`",
+            );
+        }
         if value.contains('%') {
             return match check_ipv4_wildcard(value) {
                 Ok(()) => Ok(HostPattern(value.to_owned())),
@@ -984,6 +989,8 @@ mod tests {
             ("%.example.org", Ok("%.example.org")),
             ("", Err("empty")),
             ("%%", Err("`%` must be a whole part")),
+            ("%example.org", Err("may only start it, followed by a dot")),
+            ("db%.example.org", Err("may only start it")),
             ("10.%.0.1", Err("every part after a `%` must be `%`")),
             ("10.0.0.1%", Err("`%` must be a whole part")),
             ("1%", Err("`%` must be a whole part")),
