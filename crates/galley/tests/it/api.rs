@@ -188,6 +188,12 @@ async fn api_authentication_and_overview() {
         up.contains(&format!("http://127.0.0.1:{port}/")),
         "galley up prints the console URL:\n{up}"
     );
+    let status: Value =
+        serde_json::from_slice(&cluster.galley(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["controller"]["console_url"],
+        format!("http://127.0.0.1:{port}/")
+    );
     let api = Api::new(&cluster);
 
     // Health is public; every other route answers 401 without credentials, and with
