@@ -66,9 +66,11 @@ page.setDefaultTimeout(20_000);
 // Every console error is a failure, except the 401s the page expects while signed out
 // (GET /session before sign-in, the deliberately wrong password).
 const browserErrors = [];
+let simulatingOutage = false;
 page.on('console', (message) => {
   if (message.type() !== 'error') return;
   const text = message.text();
+  if (simulatingOutage && /ERR_CONNECTION_REFUSED/.test(text)) return;
   if (/status of 401/.test(text)) return;
   if (/status of 409/.test(text)) return; // the duplicate database this test creates on purpose
   browserErrors.push(text);
@@ -159,6 +161,19 @@ async function run() {
       return element && element.textContent !== text;
     }, before, {timeout: 15_000});
     await page.getByRole('button', {name: '5m'}).click();
+  });
+
+  await step('when the controller cannot be reached the overview says its data is stale, then recovers', async () => {
+    // The browser's requests to /cluster fail as they would with the controller down;
+    // the page must keep the last data, say it is stale, and go live again afterwards.
+    simulatingOutage = true;
+    await page.route('**/api/v1/cluster', (route) => route.abort('connectionrefused'));
+    await page.locator('.freshness.stale').waitFor({timeout: 20_000});
+    check((await page.locator('article.node').count()) === expectNodes, 'the last node data was not kept');
+    await screenshot('overview-stale');
+    await page.unroute('**/api/v1/cluster');
+    await page.locator('.freshness.live').waitFor({timeout: 20_000});
+    simulatingOutage = false;
   });
 
   let provisionedServices = [];
@@ -270,17 +285,37 @@ async function run() {
     await screenshot('users');
   });
 
-  await step('Users: a grant with no privilege chosen is refused next to the form', async () => {
+  await step('Users: revoke INSERT leaves SELECT', async () => {
     await page.getByRole('checkbox', {name: 'SELECT', exact: true}).uncheck();
+    await page.getByRole('button', {name: 'Revoke', exact: true}).click();
+    await page.getByText(`Revoked INSERT on ${names.database}.*`).waitFor();
+    await page.waitForFunction((selector) => {
+      const text = document.querySelector(selector)?.textContent || '';
+      return /GRANT SELECT ON/.test(text) && !/INSERT/.test(text);
+    }, `tr[data-account="${names.user}@%"]`);
+  });
+
+  await step('Users: rotating a password shows the generated one once', async () => {
+    await page.getByRole('button', {name: `Set the password of ${names.user}@%`}).click();
+    await page.getByRole('button', {name: 'Set password', exact: true}).click();
+    const panel = page.locator('tr.confirm-row:not([hidden])');
+    await panel.getByRole('region', {name: `Generated password for ${names.user}@%`}).waitFor();
+    await panel.getByText('Password rotated.').waitFor();
+  });
+
+  await step('Users: a grant with no privilege chosen is refused next to the form', async () => {
     await page.getByRole('checkbox', {name: 'INSERT', exact: true}).uncheck();
     await page.getByRole('button', {name: 'Grant', exact: true}).click();
     await page.getByText('Choose at least one privilege').waitFor();
   });
 
   await step(`Tokens: create ${names.token} (shown once), list it, revoke it`, async () => {
-    await go('Tokens');
+    // By keyboard: the navigation link takes Enter, and so does the form.
+    await page.getByRole('navigation', {name: 'Pages'}).getByRole('link', {name: 'Tokens'}).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', {level: 1, name: 'Tokens'}).waitFor();
     await page.getByLabel('Name').fill(names.token);
-    await page.getByRole('button', {name: 'Create token'}).click();
+    await page.getByLabel('Name').press('Enter');
     const secret = page.getByRole('region', {name: `Token ${names.token}`});
     await secret.waitFor();
     check((await secret.locator('.secret-value').textContent()).trim().length >= 20, 'token too short');
