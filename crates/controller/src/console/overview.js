@@ -169,6 +169,9 @@ export function mountOverview(main) {
 
   function showFreshness(error) {
     const age = Date.now() - lastSuccess;
+    // Old numbers stay readable but fade, so that nobody takes them for the present.
+    const stale = Boolean(error) || age > STALE_AFTER_MS;
+    for (const element of [summary, nodes]) element.classList.toggle('is-stale', stale);
     if (lastSuccess === 0 && error) {
       freshness.className = 'freshness stale';
       replace(freshness, `No data: ${error.message}`);
