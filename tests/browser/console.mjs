@@ -123,6 +123,35 @@ async function run() {
     await screenshot('login');
   });
 
+  await step('the console\'s pure helpers (formatting, node tones, chart scales) give the expected text', async () => {
+    // Table-driven, in the browser itself: the modules are the ones the binary embeds.
+    const results = await page.evaluate(async () => {
+      const format = await import('/assets/format.js');
+      const overview = await import('/assets/overview.js');
+      const chart = await import('/assets/chart.js');
+      const tone = (state, reachable = true, desync = false) => {
+        const {tone: t, label} = overview.nodeTone({state, reachable, desync});
+        return `${t}|${label}`;
+      };
+      return [
+        [format.bytes(0), '0 B'], [format.bytes(1536), '1.5 KiB'], [format.bytes(5 * 1024 ** 3), '5.0 GiB'],
+        [format.integer(1234567), '1,234,567'], [format.integer(null), '—'],
+        [format.number(0.5), '0.5'], [format.number(12345), '12.3k'], [format.percent(0.5), '50 %'],
+        [format.rate(2048), '2.0 KiB/s'], [format.ago(0, 90_000), '2 min ago'],
+        [tone('Synced'), 'ok|Synced'], [tone('Synced', true, true), 'warn|Synced (desynced)'],
+        [tone('Donor/Desynced'), 'warn|Donor/Desynced'], [tone('Joiner'), 'info|Joiner'],
+        [tone('starting'), 'info|starting'], [tone('stopped'), 'down|stopped'],
+        [tone('non-Primary'), 'down|non-Primary'], [tone('agent down', false), 'down|agent down'],
+        [tone('unknown', false), 'neutral|unknown (not observed yet)'],
+        [chart.niceMax(0), 1], [chart.niceMax(7), 10], [chart.niceMax(1.2), 2], [chart.niceMax(2400), 2500],
+        [overview.seriesFor({series: {'qps:node2': [], qps: [], 'qps:node1': [], 'recv_queue:node1': []}}, 'qps')
+          .map((series) => series.name).join(','), 'all nodes,node1,node2'],
+      ];
+    });
+    const wrong = results.filter(([actual, expected]) => actual !== expected);
+    check(wrong.length === 0, wrong.map(([actual, expected]) => `got ${JSON.stringify(actual)}, want ${JSON.stringify(expected)}`).join('; '));
+  });
+
   await step('a wrong password is refused with a readable message', async () => {
     await page.getByLabel('Password').fill(`${password}-wrong`);
     await page.getByRole('button', {name: 'Sign in'}).click();
