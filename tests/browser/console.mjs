@@ -178,6 +178,11 @@ async function run() {
     const nodeText = await textOf('article.node');
     check(/Last committed\s*\d+/.test(nodeText), `no last committed seqno: ${nodeText}`);
     await screenshot('overview');
+    // A phone-sized window: the same page, one column.
+    await page.setViewportSize({width: 420, height: 900});
+    await page.locator('.freshness.live').waitFor();
+    await screenshot('overview-narrow');
+    await page.setViewportSize({width: 1280, height: 900});
   });
 
   await step('the history window selector switches to 1h and keeps polling', async () => {
