@@ -379,7 +379,7 @@ try {
   failed = true;
 } finally {
   await context.close();
-  fs.rmSync(userDataDir, {recursive: true, force: true});
+  fs.rmSync(userDataDir, {recursive: true, force: true, maxRetries: 3});
 }
 console.log(`screenshots: ${screenshots}`);
 process.exit(failed ? 1 : 0);
