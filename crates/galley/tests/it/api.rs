@@ -351,7 +351,7 @@ async fn api_authentication_and_overview() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d["rule"] == "healthy"),
+            .any(|d| d["rule"] == "healthy" && d["situation"] == "healthy"),
         "{decisions:#}"
     );
     let mut history = Value::Null;
