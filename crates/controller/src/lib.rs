@@ -258,8 +258,12 @@ impl Controller {
         }
     }
 
+    // One parameter per column of the recorded decision; a struct literal at each of
+    // the call sites would say the same at twice the length.
+    #[allow(clippy::too_many_arguments)]
     fn decision(
         &self,
+        situation: Situation,
         rule: &str,
         action: &str,
         node: Option<&str>,
@@ -269,6 +273,7 @@ impl Controller {
     ) {
         let decision = NewDecision {
             at_ms: now_ms(),
+            situation: Some(situation_name(situation).to_owned()),
             rule: rule.to_owned(),
             action: action.to_owned(),
             node: node.map(str::to_owned),
@@ -676,6 +681,7 @@ impl Controller {
                 );
             }
             self.decision(
+                plan.situation,
                 "healthy",
                 "none",
                 None,
@@ -689,6 +695,7 @@ impl Controller {
         match &plan.blocked {
             Some(Blocked::Refused { rule, reason }) => {
                 self.decision(
+                    plan.situation,
                     &format!("{rule:?}"),
                     "none",
                     None,
@@ -705,6 +712,7 @@ impl Controller {
             }
             Some(Blocked::Waiting { rule, reason }) => {
                 self.decision(
+                    plan.situation,
                     &format!("{rule:?}"),
                     "wait",
                     None,
@@ -772,7 +780,7 @@ impl Controller {
             }
             while let Some(joined) = tasks.join_next().await {
                 let Ok((step, result)) = joined else { continue };
-                self.record_outcome(&step, &result, observation);
+                self.record_outcome(plan.situation, &step, &result, observation);
                 executed.push((step, result));
             }
             return executed;
@@ -795,6 +803,7 @@ impl Controller {
                         Ok(Some(approval)) => Some(approval),
                         _ => {
                             self.decision(
+                                plan.situation,
                                 &format!("{:?}", step.rule),
                                 &key,
                                 Some(step.action.node()),
@@ -820,7 +829,7 @@ impl Controller {
                 );
             }
             let result = self.execute(memory, &step).await;
-            self.record_outcome(&step, &result, observation);
+            self.record_outcome(plan.situation, &step, &result, observation);
             if let Err(error) = &result {
                 self.event(
                     Severity::Warning,
@@ -837,6 +846,7 @@ impl Controller {
     /// Records a step that ran, with its evidence and how it ended.
     fn record_outcome(
         &self,
+        situation: Situation,
         step: &Step,
         result: &Result<String, String>,
         observation: &Observation,
@@ -847,6 +857,7 @@ impl Controller {
         };
         let rule = format!("{:?}", step.rule);
         self.decision(
+            situation,
             &rule,
             &step.action.to_string(),
             Some(step.action.node()),
@@ -970,6 +981,16 @@ impl Controller {
             }
         }
         let _ = self.store().release_lease(&self.options.owner);
+    }
+}
+
+/// The situation's name in the history.
+fn situation_name(situation: Situation) -> &'static str {
+    match situation {
+        Situation::Healthy => "healthy",
+        Situation::Degraded => "degraded",
+        Situation::NoPrimary => "no_primary",
+        Situation::Stopped => "stopped",
     }
 }
 

@@ -60,8 +60,8 @@ impl Store {
     pub fn record_decision(&self, decision: &NewDecision) -> Result<i64> {
         let connection = self.writable()?;
         connection.execute(
-            "INSERT INTO decisions (at_ms, rule, action, node, reason, evidence, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO decisions (at_ms, rule, action, node, reason, evidence, outcome, situation)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 decision.at_ms,
                 decision.rule,
@@ -70,6 +70,7 @@ impl Store {
                 decision.reason,
                 decision.evidence.to_string(),
                 decision.outcome,
+                decision.situation,
             ],
         )?;
         Ok(connection.last_insert_rowid())
@@ -150,7 +151,8 @@ impl Store {
         let mut conditions = Conditions::default();
         conditions.add("at_ms >= ?", since_ms);
         let sql = format!(
-            "SELECT id, at_ms, rule, action, node, reason, evidence, outcome FROM decisions {}
+            "SELECT id, at_ms, rule, action, node, reason, evidence, outcome, situation
+             FROM decisions {}
              ORDER BY at_ms DESC, id DESC LIMIT {}",
             conditions.where_clause(),
             sql_limit(limit),
@@ -166,6 +168,7 @@ impl Store {
                 reason: row.get(5)?,
                 evidence: json_column(row, 6)?,
                 outcome: row.get(7)?,
+                situation: row.get(8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

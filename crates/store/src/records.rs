@@ -91,6 +91,10 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewDecision {
     pub at_ms: i64,
+    /// The planner's view of the cluster when it decided (healthy, degraded,
+    /// no_primary, stopped); absent in decisions recorded before schema 3.
+    #[serde(default)]
+    pub situation: Option<String>,
     pub rule: String,
     pub action: String,
     pub node: Option<String>,
@@ -104,6 +108,8 @@ pub struct NewDecision {
 pub struct Decision {
     pub id: i64,
     pub at_ms: i64,
+    #[serde(default)]
+    pub situation: Option<String>,
     pub rule: String,
     pub action: String,
     pub node: Option<String>,

@@ -130,6 +130,7 @@ const MIGRATIONS: &[&str] = &[
     );
 
     ALTER TABLE samples ADD COLUMN replication_bytes_per_second REAL;
+    ALTER TABLE decisions ADD COLUMN situation TEXT;
     ",
 ];
 

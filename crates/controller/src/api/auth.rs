@@ -179,6 +179,17 @@ pub enum Identity {
     ClusterToken,
 }
 
+impl Identity {
+    /// Who, in words for the log: `admin`, `token:ci` (id 3), `cluster-token`.
+    pub fn label(&self) -> String {
+        match self {
+            Identity::Session { username, .. } => username.clone(),
+            Identity::ApiToken { id, name } => format!("token:{name} (id {id})"),
+            Identity::ClusterToken => "cluster-token".to_owned(),
+        }
+    }
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, message)
 }
@@ -268,8 +279,16 @@ pub async fn require_auth(
             }
         }
     }
+    let audit = changes_state(request.method())
+        .then(|| (request.method().clone(), request.uri().path().to_owned()));
+    let who = identity.label();
     request.extensions_mut().insert(identity);
-    next.run(request).await
+    let response = next.run(request).await;
+    // Who changed what, for the controller's log (never a body: it may hold passwords).
+    if let Some((method, path)) = audit {
+        tracing::info!(by = %who, status = response.status().as_u16(), "API {method} {path}");
+    }
+    response
 }
 
 #[derive(Deserialize)]

@@ -198,10 +198,9 @@ async fn decisions(
         decisions
             .into_iter()
             .map(|decision| {
-                // The rule names the situation that chose it; the store keeps no other.
                 json!({
                     "at_ms": decision.at_ms,
-                    "situation": situation_of(&decision.rule),
+                    "situation": decision.situation,
                     "rule": decision.rule,
                     "action": decision.action,
                     "node": decision.node,
@@ -212,15 +211,6 @@ async fn decisions(
             })
             .collect(),
     ))
-}
-
-/// A coarse situation for a decision's rule, for the console's list.
-fn situation_of(rule: &str) -> &'static str {
-    match rule {
-        "healthy" => "healthy",
-        "Policy" => "policy",
-        _ => "recovering",
-    }
 }
 
 /// The windows the history offers, with their lengths in milliseconds.
@@ -397,7 +387,7 @@ pub(super) fn routes() -> Vec<Route> {
     ]);
     let decision = object(&[
         ("at_ms", integer()),
-        ("situation", string()),
+        ("situation", nullable(string())),
         ("rule", string()),
         ("action", string()),
         ("node", nullable(string())),

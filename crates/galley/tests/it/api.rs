@@ -151,6 +151,24 @@ impl Api {
     }
 }
 
+/// The log without its terminal colour codes (`ESC [ ... m`).
+fn without_colors(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for code in chars.by_ref() {
+                if code == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 fn console_password(cluster: &TestCluster) -> String {
     cluster
         .secrets()
@@ -333,7 +351,7 @@ async fn api_authentication_and_overview() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d["rule"] == "healthy"),
+            .any(|d| d["rule"] == "healthy" && d["situation"] == "healthy"),
         "{decisions:#}"
     );
     let mut history = Value::Null;
@@ -415,6 +433,28 @@ async fn api_authentication_and_overview() {
     // The console is served at / without credentials (its page logs in).
     let (status, _) = api.get("/").await;
     assert_eq!(status, StatusCode::OK);
+
+    // The controller's log says who changed what, and holds no secret.
+    let log = without_colors(
+        &std::fs::read_to_string(cluster.path().join("controller/controller.log")).unwrap(),
+    );
+    assert!(
+        log.contains("API POST /api/v1/databases") && log.contains("by=admin"),
+        "{log}"
+    );
+    assert!(log.contains("by=token:ci"), "{log}");
+    for secret in [
+        password.as_str(),
+        new_password,
+        token.as_str(),
+        cluster.secrets().cluster_token.as_str(),
+        cluster.secrets().admin_password.as_str(),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "a secret reached the controller's log"
+        );
+    }
 }
 
 async fn databases(conn: &mut mysql_async::Conn) -> Vec<String> {
