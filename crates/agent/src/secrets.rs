@@ -14,7 +14,6 @@ use anyhow::{bail, Context as _};
 use rand::distributions::Alphanumeric;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use sha1::{Digest as _, Sha1};
 
 pub const ADMIN_USER: &str = "galley_admin";
 pub const MONITOR_USER: &str = "galley_monitor";
@@ -26,6 +25,11 @@ pub struct Secrets {
     pub cluster_token: String,
     pub admin_password: String,
     pub monitor_password: String,
+    /// The console's `admin` password as `galley up` generated it. The controller sets
+    /// it (hashed) in its store when the store has no admin yet; files written before
+    /// the console existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_admin_password: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -40,7 +44,26 @@ impl Secrets {
             cluster_token: random_secret(40),
             admin_password: random_secret(32),
             monitor_password: random_secret(32),
+            console_admin_password: None,
         }
+    }
+
+    /// Adds a generated console admin password to the secrets file at `path` unless it
+    /// has one; returns the new password, which the caller shows once. The file is
+    /// replaced atomically and stays 0600.
+    pub fn ensure_console_admin_password(path: &Path) -> anyhow::Result<Option<String>> {
+        let mut secrets = Secrets::load(path)?;
+        if secrets.console_admin_password.is_some() {
+            return Ok(None);
+        }
+        let password = random_secret(24);
+        secrets.console_admin_password = Some(password.clone());
+        let partial = path.with_extension("toml.new");
+        let _ = std::fs::remove_file(&partial);
+        secrets.write_new(&partial)?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("cannot replace the secrets file {}", path.display()))?;
+        Ok(Some(password))
     }
 
     /// Reads the secrets file, refusing one that others can read.
@@ -110,14 +133,9 @@ fn random_secret(length: usize) -> String {
         .collect()
 }
 
-/// The `mysql_native_password` hash (`*` and the upper-case hex of SHA1(SHA1(password))),
-/// so that account SQL carries the hash and never the password itself.
-pub fn native_password_hash(password: &str) -> String {
-    let inner = Sha1::digest(password.as_bytes());
-    let outer = Sha1::digest(inner);
-    let hex: String = outer.iter().map(|byte| format!("{byte:02X}")).collect();
-    format!("*{hex}")
-}
+/// The `mysql_native_password` hash; it lives in `manage`, beside the account SQL that
+/// uses it.
+pub use manage::native_password_hash;
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -153,6 +171,33 @@ mod tests {
         assert_eq!(format!("{loaded:?}"), "Secrets { .. }");
         assert!(loaded.token_matches(&created.cluster_token));
         assert!(!loaded.token_matches("wrong"));
+    }
+
+    #[test]
+    fn a_console_password_is_added_once_to_an_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.toml");
+        // A file written before the console existed.
+        std::fs::write(
+            &path,
+            "cluster_token = \"t\"\nadmin_password = \"a\"\nmonitor_password = \"m\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(Secrets::load(&path).unwrap().console_admin_password, None);
+        let added = Secrets::ensure_console_admin_password(&path)
+            .unwrap()
+            .unwrap();
+        assert!(added.len() >= 20);
+        let loaded = Secrets::load(&path).unwrap();
+        assert_eq!(
+            loaded.console_admin_password.as_deref(),
+            Some(added.as_str())
+        );
+        assert_eq!(loaded.cluster_token, "t");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(Secrets::ensure_console_admin_password(&path).unwrap(), None);
     }
 
     #[test]

@@ -9,10 +9,12 @@
 //! again, so a controller that dies at any point resumes correctly.
 
 mod alerts;
+pub mod api;
+pub mod console;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use agent::api::{NodeReport, StartMode};
@@ -70,6 +72,7 @@ pub fn settings_for(spec: &ClusterSpec, default_state_dir: &std::path::Path) -> 
         flow_control_threshold: 0.1,
         alert_command: Vec::new(),
         alert_webhook: None,
+        tls: None,
     })
 }
 
@@ -96,6 +99,8 @@ struct NodeMemory {
     /// For the QPS and multi-writer checks.
     last_questions: Option<(i64, i64)>,
     last_replicated: Option<i64>,
+    /// (at_ms, replicated + received bytes) for the replication rate.
+    last_replication_bytes: Option<(i64, i64)>,
     flow_control_alerted: bool,
 }
 
@@ -127,8 +132,33 @@ pub struct TickReport {
     pub executed: Vec<(Step, Result<String, String>)>,
 }
 
+/// The latest gather: every node's report (None when its agent did not answer) and
+/// when it was taken. The API serves it instead of asking the agents per request.
+#[derive(Debug, Clone)]
+pub struct LastObservation {
+    pub at_ms: i64,
+    pub nodes: Vec<(NodeSpec, Option<NodeReport>)>,
+}
+
+/// A handle on the controller's latest observation, shared with the API.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    latest: Arc<RwLock<Option<Arc<LastObservation>>>>,
+}
+
+impl Observations {
+    pub fn latest(&self) -> Option<Arc<LastObservation>> {
+        self.latest.read().expect("observation lock").clone()
+    }
+
+    pub fn publish(&self, observation: LastObservation) {
+        *self.latest.write().expect("observation lock") = Some(Arc::new(observation));
+    }
+}
+
 pub struct Controller {
     spec: ClusterSpec,
+    observations: Observations,
     settings: ControllerSpec,
     nodes: Vec<(NodeSpec, AgentClient)>,
     store: Mutex<Store>,
@@ -168,6 +198,7 @@ impl Controller {
         );
         Ok(Controller {
             spec,
+            observations: Observations::default(),
             settings,
             nodes,
             store: Mutex::new(store),
@@ -175,6 +206,11 @@ impl Controller {
             alerts,
             options,
         })
+    }
+
+    /// The handle on this controller's latest observation (for the API).
+    pub fn observations(&self) -> Observations {
+        self.observations.clone()
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -222,8 +258,12 @@ impl Controller {
         }
     }
 
+    // One parameter per column of the recorded decision; a struct literal at each of
+    // the call sites would say the same at twice the length.
+    #[allow(clippy::too_many_arguments)]
     fn decision(
         &self,
+        situation: Situation,
         rule: &str,
         action: &str,
         node: Option<&str>,
@@ -233,6 +273,7 @@ impl Controller {
     ) {
         let decision = NewDecision {
             at_ms: now_ms(),
+            situation: Some(situation_name(situation).to_owned()),
             rule: rule.to_owned(),
             action: action.to_owned(),
             node: node.map(str::to_owned),
@@ -332,6 +373,10 @@ impl Controller {
         let ttl = (self.settings.interval_ms as i64 * 5).max(5000);
         let acting = self.store().acquire_lease(&self.options.owner, now, ttl)?;
         let gathered = self.gather().await;
+        self.observations.publish(LastObservation {
+            at_ms: now,
+            nodes: gathered.clone(),
+        });
         let mut memory = self.memory.lock().await;
         self.record_observations(&mut memory, &gathered, now);
         let force =
@@ -501,6 +546,14 @@ impl Controller {
                 _ => 0.0,
             };
             remembered.last_questions = Some((now, wsrep.questions));
+            let replication_bytes = wsrep.replicated_bytes + wsrep.received_bytes;
+            let replication_bytes_per_second = match remembered.last_replication_bytes {
+                Some((at, bytes)) if now > at && replication_bytes >= bytes => {
+                    (replication_bytes - bytes) as f64 * 1000.0 / (now - at) as f64
+                }
+                _ => f64::NAN,
+            };
+            remembered.last_replication_bytes = Some((now, replication_bytes));
             if let Some(previous) = remembered.last_replicated {
                 if wsrep.replicated > previous {
                     writers.push(node.name.clone());
@@ -537,6 +590,7 @@ impl Controller {
                 bf_aborts: wsrep.bf_aborts,
                 connections: wsrep.threads_connected,
                 replicated: wsrep.replicated,
+                replication_bytes_per_second,
             });
             if wsrep.is_primary()
                 && wsrep.last_committed >= 0
@@ -627,6 +681,7 @@ impl Controller {
                 );
             }
             self.decision(
+                plan.situation,
                 "healthy",
                 "none",
                 None,
@@ -640,6 +695,7 @@ impl Controller {
         match &plan.blocked {
             Some(Blocked::Refused { rule, reason }) => {
                 self.decision(
+                    plan.situation,
                     &format!("{rule:?}"),
                     "none",
                     None,
@@ -656,6 +712,7 @@ impl Controller {
             }
             Some(Blocked::Waiting { rule, reason }) => {
                 self.decision(
+                    plan.situation,
                     &format!("{rule:?}"),
                     "wait",
                     None,
@@ -723,7 +780,7 @@ impl Controller {
             }
             while let Some(joined) = tasks.join_next().await {
                 let Ok((step, result)) = joined else { continue };
-                self.record_outcome(&step, &result, observation);
+                self.record_outcome(plan.situation, &step, &result, observation);
                 executed.push((step, result));
             }
             return executed;
@@ -746,6 +803,7 @@ impl Controller {
                         Ok(Some(approval)) => Some(approval),
                         _ => {
                             self.decision(
+                                plan.situation,
                                 &format!("{:?}", step.rule),
                                 &key,
                                 Some(step.action.node()),
@@ -771,7 +829,7 @@ impl Controller {
                 );
             }
             let result = self.execute(memory, &step).await;
-            self.record_outcome(&step, &result, observation);
+            self.record_outcome(plan.situation, &step, &result, observation);
             if let Err(error) = &result {
                 self.event(
                     Severity::Warning,
@@ -788,6 +846,7 @@ impl Controller {
     /// Records a step that ran, with its evidence and how it ended.
     fn record_outcome(
         &self,
+        situation: Situation,
         step: &Step,
         result: &Result<String, String>,
         observation: &Observation,
@@ -798,6 +857,7 @@ impl Controller {
         };
         let rule = format!("{:?}", step.rule);
         self.decision(
+            situation,
             &rule,
             &step.action.to_string(),
             Some(step.action.node()),
@@ -930,6 +990,16 @@ impl Controller {
             }
         }
         let _ = self.store().release_lease(&self.options.owner);
+    }
+}
+
+/// The situation's name in the history.
+fn situation_name(situation: Situation) -> &'static str {
+    match situation {
+        Situation::Healthy => "healthy",
+        Situation::Degraded => "degraded",
+        Situation::NoPrimary => "no_primary",
+        Situation::Stopped => "stopped",
     }
 }
 

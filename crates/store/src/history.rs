@@ -60,8 +60,8 @@ impl Store {
     pub fn record_decision(&self, decision: &NewDecision) -> Result<i64> {
         let connection = self.writable()?;
         connection.execute(
-            "INSERT INTO decisions (at_ms, rule, action, node, reason, evidence, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO decisions (at_ms, rule, action, node, reason, evidence, outcome, situation)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 decision.at_ms,
                 decision.rule,
@@ -70,6 +70,7 @@ impl Store {
                 decision.reason,
                 decision.evidence.to_string(),
                 decision.outcome,
+                decision.situation,
             ],
         )?;
         Ok(connection.last_insert_rowid())
@@ -96,8 +97,8 @@ impl Store {
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO samples (at_ms, node, last_committed, queries_per_second,
                      flow_control_paused, recv_queue, send_queue, cert_failures, bf_aborts,
-                     connections, replicated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     connections, replicated, replication_bytes_per_second)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for sample in samples {
                 insert.execute(params![
@@ -112,6 +113,7 @@ impl Store {
                     sample.bf_aborts,
                     sample.connections,
                     sample.replicated,
+                    sample.replication_bytes_per_second,
                 ])?;
             }
         }
@@ -149,7 +151,8 @@ impl Store {
         let mut conditions = Conditions::default();
         conditions.add("at_ms >= ?", since_ms);
         let sql = format!(
-            "SELECT id, at_ms, rule, action, node, reason, evidence, outcome FROM decisions {}
+            "SELECT id, at_ms, rule, action, node, reason, evidence, outcome, situation
+             FROM decisions {}
              ORDER BY at_ms DESC, id DESC LIMIT {}",
             conditions.where_clause(),
             sql_limit(limit),
@@ -165,6 +168,7 @@ impl Store {
                 reason: row.get(5)?,
                 evidence: json_column(row, 6)?,
                 outcome: row.get(7)?,
+                situation: row.get(8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -206,7 +210,8 @@ impl Store {
         conditions.add("node = ?", node.map(str::to_owned));
         let sql = format!(
             "SELECT at_ms, node, last_committed, queries_per_second, flow_control_paused,
-                 recv_queue, send_queue, cert_failures, bf_aborts, connections, replicated
+                 recv_queue, send_queue, cert_failures, bf_aborts, connections, replicated,
+                 replication_bytes_per_second
              FROM samples {} ORDER BY at_ms, id",
             conditions.where_clause(),
         );
@@ -224,6 +229,7 @@ impl Store {
                 bf_aborts: row.get(8)?,
                 connections: row.get(9)?,
                 replicated: row.get(10)?,
+                replication_bytes_per_second: rate_column(row, 11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

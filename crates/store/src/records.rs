@@ -91,6 +91,10 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewDecision {
     pub at_ms: i64,
+    /// The planner's view of the cluster when it decided (healthy, degraded,
+    /// no_primary, stopped); absent in decisions recorded before schema 3.
+    #[serde(default)]
+    pub situation: Option<String>,
     pub rule: String,
     pub action: String,
     pub node: Option<String>,
@@ -104,6 +108,8 @@ pub struct NewDecision {
 pub struct Decision {
     pub id: i64,
     pub at_ms: i64,
+    #[serde(default)]
+    pub situation: Option<String>,
     pub rule: String,
     pub action: String,
     pub node: Option<String>,
@@ -136,6 +142,9 @@ pub struct Sample {
     pub bf_aborts: i64,
     pub connections: i64,
     pub replicated: i64,
+    /// Write-set bytes replicated plus received per second; NaN before two observations.
+    #[serde(default)]
+    pub replication_bytes_per_second: f64,
 }
 
 /// The highest `wsrep_last_committed` ever seen: the cluster UUID, the seqno, the node

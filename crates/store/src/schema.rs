@@ -95,6 +95,43 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     ",
+    // Version 3: the API's accounts (console users, sessions, API tokens), the
+    // passwords of provisioned OpenStack services, and the replication rate sample.
+    // Session ids and tokens are stored as hashes only.
+    "
+    CREATE TABLE console_users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES console_users (name) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_expires ON sessions (expires_ms);
+
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        last_used_ms INTEGER
+    );
+
+    CREATE TABLE service_credentials (
+        service TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        password TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+
+    ALTER TABLE samples ADD COLUMN replication_bytes_per_second REAL;
+    ALTER TABLE decisions ADD COLUMN situation TEXT;
+    ",
 ];
 
 pub(crate) fn version(connection: &Connection) -> rusqlite::Result<i64> {
@@ -139,6 +176,35 @@ mod tests {
         assert_eq!(version(&connection).unwrap(), SCHEMA_VERSION);
         assert!(matches!(migrate(&connection).unwrap(), Migration::Current));
         assert_eq!(version(&connection).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_2_file_keeps_its_samples_and_gains_the_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("galley.db");
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection.execute_batch(MIGRATIONS[0]).unwrap();
+            connection.execute_batch(MIGRATIONS[1]).unwrap();
+            connection.pragma_update(None, "user_version", 2).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO samples (at_ms, node, last_committed, queries_per_second,
+                         flow_control_paused, recv_queue, send_queue, cert_failures, bf_aborts,
+                         connections, replicated)
+                     VALUES (5, 'node1', 7, 1.5, 0.0, 0, 0, 0, 0, 3, 9)",
+                    [],
+                )
+                .unwrap();
+        }
+        let store = crate::Store::open(&path).unwrap();
+        assert_eq!(version(&store.connection).unwrap(), SCHEMA_VERSION);
+        let samples = store.samples(None, 0, 10).unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].replicated, 9);
+        assert!(samples[0].replication_bytes_per_second.is_nan());
+        store.create_api_token("ci", "hash", 1).unwrap();
+        assert_eq!(store.api_tokens().unwrap().len(), 1);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! End-to-end tests of the `galley` command against real 3-node MariaDB Galera clusters
 //! on 127.0.0.1, each in its own temporary state directory on ports the OS hands out.
 
+mod api;
 mod cli;
 mod cluster;
+mod console;
 mod controller;
 mod init;
 mod proxy;

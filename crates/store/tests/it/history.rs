@@ -18,11 +18,13 @@ fn sample(at_ms: i64, node: &str) -> Sample {
         bf_aborts: 4,
         connections: 5,
         replicated: 6,
+        replication_bytes_per_second: 1024.0,
     }
 }
 
 fn decision(at_ms: i64) -> NewDecision {
     NewDecision {
+        situation: Some("degraded".to_owned()),
         at_ms,
         rule: "restart_stopped_node".to_owned(),
         action: "start node2".to_owned(),
@@ -133,6 +135,7 @@ fn decisions_round_trip_with_their_evidence() {
     let newest = &decisions[0];
     let expected = decision(200);
     assert_eq!(newest.evidence, expected.evidence);
+    assert_eq!(newest.situation, expected.situation);
     assert_eq!(
         (
             &newest.rule,
