@@ -40,6 +40,12 @@ impl ClusterSpec {
         self.nodes.iter().map(|node| node.name.as_str()).collect()
     }
 
+    /// True for an imported cluster: its nodes have no agents and galley only watches
+    /// them (validation keeps a spec from mixing managed and unmanaged nodes).
+    pub fn is_imported(&self) -> bool {
+        self.nodes.iter().any(|node| !node.managed)
+    }
+
     /// `gcomm://a:4567,b:4567,...`: every member, so that any node can find the others.
     pub fn cluster_address(&self) -> String {
         let members: Vec<String> = self
@@ -107,6 +113,10 @@ pub struct NodeSpec {
     pub log_dir: PathBuf,
     /// Lower is preferred as the writer and as the bootstrap node among equals.
     pub priority: u32,
+    /// False for a node of an imported cluster that galley did not deploy: it has no
+    /// agent, galley observes it over SQL on `client_port` and never starts, stops or
+    /// recovers it. Its agent, Galera and directory fields are unset (0 or empty).
+    pub managed: bool,
 }
 
 impl NodeSpec {
@@ -134,15 +144,24 @@ impl NodeSpec {
         host_port(&self.address, self.agent_port)
     }
 
-    /// Every port this node listens on, with the spec field it comes from.
-    pub fn ports(&self) -> [(&'static str, u16); 5] {
-        [
+    /// Every port this node listens on, with the spec field it comes from (only the
+    /// client port for an unmanaged node: galley knows nothing else about it).
+    pub fn ports(&self) -> Vec<(&'static str, u16)> {
+        if !self.managed {
+            return vec![("client_port", self.client_port)];
+        }
+        vec![
             ("client_port", self.client_port),
             ("galera_port", self.galera_port),
             ("ist_port", self.ist_port),
             ("sst_port", self.sst_port),
             ("agent_port", self.agent_port),
         ]
+    }
+
+    /// `address:client_port`, where SQL clients reach this node.
+    pub fn client_address(&self) -> String {
+        host_port(&self.address, self.client_port)
     }
 }
 

@@ -57,6 +57,7 @@ pub(crate) struct RawNode {
     pub run_dir: Option<String>,
     pub log_dir: Option<String>,
     pub priority: Option<i64>,
+    pub managed: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -128,7 +129,11 @@ pub(crate) const NODE_KEYS: &[&str] = &[
     "run_dir",
     "log_dir",
     "priority",
+    "managed",
 ];
+/// What an imported node (`managed = false`) may say: galley reaches it over SQL only.
+pub(crate) const UNMANAGED_NODE_KEYS: &[&str] =
+    &["name", "address", "client_port", "priority", "managed"];
 pub(crate) const PROXY_KEYS: &[&str] = &[
     "address",
     "writer_port",

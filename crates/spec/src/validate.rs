@@ -328,11 +328,109 @@ impl Checker {
             }
         }
         self.shared_directories(&nodes);
+        let unmanaged: Vec<&str> = nodes
+            .iter()
+            .filter(|node| !node.managed)
+            .map(|node| node.name.as_str())
+            .collect();
+        if !unmanaged.is_empty() && unmanaged.len() < nodes.len() {
+            self.problem(
+                "node",
+                format!(
+                    "{} set `managed = false` while the other nodes are managed; a cluster is either deployed by galley (every node managed) or imported (every node `managed = false`)",
+                    unmanaged.join(", ")
+                ),
+            );
+        }
         nodes
+    }
+
+    /// A node of an imported cluster: galley reaches it over SQL only, so it needs a
+    /// name, an address and a client port, and nothing about agents or directories.
+    fn unmanaged_node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
+        let agent_only = [
+            ("galera_port", raw.galera_port.is_some()),
+            ("ist_port", raw.ist_port.is_some()),
+            ("sst_port", raw.sst_port.is_some()),
+            ("agent_port", raw.agent_port.is_some()),
+            ("data_dir", raw.data_dir.is_some()),
+            ("run_dir", raw.run_dir.is_some()),
+            ("log_dir", raw.log_dir.is_some()),
+        ];
+        for (key, present) in agent_only {
+            if present {
+                self.problem(
+                    format!("{label}.{key}"),
+                    format!(
+                        "not used for a node with `managed = false` (galley observes it over SQL only); allowed keys: {}",
+                        raw::UNMANAGED_NODE_KEYS.join(", ")
+                    ),
+                );
+            }
+        }
+        let Some(name) = raw.name else {
+            self.problem(
+                format!("{label}.name"),
+                "missing; every node needs a name, like `name = \"db1\"`",
+            );
+            return None;
+        };
+        self.identifier(&format!("{label}.name"), &name);
+        let address = match raw.address {
+            Some(address) => {
+                self.node_address(&format!("{label}.address"), &address);
+                address
+            }
+            None => {
+                self.problem(
+                    format!("{label}.address"),
+                    "missing; the IP address or host name where galley reaches the node over SQL",
+                );
+                String::new()
+            }
+        };
+        let client_port = match raw.client_port {
+            Some(port) => self.port(&format!("{label}.client_port"), Some(port), 0),
+            None => {
+                self.problem(
+                    format!("{label}.client_port"),
+                    "missing; the port where the node takes SQL clients, like 3306",
+                );
+                0
+            }
+        };
+        let priority = match raw.priority {
+            None => index as u32 + 1,
+            Some(p @ 0..=1000) => p as u32,
+            Some(other) => {
+                self.problem(
+                    format!("{label}.priority"),
+                    format!("{other} is out of range; allowed: 0 to 1000, lower is preferred"),
+                );
+                0
+            }
+        };
+        Some(NodeSpec {
+            name,
+            address,
+            client_port,
+            galera_port: 0,
+            ist_port: 0,
+            sst_port: 0,
+            agent_port: 0,
+            data_dir: PathBuf::new(),
+            run_dir: PathBuf::new(),
+            log_dir: PathBuf::new(),
+            priority,
+            managed: false,
+        })
     }
 
     fn node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
         self.unknown_keys(label, &raw.unknown, raw::NODE_KEYS);
+        if raw.managed == Some(false) {
+            return self.unmanaged_node(label, index, raw);
+        }
         let Some(name) = raw.name else {
             self.problem(
                 format!("{label}.name"),
@@ -418,6 +516,7 @@ impl Checker {
             run_dir,
             log_dir,
             priority,
+            managed: true,
         })
     }
 

@@ -731,3 +731,107 @@ fn explicit_priority_overrides_position() {
     let priorities: Vec<u32> = loaded.spec.nodes.iter().map(|node| node.priority).collect();
     assert_eq!(priorities, [1, 2, 0]);
 }
+
+#[test]
+fn imported_nodes_need_only_an_address_and_a_client_port() {
+    let loaded = parse_valid(
+        r#"
+[cluster]
+name = "legacy"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+client_port = 3307
+managed = false
+"#,
+    );
+    assert!(loaded.spec.is_imported());
+    let db3 = loaded.spec.node("db3").expect("db3 is in the spec");
+    assert!(!db3.managed);
+    assert_eq!(db3.ports(), [("client_port", 3307)]);
+    assert_eq!(db3.client_address(), "10.0.0.3:3307");
+    assert!(db3.data_dir.as_os_str().is_empty());
+}
+
+#[test]
+fn a_deployed_node_is_managed_by_default() {
+    let loaded = parse_valid(crate::fixtures::SPREAD_CLUSTER);
+    assert!(!loaded.spec.is_imported());
+    assert!(loaded.spec.nodes.iter().all(|node| node.managed));
+}
+
+#[test]
+fn imported_nodes_refuse_agent_keys_and_need_a_client_port() {
+    check(
+        r#"
+[cluster]
+name = "legacy"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+managed = false
+data_dir = "/var/lib/mysql"
+agent_port = 4580
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+client_port = 3306
+managed = false
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 3 problems
+              - node "db1".agent_port: not used for a node with `managed = false` (galley observes it over SQL only); allowed keys: name, address, client_port, priority, managed
+              - node "db1".data_dir: not used for a node with `managed = false` (galley observes it over SQL only); allowed keys: name, address, client_port, priority, managed
+              - node "db1".client_port: missing; the port where the node takes SQL clients, like 3306"#]],
+    );
+}
+
+#[test]
+fn managed_and_imported_nodes_do_not_mix() {
+    check(
+        r#"
+[cluster]
+name = "legacy"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node: db1 set `managed = false` while the other nodes are managed; a cluster is either deployed by galley (every node managed) or imported (every node `managed = false`)"#]],
+    );
+}
