@@ -9,6 +9,7 @@
 //! again, so a controller that dies at any point resumes correctly.
 
 mod alerts;
+pub mod sql_observe;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -135,6 +136,8 @@ pub struct Controller {
     memory: tokio::sync::Mutex<Memory>,
     alerts: Alerts,
     options: Options,
+    /// For an imported cluster: the account that reads its nodes over SQL.
+    sql_account: Option<sql_observe::SqlAccount>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -166,6 +169,17 @@ impl Controller {
             settings.alert_command.clone(),
             settings.alert_webhook.clone(),
         );
+        // Imported nodes have no agent: the controller reads them over SQL with the
+        // administrative account `galley import` stored in the secrets file.
+        let sql_account = if spec.is_imported() {
+            let secrets = agent::Secrets::load(&spec.secrets_file)?;
+            Some(sql_observe::SqlAccount {
+                user: secrets.admin_user().to_owned(),
+                password: secrets.admin_password.clone(),
+            })
+        } else {
+            None
+        };
         Ok(Controller {
             spec,
             settings,
@@ -174,6 +188,7 @@ impl Controller {
             memory: tokio::sync::Mutex::new(Memory::default()),
             alerts,
             options,
+            sql_account,
         })
     }
 
@@ -245,10 +260,21 @@ impl Controller {
         }
     }
 
-    /// Asks every agent at once.
+    /// Asks every agent at once (and reads every imported node over SQL).
     async fn gather(&self) -> Vec<(NodeSpec, Option<NodeReport>)> {
         let mut tasks = tokio::task::JoinSet::new();
-        for (index, (_, client)) in self.nodes.iter().enumerate() {
+        for (index, (node, client)) in self.nodes.iter().enumerate() {
+            if let (false, Some(account)) = (node.managed, &self.sql_account) {
+                let (node, account) = (node.clone(), account.clone());
+                tasks.spawn(async move {
+                    let report = sql_observe::observe(&node, &account).await;
+                    if let Err(error) = &report {
+                        tracing::debug!(node = %node.name, "{error}");
+                    }
+                    (index, report.ok())
+                });
+                continue;
+            }
             let client = client.clone();
             tasks.spawn(async move { (index, client.status().await.ok()) });
         }
@@ -300,11 +326,12 @@ impl Controller {
     /// The plan for an observation, with the nodes stopped on purpose left alone.
     fn plan(&self, observation: &Observation) -> anyhow::Result<Plan> {
         let stopped_on_purpose = self.store().stopped_on_purpose()?;
-        Ok(planner::respect_operator_stops(
+        let plan = planner::respect_operator_stops(
             planner::plan(observation),
             observation,
             &stopped_on_purpose,
-        ))
+        );
+        Ok(sql_observe::leave_unmanaged_alone(plan, &self.spec))
     }
 
     /// Observes and plans without recording or acting (`galley recover` without --yes).
@@ -400,9 +427,14 @@ impl Controller {
         let mut writers = Vec::new();
         for (node, report) in gathered {
             let remembered = memory.nodes.entry(node.name.clone()).or_default();
+            let unreachable = if node.managed {
+                "agent down"
+            } else {
+                "unreachable"
+            };
             let label = report
                 .as_ref()
-                .map_or_else(|| "agent down".to_owned(), NodeReport::state_label);
+                .map_or_else(|| unreachable.to_owned(), NodeReport::state_label);
             if remembered.label.as_deref() != Some(label.as_str()) {
                 let from = remembered
                     .label
@@ -419,7 +451,10 @@ impl Controller {
                 }
                 let was_serving = from == "Synced" || from == "Donor/Desynced";
                 if was_serving
-                    && (label == "stopped" || label == "agent down" || label == "non-Primary")
+                    && (label == "stopped"
+                        || label == "agent down"
+                        || label == "unreachable"
+                        || label == "non-Primary")
                 {
                     let why = report
                         .as_ref()
@@ -677,6 +712,13 @@ impl Controller {
     ) -> Vec<(Step, Result<String, String>)> {
         let mut executed = Vec::new();
         let mut steps: Vec<Step> = plan.runnable().to_vec();
+        // Never act on an imported node, whatever the plan says (the plan already
+        // leaves them out; this keeps it true for any future path into `act`).
+        steps.retain(|step| {
+            self.spec
+                .node(step.action.node())
+                .is_some_and(|n| n.managed)
+        });
         // A plan refused only by policy runs when an operator approved its first step.
         if steps.is_empty() {
             if let (

@@ -60,6 +60,9 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         create_secrets_for_new_cluster(location)?;
     }
     let cluster = Cluster::load(location, true)?;
+    if cluster.spec.is_imported() {
+        return crate::import::up_imported(&cluster).await;
+    }
     agent::Binaries::locate(&cluster.spec)?;
     if let Some(remote) = cluster
         .spec
@@ -442,6 +445,13 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
     if crate::control::stop_controller(&cluster).await? {
         println!("controller: stopped");
     }
+    if cluster.spec.is_imported() {
+        println!(
+            "Cluster {} was imported: its nodes keep running (galley does not stop servers it did not deploy).",
+            cluster.spec.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     // The proxy next: clients are refused at once instead of meeting dying nodes.
     if let Some(admin) = cluster.proxy_admin() {
         if admin.status().await.is_ok() {
@@ -496,6 +506,7 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
 pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
     check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
+    cluster.require_managed("start its nodes")?;
     let node = find_node(&cluster, name)?.clone();
     agent::Binaries::locate(&cluster.spec)?;
     controller::set_desired(&cluster.spec, &node.name, true)?;
@@ -544,6 +555,7 @@ pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitC
 pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
     check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
+    cluster.require_managed("stop its nodes")?;
     let node = find_node(&cluster, name)?;
     // Tell the controller first, so that it does not start the node again.
     controller::set_desired(&cluster.spec, &node.name, false)?;

@@ -1,9 +1,12 @@
 //! The `galley` command: argument parsing and wiring. Each subcommand lives in its own
 //! module; the work itself is done by the library crates.
 
+mod api_client;
 mod cluster;
 mod control;
+mod import;
 mod local;
+mod manage_cli;
 mod status;
 
 use std::path::PathBuf;
@@ -172,6 +175,25 @@ enum Command {
         #[arg(long)]
         node: String,
     },
+    /// Databases, through the controller's API: list, create, drop.
+    Db(manage_cli::DbArgs),
+    /// Database accounts, through the controller's API: list, create, drop, password.
+    User(manage_cli::UserArgs),
+    /// Grant privileges on a database to an account (ALL by default).
+    Grant(manage_cli::GrantArgs),
+    /// Revoke privileges on a database from an account (ALL by default).
+    Revoke(manage_cli::GrantArgs),
+    /// OpenStack services' databases and accounts: provision, show config lines, drift.
+    Openstack(manage_cli::OpenstackArgs),
+    /// API tokens for scripts and remote CLIs: create (shown once), list, revoke.
+    Token(manage_cli::TokenArgs),
+    /// Register an existing Galera cluster that galley did not deploy.
+    ///
+    /// Connects to every node over SQL, checks they form one Galera cluster and that the
+    /// account has the privileges galley needs, then writes <dir>/galley.toml (nodes with
+    /// `managed = false`) and a secrets file (mode 0600). The controller and `galley
+    /// status` then watch the nodes over SQL; galley never starts, stops or recovers them.
+    Import(import::ImportArgs),
 }
 
 /// Which cluster a command acts on.
@@ -245,6 +267,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Controller { config, dir } => control::run_controller(&config, &dir).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
+        Command::Db(args) => manage_cli::db(args).await,
+        Command::User(args) => manage_cli::user(args).await,
+        Command::Grant(args) => manage_cli::grant(args, true).await,
+        Command::Revoke(args) => manage_cli::grant(args, false).await,
+        Command::Openstack(args) => manage_cli::openstack(args).await,
+        Command::Token(args) => manage_cli::token(args).await,
+        Command::Import(args) => import::run(args).await,
     }
 }
 

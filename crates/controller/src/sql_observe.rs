@@ -1,0 +1,285 @@
+//! Observing the nodes of an imported cluster (`managed = false`), which have no galley
+//! agent: the controller reads each one over SQL, maps what it reads into the agent's
+//! `NodeReport` so that status, events, samples and history work unchanged, and leaves
+//! every recovery step for those nodes to the operator.
+
+use std::fmt;
+use std::time::Duration;
+
+use agent::api::{NodeReport, ProcessReport};
+use galera::WsrepStatus;
+use mysql_async::prelude::Queryable as _;
+use planner::{Blocked, Plan, Rule};
+use spec::{ClusterSpec, NodeSpec};
+
+/// How long connecting to a node, and then reading its status, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The account that reads an imported node's status. `Debug` hides the password.
+#[derive(Clone)]
+pub struct SqlAccount {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for SqlAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlAccount")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a node could not be read over SQL. The message never holds the password
+/// (MariaDB's own "Access denied" text names only the user and the client host).
+#[derive(Debug, thiserror::Error)]
+pub enum SqlObserveError {
+    #[error("cannot connect to {address}: {message}")]
+    Connect { address: String, message: String },
+    #[error("connecting to {address} timed out after {} s", CONNECT_TIMEOUT.as_secs())]
+    ConnectTimeout { address: String },
+    #[error("reading the status of {address} failed: {message}")]
+    Query { address: String, message: String },
+    #[error("reading the status of {address} timed out after {} s", QUERY_TIMEOUT.as_secs())]
+    QueryTimeout { address: String },
+}
+
+/// Opens a TCP connection to `host:port` as `account`, within the connect timeout.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    account: &SqlAccount,
+) -> Result<mysql_async::Conn, SqlObserveError> {
+    let address = spec::host_port(host, port);
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_owned())
+        .tcp_port(port)
+        .user(Some(account.user.clone()))
+        .pass(Some(account.password.clone()))
+        .prefer_socket(false);
+    match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(options)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => Err(SqlObserveError::Connect {
+            address,
+            message: error.to_string(),
+        }),
+        Err(_) => Err(SqlObserveError::ConnectTimeout { address }),
+    }
+}
+
+/// Reads the wsrep status variables and the settings that decide whether the node
+/// serves (read_only, wsrep_desync, wsrep_reject_queries), as the agent does.
+pub async fn read_wsrep(
+    conn: &mut mysql_async::Conn,
+    address: &str,
+) -> Result<WsrepStatus, SqlObserveError> {
+    let query = async {
+        let mut rows: Vec<(String, String)> = conn
+            .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
+            .await?;
+        let (read_only, desync, reject): (String, String, String) = conn
+            .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
+            .await?
+            .unwrap_or_default();
+        rows.push(("read_only".into(), read_only));
+        rows.push(("wsrep_desync".into(), desync));
+        rows.push(("wsrep_reject_queries".into(), reject));
+        Ok::<_, mysql_async::Error>(rows)
+    };
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(Ok(rows)) => Ok(WsrepStatus::from_variables(
+            rows.iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )),
+        Ok(Err(error)) => Err(SqlObserveError::Query {
+            address: address.to_owned(),
+            message: error.to_string(),
+        }),
+        Err(_) => Err(SqlObserveError::QueryTimeout {
+            address: address.to_owned(),
+        }),
+    }
+}
+
+/// One observation of an unmanaged node, as the agent would have reported it: a node
+/// that answers over SQL is running with its data in place; what only an agent could
+/// know (grastate.dat, the pid, a recovered position) stays empty. A node that does not
+/// answer is an error: nothing says whether it runs.
+pub async fn observe(node: &NodeSpec, account: &SqlAccount) -> Result<NodeReport, SqlObserveError> {
+    let mut conn = connect(&node.address, node.client_port, account).await?;
+    let wsrep = read_wsrep(&mut conn, &node.client_address()).await;
+    // Closing politely is best effort: the status is what matters.
+    let _ = tokio::time::timeout(QUERY_TIMEOUT, conn.disconnect()).await;
+    let wsrep = wsrep?;
+    Ok(report_from_sql(&node.name, wsrep))
+}
+
+/// The `NodeReport` of a node read over SQL.
+pub fn report_from_sql(node: &str, wsrep: WsrepStatus) -> NodeReport {
+    NodeReport {
+        node: node.to_owned(),
+        agent_version: "none (observed over SQL)".to_owned(),
+        process: ProcessReport {
+            running: true,
+            pid: None,
+            mode: None,
+            last_exit: None,
+        },
+        data_dir_initialized: true,
+        grastate: None,
+        grastate_error: None,
+        recovered: None,
+        wsrep: Some(wsrep),
+        sql_error: None,
+    }
+}
+
+/// Removes from `plan` every step for an unmanaged node, which galley must never carry
+/// out, and says instead that recovery is manual there: the plan is then refused by
+/// policy with a reason naming each step galley would have taken, so that the decision
+/// and event history tells the operator what to do by hand.
+pub fn leave_unmanaged_alone(mut plan: Plan, spec: &ClusterSpec) -> Plan {
+    let unmanaged = |name: &str| spec.node(name).is_some_and(|node| !node.managed);
+    let (manual, kept): (Vec<_>, Vec<_>) = plan
+        .steps
+        .into_iter()
+        .partition(|step| unmanaged(step.action.node()));
+    plan.steps = kept;
+    if manual.is_empty() {
+        return plan;
+    }
+    let wanted: Vec<String> = manual
+        .iter()
+        .map(|step| format!("{} ({})", step.action, step.reason))
+        .collect();
+    let reason = format!(
+        "recovery is manual for imported nodes (managed = false): galley watches them but never acts on them; it would: {}",
+        wanted.join("; ")
+    );
+    let blocked = Blocked::Refused {
+        rule: Rule::Policy,
+        reason,
+    };
+    if plan.blocked.is_none() && plan.steps.is_empty() {
+        plan.blocked = Some(blocked);
+    } else {
+        plan.notes.push(blocked);
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use planner::{Action, Situation, Step};
+
+    fn imported_spec() -> ClusterSpec {
+        let text = r#"
+[cluster]
+name = "legacy"
+secrets_file = "/etc/galley/secrets.toml"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+client_port = 3306
+managed = false
+"#;
+        spec::parse(std::path::Path::new("galley.toml"), text)
+            .expect("valid spec")
+            .spec
+    }
+
+    fn start(node: &str) -> Step {
+        Step {
+            action: Action::Start {
+                node: node.to_owned(),
+            },
+            rule: Rule::RestartCrashedNode,
+            reason: format!("{node} is stopped"),
+            needs_confirmation: false,
+        }
+    }
+
+    #[test]
+    fn steps_for_imported_nodes_become_a_manual_refusal() {
+        let plan = Plan {
+            situation: Situation::Degraded,
+            steps: vec![start("db2")],
+            blocked: None,
+            notes: Vec::new(),
+        };
+        let plan = leave_unmanaged_alone(plan, &imported_spec());
+        assert!(plan.steps.is_empty());
+        assert!(plan.runnable().is_empty());
+        match plan.blocked {
+            Some(Blocked::Refused {
+                rule: Rule::Policy,
+                reason,
+            }) => {
+                assert!(
+                    reason.contains("recovery is manual for imported nodes"),
+                    "{reason}"
+                );
+                assert!(reason.contains("db2 is stopped"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plan_without_steps_is_left_as_it_is() {
+        let plan = Plan {
+            situation: Situation::Healthy,
+            steps: Vec::new(),
+            blocked: None,
+            notes: Vec::new(),
+        };
+        let kept = leave_unmanaged_alone(plan.clone(), &imported_spec());
+        assert_eq!(kept, plan);
+    }
+
+    #[test]
+    fn an_existing_block_is_kept_and_the_manual_steps_noted() {
+        let waiting = Blocked::Waiting {
+            rule: Rule::EveryNodeReported,
+            reason: "waiting for db3".to_owned(),
+        };
+        let plan = Plan {
+            situation: Situation::NoPrimary,
+            steps: vec![start("db1")],
+            blocked: Some(waiting.clone()),
+            notes: Vec::new(),
+        };
+        let plan = leave_unmanaged_alone(plan, &imported_spec());
+        assert_eq!(plan.blocked, Some(waiting));
+        assert!(plan.steps.is_empty());
+        assert_eq!(plan.notes.len(), 1);
+    }
+
+    #[test]
+    fn the_account_debug_hides_the_password() {
+        let account = SqlAccount {
+            user: "dba".to_owned(),
+            password: "hunter2".to_owned(),
+        };
+        let shown = format!("{account:?}");
+        assert!(
+            shown.contains("dba") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+}
