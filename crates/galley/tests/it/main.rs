@@ -4,5 +4,6 @@
 mod cli;
 mod cluster;
 mod controller;
+mod manage_cli;
 mod proxy;
 mod support;
