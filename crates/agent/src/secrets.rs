@@ -30,6 +30,11 @@ pub struct Secrets {
     /// imported cluster (`galley import`) keeps the account the operator gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_user: Option<String>,
+    /// The console's `admin` password as `galley up` generated it. The controller sets
+    /// it (hashed) in its store when the store has no admin yet; files written before
+    /// the console existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_admin_password: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -45,6 +50,7 @@ impl Secrets {
             admin_password: random_secret(32),
             monitor_password: random_secret(32),
             admin_user: None,
+            console_admin_password: None,
         }
     }
 
@@ -57,12 +63,31 @@ impl Secrets {
             admin_password: admin_password.to_owned(),
             monitor_password: String::new(),
             admin_user: Some(admin_user.to_owned()),
+            console_admin_password: None,
         }
     }
 
     /// The account that administers the servers (`galley_admin` unless imported).
     pub fn admin_user(&self) -> &str {
         self.admin_user.as_deref().unwrap_or(ADMIN_USER)
+    }
+
+    /// Adds a generated console admin password to the secrets file at `path` unless it
+    /// has one; returns the new password, which the caller shows once. The file is
+    /// replaced atomically and stays 0600.
+    pub fn ensure_console_admin_password(path: &Path) -> anyhow::Result<Option<String>> {
+        let mut secrets = Secrets::load(path)?;
+        if secrets.console_admin_password.is_some() {
+            return Ok(None);
+        }
+        let password = random_secret(24);
+        secrets.console_admin_password = Some(password.clone());
+        let partial = path.with_extension("toml.new");
+        let _ = std::fs::remove_file(&partial);
+        secrets.write_new(&partial)?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("cannot replace the secrets file {}", path.display()))?;
+        Ok(Some(password))
     }
 
     /// Reads the secrets file, refusing one that others can read.
@@ -189,6 +214,33 @@ mod tests {
         assert_eq!(Secrets::generate().admin_user(), ADMIN_USER);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("admin_user = \"dba\""), "{text}");
+    }
+
+    #[test]
+    fn a_console_password_is_added_once_to_an_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.toml");
+        // A file written before the console existed.
+        std::fs::write(
+            &path,
+            "cluster_token = \"t\"\nadmin_password = \"a\"\nmonitor_password = \"m\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(Secrets::load(&path).unwrap().console_admin_password, None);
+        let added = Secrets::ensure_console_admin_password(&path)
+            .unwrap()
+            .unwrap();
+        assert!(added.len() >= 20);
+        let loaded = Secrets::load(&path).unwrap();
+        assert_eq!(
+            loaded.console_admin_password.as_deref(),
+            Some(added.as_str())
+        );
+        assert_eq!(loaded.cluster_token, "t");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(Secrets::ensure_console_admin_password(&path).unwrap(), None);
     }
 
     #[test]

@@ -10,10 +10,11 @@
 
 mod alerts;
 pub mod sql_observe;
+pub mod api;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use agent::api::{NodeReport, StartMode};
@@ -71,6 +72,7 @@ pub fn settings_for(spec: &ClusterSpec, default_state_dir: &std::path::Path) -> 
         flow_control_threshold: 0.1,
         alert_command: Vec::new(),
         alert_webhook: None,
+        tls: None,
     })
 }
 
@@ -97,6 +99,8 @@ struct NodeMemory {
     /// For the QPS and multi-writer checks.
     last_questions: Option<(i64, i64)>,
     last_replicated: Option<i64>,
+    /// (at_ms, replicated + received bytes) for the replication rate.
+    last_replication_bytes: Option<(i64, i64)>,
     flow_control_alerted: bool,
 }
 
@@ -128,8 +132,33 @@ pub struct TickReport {
     pub executed: Vec<(Step, Result<String, String>)>,
 }
 
+/// The latest gather: every node's report (None when its agent did not answer) and
+/// when it was taken. The API serves it instead of asking the agents per request.
+#[derive(Debug, Clone)]
+pub struct LastObservation {
+    pub at_ms: i64,
+    pub nodes: Vec<(NodeSpec, Option<NodeReport>)>,
+}
+
+/// A handle on the controller's latest observation, shared with the API.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    latest: Arc<RwLock<Option<Arc<LastObservation>>>>,
+}
+
+impl Observations {
+    pub fn latest(&self) -> Option<Arc<LastObservation>> {
+        self.latest.read().expect("observation lock").clone()
+    }
+
+    pub fn publish(&self, observation: LastObservation) {
+        *self.latest.write().expect("observation lock") = Some(Arc::new(observation));
+    }
+}
+
 pub struct Controller {
     spec: ClusterSpec,
+    observations: Observations,
     settings: ControllerSpec,
     nodes: Vec<(NodeSpec, AgentClient)>,
     store: Mutex<Store>,
@@ -182,6 +211,7 @@ impl Controller {
         };
         Ok(Controller {
             spec,
+            observations: Observations::default(),
             settings,
             nodes,
             store: Mutex::new(store),
@@ -190,6 +220,11 @@ impl Controller {
             options,
             sql_account,
         })
+    }
+
+    /// The handle on this controller's latest observation (for the API).
+    pub fn observations(&self) -> Observations {
+        self.observations.clone()
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -359,6 +394,10 @@ impl Controller {
         let ttl = (self.settings.interval_ms as i64 * 5).max(5000);
         let acting = self.store().acquire_lease(&self.options.owner, now, ttl)?;
         let gathered = self.gather().await;
+        self.observations.publish(LastObservation {
+            at_ms: now,
+            nodes: gathered.clone(),
+        });
         let mut memory = self.memory.lock().await;
         self.record_observations(&mut memory, &gathered, now);
         let force =
@@ -536,6 +575,14 @@ impl Controller {
                 _ => 0.0,
             };
             remembered.last_questions = Some((now, wsrep.questions));
+            let replication_bytes = wsrep.replicated_bytes + wsrep.received_bytes;
+            let replication_bytes_per_second = match remembered.last_replication_bytes {
+                Some((at, bytes)) if now > at && replication_bytes >= bytes => {
+                    (replication_bytes - bytes) as f64 * 1000.0 / (now - at) as f64
+                }
+                _ => f64::NAN,
+            };
+            remembered.last_replication_bytes = Some((now, replication_bytes));
             if let Some(previous) = remembered.last_replicated {
                 if wsrep.replicated > previous {
                     writers.push(node.name.clone());
@@ -572,6 +619,7 @@ impl Controller {
                 bf_aborts: wsrep.bf_aborts,
                 connections: wsrep.threads_connected,
                 replicated: wsrep.replicated,
+                replication_bytes_per_second,
             });
             if wsrep.is_primary()
                 && wsrep.last_committed >= 0

@@ -24,6 +24,8 @@ pub const STATUS_VARIABLES: &[&str] = &[
     "wsrep_local_bf_aborts",
     "wsrep_replicated",
     "wsrep_received",
+    "wsrep_replicated_bytes",
+    "wsrep_received_bytes",
     "wsrep_desync",
     "wsrep_reject_queries",
     "read_only",
@@ -93,6 +95,12 @@ pub struct WsrepStatus {
     pub questions: i64,
     #[serde(default)]
     pub threads_connected: i64,
+    /// Write-set bytes this node sent and received since it started; their rate is the
+    /// replication traffic the console charts.
+    #[serde(default)]
+    pub replicated_bytes: i64,
+    #[serde(default)]
+    pub received_bytes: i64,
 }
 
 /// Why a node may not serve, in words an operator reads in `galley status`.
@@ -156,6 +164,8 @@ impl WsrepStatus {
             read_only: on("read_only"),
             questions: int("questions", 0),
             threads_connected: int("threads_connected", 0),
+            replicated_bytes: int("wsrep_replicated_bytes", 0),
+            received_bytes: int("wsrep_received_bytes", 0),
         }
     }
 

@@ -59,6 +59,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     } else {
         create_secrets_for_new_cluster(location)?;
     }
+    let new_console_password = console_admin_password(location)?;
     let cluster = Cluster::load(location, true)?;
     if cluster.spec.is_imported() {
         return crate::import::up_imported(&cluster).await;
@@ -111,6 +112,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     let reports = crate::status::collect(&cluster).await;
     crate::status::print_table(&reports);
     print_connection_help(&cluster)?;
+    print_console_help(&cluster, new_console_password.as_deref());
     if detach {
         println!(
             "\nThe cluster keeps running. Stop it with: galley down{}",
@@ -164,6 +166,37 @@ fn dir_flag(location: &Location) -> String {
         String::new()
     } else {
         format!(" --dir {}", location.dir.display())
+    }
+}
+
+/// Generates the console admin's password into the secrets file on the first `up` of a
+/// cluster with a controller; returns it when it is new, to be shown once.
+fn console_admin_password(location: &Location) -> anyhow::Result<Option<String>> {
+    let loaded = spec::load(&location.config)?;
+    if loaded.spec.controller.is_none() {
+        return Ok(None);
+    }
+    agent::Secrets::ensure_console_admin_password(&loaded.spec.secrets_file)
+}
+
+fn print_console_help(cluster: &Cluster, new_password: Option<&str>) {
+    let Some(settings) = &cluster.spec.controller else {
+        return;
+    };
+    println!(
+        "Web console and REST API: {}  (user admin)",
+        crate::control::console_url(settings)
+    );
+    match new_password {
+        Some(password) => println!(
+            "  admin password (shown only this once; it is kept in {}):\n  {password}",
+            cluster.spec.secrets_file.display()
+        ),
+        None => println!(
+            "  the admin password is console_admin_password in {} (change it with `galley controller --config {} --set-admin-password`)",
+            cluster.spec.secrets_file.display(),
+            cluster.location.config.display()
+        ),
     }
 }
 

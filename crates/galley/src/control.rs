@@ -89,7 +89,100 @@ pub async fn stop_controller(cluster: &Cluster) -> anyhow::Result<bool> {
     bail!("the controller (pid {pid}) did not stop within 10 s")
 }
 
-/// `galley controller`: observe, record, plan and heal until SIGINT or SIGTERM.
+/// The console's address for a controller's settings.
+pub(crate) fn console_url(settings: &spec::ControllerSpec) -> String {
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = match settings.address.as_str() {
+        "0.0.0.0" | "::" => "127.0.0.1",
+        address => address,
+    };
+    format!("{scheme}://{}/", spec::host_port(host, settings.port))
+}
+
+/// Binds the API's port, with TLS when the spec configures it.
+async fn bind_api(settings: &spec::ControllerSpec) -> anyhow::Result<controller::api::ApiListener> {
+    let address = spec::host_port(&settings.address, settings.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| {
+            let owner = agent::ports::owner_of_port(settings.port)
+                .map(|owner| format!(" (in use by {owner})"))
+                .unwrap_or_default();
+            format!(
+                "cannot listen on {address} for the controller's API{owner}; set [controller] port"
+            )
+        })?;
+    Ok(match &settings.tls {
+        None => controller::api::ApiListener::Plain(listener),
+        Some(files) => {
+            let config = controller::api::tls::server_config(&files.cert, &files.key).context(
+                "cannot set up TLS for the controller's API ([controller] tls_cert, tls_key)",
+            )?;
+            controller::api::ApiListener::Tls(controller::api::tls::TlsListener::new(
+                listener, config,
+            )?)
+        }
+    })
+}
+
+/// Gives the console's `admin` the password from the secrets file, unless the store
+/// already has one (set earlier, or changed with --set-admin-password).
+fn seed_console_admin(cluster: &Cluster, settings: &spec::ControllerSpec) -> anyhow::Result<()> {
+    let store = store::Store::open(&controller::store_path(settings))?;
+    if store
+        .console_user_hash(controller::api::auth::ADMIN_USER)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    match &cluster.secrets.console_admin_password {
+        Some(password) => {
+            store.set_console_user(
+                controller::api::auth::ADMIN_USER,
+                &controller::api::auth::hash_password(password),
+                controller::now_ms(),
+            )?;
+            tracing::info!(
+                "console user admin created with the password in {}",
+                cluster.spec.secrets_file.display()
+            );
+        }
+        None => tracing::warn!(
+            "the console has no admin password yet: set one with `galley controller --config ... --set-admin-password` (reads it from stdin)"
+        ),
+    }
+    Ok(())
+}
+
+/// `galley controller --set-admin-password`: reads the console admin's new password
+/// from stdin (never from the command line) and stores its hash.
+pub fn set_admin_password(config: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    let location = Location::new(dir.to_path_buf(), Some(config.to_path_buf()));
+    let cluster = Cluster::load(&location, false)?;
+    let settings = settings(&cluster);
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("cannot read the new password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let store = store::Store::open(&controller::store_path(&settings))?;
+    controller::api::auth::set_console_password(
+        &store,
+        controller::api::auth::ADMIN_USER,
+        password,
+        controller::now_ms(),
+    )
+    .context("the console admin password was not changed")?;
+    println!("The console admin password is set; existing admin sessions were ended.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `galley controller`: observe, record, plan and heal until SIGINT or SIGTERM, and
+/// serve the REST API and console on `[controller] address:port` beside it.
 pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{signal, SignalKind};
     tracing_subscriber::fmt()
@@ -110,6 +203,7 @@ pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCod
             pid_path.display()
         );
     }
+    let listener = bind_api(&settings).await?;
     std::fs::write(&pid_path, std::process::id().to_string())
         .with_context(|| format!("cannot write {}", pid_path.display()))?;
     let options = controller::Options {
@@ -123,16 +217,42 @@ pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCod
         &cluster.secrets.cluster_token,
         options,
     )?;
-    tracing::info!(cluster = %cluster.spec.name, history = %controller::store_path(&settings).display(), "controller running");
+    seed_console_admin(&cluster, &settings)?;
+    let api_state = controller::api::ApiState::new(
+        cluster.spec.clone(),
+        settings.clone(),
+        controller::api::ApiSecrets {
+            cluster_token: cluster.secrets.cluster_token.clone(),
+            admin_user: agent::secrets::ADMIN_USER.to_owned(),
+            admin_password: cluster.secrets.admin_password.clone(),
+        },
+        controller.observations(),
+        settings.tls.is_some(),
+    )?;
+    tracing::info!(cluster = %cluster.spec.name, history = %controller::store_path(&settings).display(), api = %console_url(&settings), "controller running");
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    controller
-        .run(async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-        .await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        let _ = stop.send(true);
+    });
+    let wait_for_stop = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let api = tokio::spawn(controller::api::serve(
+        listener,
+        api_state,
+        wait_for_stop(stopping.clone()),
+    ));
+    controller.run(wait_for_stop(stopping)).await;
+    match api.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!("the API server failed: {error}"),
+        Err(error) => tracing::error!("the API server panicked: {error}"),
+    }
     let _ = std::fs::remove_file(&pid_path);
     tracing::info!("controller stopped");
     Ok(ExitCode::SUCCESS)

@@ -236,11 +236,15 @@ pub fn local_spec_text(dir: &Path, offset: u16) -> String {
          admin_port = {admin}\n\
          \n\
          [controller]\n\
-         # Watches every node, keeps the history and heals the cluster by itself.\n\
-         state_dir = \"{dir}/controller\"\n",
+         # Watches every node, keeps the history and heals the cluster by itself;\n\
+         # serves the web console and REST API on address:port.\n\
+         state_dir = \"{dir}/controller\"\n\
+         address = \"127.0.0.1\"\n\
+         port = {console}\n",
         writer = 13306 + offset,
         reader = 13307 + offset,
         admin = 13380 + offset,
+        console = 13390 + offset,
     );
     for index in 1..=3 {
         text.push_str(&format!(
@@ -487,7 +491,10 @@ fn all_ports_free(spec: &ClusterSpec) -> bool {
         ];
         agent::ports::taken_ports(&proxy.address, &ports).is_empty()
     });
-    node_ports && proxy_ports
+    let controller_port = spec.controller.as_ref().is_none_or(|controller| {
+        agent::ports::taken_ports(&controller.address, &[("port", controller.port)]).is_empty()
+    });
+    node_ports && proxy_ports && controller_port
 }
 
 /// Writes `<dir>/client.cnf` (mode 0600) so that `mariadb --defaults-extra-file=...`

@@ -135,6 +135,9 @@ enum Command {
         /// The cluster's state directory (secrets and default controller state).
         #[arg(long, default_value = ".galley")]
         dir: PathBuf,
+        /// Set the console's `admin` password to the line read from stdin, and exit.
+        #[arg(long)]
+        set_admin_password: bool,
     },
     /// Move sessions and the writer off a node for maintenance (through the proxy).
     Drain {
@@ -264,7 +267,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             node,
         } => control::events(&target.into(), json, limit, node).await,
-        Command::Controller { config, dir } => control::run_controller(&config, &dir).await,
+        Command::Controller {
+            config,
+            dir,
+            set_admin_password: true,
+        } => control::set_admin_password(&config, &dir),
+        Command::Controller { config, dir, .. } => control::run_controller(&config, &dir).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
         Command::Db(args) => manage_cli::db(args).await,

@@ -221,6 +221,16 @@ pub struct ControllerSpec {
     pub alert_command: Vec<String>,
     /// URL that receives every alert as a JSON POST.
     pub alert_webhook: Option<String>,
+    /// The API's TLS certificate chain and private key (PEM); both or neither. The
+    /// controller reads them when it starts, on its own host.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

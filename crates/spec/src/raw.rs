@@ -98,6 +98,8 @@ pub(crate) struct RawController {
     pub alert_webhook: Option<String>,
     pub port: Option<i64>,
     pub state_dir: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -165,4 +167,6 @@ pub(crate) const CONTROLLER_KEYS: &[&str] = &[
     "flow_control_threshold",
     "alert_command",
     "alert_webhook",
+    "tls_cert",
+    "tls_key",
 ];

@@ -617,6 +617,29 @@ impl Checker {
                 );
             }
         }
+        // Whether the files exist is checked by the controller when it starts, on its
+        // own host: a spec is also validated where it is written (`galley deploy`).
+        let tls = match (&raw.tls_cert, &raw.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::TlsFiles {
+                cert: self.absolute_path("controller.tls_cert", cert),
+                key: self.absolute_path("controller.tls_key", key),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(
+                    "controller.tls_key",
+                    "is missing: tls_cert needs its private key (PEM) in tls_key; give both or neither".to_owned(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "controller.tls_cert",
+                    "is missing: tls_key needs its certificate chain (PEM) in tls_cert; give both or neither".to_owned(),
+                );
+                None
+            }
+        };
         let flow_control_threshold = raw.flow_control_threshold.unwrap_or(0.1);
         if !(0.0..=1.0).contains(&flow_control_threshold) {
             self.problem(
@@ -662,6 +685,7 @@ impl Checker {
             flow_control_threshold,
             alert_command,
             alert_webhook: raw.alert_webhook,
+            tls,
         }
     }
 

@@ -96,8 +96,8 @@ impl Store {
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO samples (at_ms, node, last_committed, queries_per_second,
                      flow_control_paused, recv_queue, send_queue, cert_failures, bf_aborts,
-                     connections, replicated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     connections, replicated, replication_bytes_per_second)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for sample in samples {
                 insert.execute(params![
@@ -112,6 +112,7 @@ impl Store {
                     sample.bf_aborts,
                     sample.connections,
                     sample.replicated,
+                    sample.replication_bytes_per_second,
                 ])?;
             }
         }
@@ -206,7 +207,8 @@ impl Store {
         conditions.add("node = ?", node.map(str::to_owned));
         let sql = format!(
             "SELECT at_ms, node, last_committed, queries_per_second, flow_control_paused,
-                 recv_queue, send_queue, cert_failures, bf_aborts, connections, replicated
+                 recv_queue, send_queue, cert_failures, bf_aborts, connections, replicated,
+                 replication_bytes_per_second
              FROM samples {} ORDER BY at_ms, id",
             conditions.where_clause(),
         );
@@ -224,6 +226,7 @@ impl Store {
                 bf_aborts: row.get(8)?,
                 connections: row.get(9)?,
                 replicated: row.get(10)?,
+                replication_bytes_per_second: rate_column(row, 11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -9,6 +9,7 @@
 //! the journal is WAL, so readers (`galley events`) never block the writer, and writes
 //! that read first (the mark, the lease) run in `BEGIN IMMEDIATE` transactions.
 
+mod accounts;
 mod approvals;
 mod desired;
 mod error;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use accounts::{ApiToken, ServiceCredential, SessionRecord};
 pub use error::{Result, StoreError};
 pub use records::{
     Approval, Decision, Event, EventFilter, HighWaterMark, NewDecision, NewEvent, Sample, Severity,
@@ -58,10 +60,12 @@ impl Store {
     /// 0600), WAL journal, busy_timeout 5 s, foreign keys on; creates/migrates the schema
     /// using PRAGMA user_version; refuses a schema newer than it knows with a clear error.
     ///
-    /// An existing file keeps the mode it has. SQLite gives the `-wal` and `-shm` files
-    /// the database file's mode.
+    /// An existing file readable by others is made private (0600): since schema 3 the
+    /// file holds password hashes and service passwords. SQLite gives the `-wal` and
+    /// `-shm` files the database file's mode.
     pub fn open(path: &Path) -> Result<Store> {
         create_file(path)?;
+        make_private(path)?;
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -159,6 +163,30 @@ fn too_new(path: &Path, found: i64) -> StoreError {
         found,
         known: SCHEMA_VERSION,
     }
+}
+
+/// Takes group and other permissions away from the database file and its journals.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut journals = path.as_os_str().to_owned();
+    journals.push("-wal");
+    let wal = PathBuf::from(&journals);
+    let shm = PathBuf::from(format!("{}-shm", path.display()));
+    for file in [path, wal.as_path(), shm.as_path()] {
+        let Ok(metadata) = fs::metadata(file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(file, fs::Permissions::from_mode(mode & 0o700)).map_err(
+                |source| StoreError::CreateFile {
+                    path: file.to_owned(),
+                    source,
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the parent directories (0700) and the file (0600) if they are missing, so

@@ -136,6 +136,9 @@ pub struct Sample {
     pub bf_aborts: i64,
     pub connections: i64,
     pub replicated: i64,
+    /// Write-set bytes replicated plus received per second; NaN before two observations.
+    #[serde(default)]
+    pub replication_bytes_per_second: f64,
 }
 
 /// The highest `wsrep_last_committed` ever seen: the cluster UUID, the seqno, the node

@@ -95,6 +95,42 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     ",
+    // Version 3: the API's accounts (console users, sessions, API tokens), the
+    // passwords of provisioned OpenStack services, and the replication rate sample.
+    // Session ids and tokens are stored as hashes only.
+    "
+    CREATE TABLE console_users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES console_users (name) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_expires ON sessions (expires_ms);
+
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        last_used_ms INTEGER
+    );
+
+    CREATE TABLE service_credentials (
+        service TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        password TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+
+    ALTER TABLE samples ADD COLUMN replication_bytes_per_second REAL;
+    ",
 ];
 
 pub(crate) fn version(connection: &Connection) -> rusqlite::Result<i64> {

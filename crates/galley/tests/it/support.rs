@@ -12,6 +12,8 @@ pub struct TestCluster {
     pub client_ports: Vec<u16>,
     /// (writer, reader, admin) when the spec has a proxy.
     pub proxy_ports: Option<(u16, u16, u16)>,
+    /// The controller's API port when the spec has a controller.
+    pub controller_port: Option<u16>,
 }
 
 pub fn free_ports(count: usize) -> Vec<u16> {
@@ -44,18 +46,29 @@ impl TestCluster {
         TestCluster::build(true)
     }
 
-    /// The same, with a [controller] that observes twice a second.
+    /// The same, with a [controller] that observes twice a second, its API on a free port.
     pub fn with_controller() -> TestCluster {
-        let cluster = TestCluster::build(false);
-        let config = cluster.path().join("galley.toml");
+        TestCluster::build(false).add_controller()
+    }
+
+    /// A proxy and a controller: everything `galley up` runs.
+    pub fn with_proxy_and_controller() -> TestCluster {
+        TestCluster::build(true).add_controller()
+    }
+
+    fn add_controller(mut self) -> TestCluster {
+        let config = self.path().join("galley.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
+        let port = free_ports(1)[0];
+        self.controller_port = Some(port);
         text.push_str(&format!(
             "\n[controller]\nstate_dir = \"{root}/controller\"\ninterval_ms = 500\nstuck_after_s = 10\n\
+             address = \"127.0.0.1\"\nport = {port}\n\
              alert_command = [\"/bin/sh\", \"-c\", \"mkdir -p {root}/alerts && cat > {root}/alerts/$$.part && mv {root}/alerts/$$.part {root}/alerts/$$.json\"]\n",
-            root = cluster.path().display()
+            root = self.path().display()
         ));
         std::fs::write(&config, text).unwrap();
-        cluster
+        self
     }
 
     fn build(with_proxy: bool) -> TestCluster {
@@ -94,6 +107,7 @@ impl TestCluster {
             dir,
             client_ports,
             proxy_ports,
+            controller_port: None,
         }
     }
 

@@ -834,4 +834,34 @@ data_dir = "/var/lib/mysql"
             /etc/galley/galley.toml: 1 problem
               - node: db1 set `managed = false` while the other nodes are managed; a cluster is either deployed by galley (every node managed) or imported (every node `managed = false`)"#]],
     );
+fn controller_tls_needs_both_files_with_absolute_paths() {
+    let with = |lines: &str| format!("{LOCAL_CLUSTER}\n[controller]\n{lines}\n");
+    let loaded = parse_valid(&with(
+        "tls_cert = \"/etc/galley/api.crt\"\ntls_key = \"/etc/galley/api.key\"",
+    ));
+    let tls = loaded.spec.controller.unwrap().tls.unwrap();
+    assert_eq!(tls.cert.to_str(), Some("/etc/galley/api.crt"));
+    assert_eq!(tls.key.to_str(), Some("/etc/galley/api.key"));
+    assert_eq!(
+        parse_valid(&with("port = 4600"))
+            .spec
+            .controller
+            .unwrap()
+            .tls,
+        None
+    );
+    for (lines, field) in [
+        ("tls_cert = \"/etc/galley/api.crt\"", "controller.tls_key"),
+        ("tls_key = \"/etc/galley/api.key\"", "controller.tls_cert"),
+        (
+            "tls_cert = \"api.crt\"\ntls_key = \"/k\"",
+            "controller.tls_cert",
+        ),
+    ] {
+        let error = parse(&with(lines)).unwrap_err();
+        assert!(
+            error.problems.iter().any(|problem| problem.field == field),
+            "{lines}: {error}"
+        );
+    }
 }

@@ -18,6 +18,7 @@ fn sample(at_ms: i64, node: &str) -> Sample {
         bf_aborts: 4,
         connections: 5,
         replicated: 6,
+        replication_bytes_per_second: 1024.0,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Opening: file modes, reopening, read-only handles, and schema versions.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::PermissionsExt as _;
 
 use store::{EventFilter, HighWaterMark, Store, StoreError, SCHEMA_VERSION};
 
@@ -125,4 +125,15 @@ fn a_file_that_is_not_a_database_is_refused_with_its_path() {
     let error = Store::open(&path).unwrap_err();
     assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
     assert!(error.to_string().contains("notes.txt"), "{error}");
+}
+
+#[test]
+fn an_existing_file_readable_by_others_is_made_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("galley.db");
+    drop(Store::open(&path).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&path).unwrap();
+    store.set_console_user("admin", "hash", 1).unwrap();
+    assert_eq!(mode(&path), 0o600);
 }

@@ -1,0 +1,363 @@
+//! The controller's REST API (`/api/v1`, JSON) and the web console it serves.
+//!
+//! One route table ([`route_table`]) builds both the router and the OpenAPI document, so
+//! a route cannot exist undocumented. Every route except the public ones (health,
+//! login) sits behind [`auth::require_auth`]: a Bearer token (an API token or the
+//! cluster token) or a console session cookie, with a CSRF header on state-changing
+//! requests made with a cookie.
+//!
+//! [`serve`] is a library function in the style of mini-redis: it takes a bound
+//! listener (plain TCP or TLS), the shared state and a shutdown signal, so that the
+//! `galley controller` binary and the tests run the same code.
+
+pub mod auth;
+mod manage_routes;
+mod openapi;
+mod overview;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::{Json, Router};
+use serde_json::json;
+use spec::{ClusterSpec, ControllerSpec};
+use store::Store;
+
+use crate::Observations;
+
+pub use openapi::openapi_document;
+
+/// The secrets the API needs: the cluster token (accepted as a Bearer token) and the
+/// database admin account's password (for the SQL the management endpoints run).
+#[derive(Clone)]
+pub struct ApiSecrets {
+    pub cluster_token: String,
+    pub admin_user: String,
+    pub admin_password: String,
+}
+
+impl std::fmt::Debug for ApiSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiSecrets { .. }")
+    }
+}
+
+/// Everything a request handler shares.
+pub struct ApiState {
+    pub spec: ClusterSpec,
+    pub settings: ControllerSpec,
+    pub secrets: ApiSecrets,
+    pub observations: Observations,
+    /// Whether the API is served over TLS (the session cookie is then `Secure`).
+    pub tls: bool,
+    /// The API's own connection to the controller's SQLite file. A guard is never held
+    /// across an await.
+    store: Mutex<Store>,
+    limiter: Mutex<auth::LoginLimiter>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("cluster", &self.spec.name)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// Opens the API's connection to the controller's store.
+    pub fn new(
+        spec: ClusterSpec,
+        settings: ControllerSpec,
+        secrets: ApiSecrets,
+        observations: Observations,
+        tls: bool,
+    ) -> anyhow::Result<Arc<ApiState>> {
+        use anyhow::Context as _;
+        let path = crate::store_path(&settings);
+        let store = Store::open(&path)
+            .with_context(|| format!("cannot open the controller's store {}", path.display()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(1))
+            .build()
+            .context("cannot build an HTTP client")?;
+        Ok(Arc::new(ApiState {
+            spec,
+            settings,
+            secrets,
+            observations,
+            tls,
+            store: Mutex::new(store),
+            limiter: Mutex::new(auth::LoginLimiter::default()),
+            http,
+        }))
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().expect("api store lock")
+    }
+}
+
+pub type SharedState = Arc<ApiState>;
+
+/// An API error: a status and a message naming what was wrong and what is allowed.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Seconds, for 429.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A failure of the controller itself; the detail goes to the log, once, here.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> ApiError {
+        tracing::error!("{context}: {error}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{context}; the controller's log has the details"),
+        )
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(error: store::StoreError) -> ApiError {
+        ApiError::internal("the controller's store failed", error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No authentication (health, login).
+    Public,
+    /// A Bearer token or a session cookie (with CSRF on state-changing methods).
+    Authenticated,
+}
+
+/// The documentation of a route, for the OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    pub summary: &'static str,
+    /// Query parameters: (name, description).
+    pub query: Vec<(&'static str, &'static str)>,
+    pub request: Option<serde_json::Value>,
+    /// The success status and its body schema (None: no body).
+    pub success: (u16, Option<serde_json::Value>),
+    /// The error statuses this route can answer besides 401/500.
+    pub errors: &'static [u16],
+    /// The success body is text/plain instead of JSON.
+    pub text: bool,
+}
+
+/// One row of the route table.
+pub struct Route {
+    pub method: Method,
+    /// The axum path (`{name}` for a parameter), which is also the OpenAPI path.
+    pub path: &'static str,
+    pub access: Access,
+    pub doc: RouteDoc,
+    handler: MethodRouter<SharedState>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+impl Route {
+    fn new(
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: MethodRouter<SharedState>,
+        doc: RouteDoc,
+    ) -> Route {
+        Route {
+            method,
+            path,
+            access,
+            doc,
+            handler,
+        }
+    }
+}
+
+/// Every API route: the router and the OpenAPI document are both built from this.
+pub fn route_table() -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.extend(auth::routes());
+    routes.extend(overview::routes());
+    routes.extend(manage_routes::routes());
+    routes
+}
+
+/// The whole HTTP application: the API under `/api/v1`, the console at `/`.
+pub fn router(state: SharedState) -> Router {
+    let mut api: Router<SharedState> = Router::new();
+    for route in route_table() {
+        let handler = match route.access {
+            Access::Public => route.handler,
+            Access::Authenticated => {
+                route
+                    .handler
+                    .route_layer(axum::middleware::from_fn_with_state(
+                        state.clone(),
+                        auth::require_auth,
+                    ))
+            }
+        };
+        api = api.route(route.path, handler);
+    }
+    // Unknown API paths answer JSON; every other path belongs to the console.
+    api = api.route(
+        "/api/{*rest}",
+        axum::routing::any(|| async {
+            ApiError::not_found("no such API endpoint; GET /api/v1/openapi.json lists them")
+        }),
+    );
+    api.with_state(state).fallback_service(console())
+}
+
+/// The web console (static assets, public: the page asks the API, which needs a login).
+fn console() -> Router {
+    Router::new().route(
+        "/",
+        axum::routing::get(|| async {
+            axum::response::Html(
+                "<!doctype html><title>galley</title><p>The galley console is not built into this \
+                 controller yet. The REST API is at <a href=\"/api/v1/openapi.json\">/api/v1</a>.</p>",
+            )
+        }),
+    )
+}
+
+/// The remote address of a connection, for login rate limiting, from either listener.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub SocketAddr);
+
+impl Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for RemoteAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        RemoteAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for RemoteAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        RemoteAddr(*stream.remote_addr())
+    }
+}
+
+/// Where the API listens: plain TCP, or TLS when `[controller] tls_cert`/`tls_key` are set.
+#[derive(Debug)]
+pub enum ApiListener {
+    Plain(tokio::net::TcpListener),
+    Tls(tls::TlsListener),
+}
+
+impl ApiListener {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            ApiListener::Plain(listener) => listener.local_addr(),
+            ApiListener::Tls(listener) => listener.local_addr(),
+        }
+    }
+}
+
+/// Serves the API and the console on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: ApiListener,
+    state: SharedState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<RemoteAddr>();
+    match listener {
+        ApiListener::Plain(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        ApiListener::Tls(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+/// A JSON object schema with the given properties (all required), for the OpenAPI doc.
+pub(crate) fn object(properties: &[(&str, serde_json::Value)]) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = properties
+        .iter()
+        .map(|(name, schema)| ((*name).to_owned(), schema.clone()))
+        .collect();
+    let required: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
+    json!({"type": "object", "properties": map, "required": required})
+}
+
+pub(crate) fn string() -> serde_json::Value {
+    json!({"type": "string"})
+}
+
+pub(crate) fn integer() -> serde_json::Value {
+    json!({"type": "integer"})
+}
+
+pub(crate) fn number() -> serde_json::Value {
+    json!({"type": "number"})
+}
+
+pub(crate) fn boolean() -> serde_json::Value {
+    json!({"type": "boolean"})
+}
+
+pub(crate) fn array(items: serde_json::Value) -> serde_json::Value {
+    json!({"type": "array", "items": items})
+}
+
+pub(crate) fn nullable(mut schema: serde_json::Value) -> serde_json::Value {
+    schema["nullable"] = json!(true);
+    schema
+}

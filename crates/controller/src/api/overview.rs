@@ -1,0 +1,548 @@
+//! The overview endpoints: health, the cluster as the controller last observed it (with
+//! the proxy's writer), the events and decisions history, and the metric history for the
+//! console's charts.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::http::Method;
+use axum::routing::get;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult, Route,
+    RouteDoc, SharedState,
+};
+use crate::now_ms;
+
+async fn health() -> Json<Value> {
+    Json(json!({"ok": true}))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(super::openapi_document())
+}
+
+/// The proxy's view: its writer and healthy nodes, from its admin `/status`; None when
+/// the spec has no proxy or it does not answer within a second.
+async fn proxy_view(state: &SharedState) -> Option<Value> {
+    let proxy = state.spec.proxy.as_ref()?;
+    let url = format!(
+        "http://{}/status",
+        spec::host_port(&proxy.address, proxy.admin_port)
+    );
+    let status: Value = state
+        .http
+        .get(url)
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let healthy: Vec<Value> = status["backends"]
+        .as_array()
+        .map(|backends| {
+            backends
+                .iter()
+                .filter(|backend| backend["read_healthy"].as_bool() == Some(true))
+                .map(|backend| backend["name"].clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(json!({
+        "writer": status["writer"],
+        "writer_address": spec::host_port(&proxy.address, proxy.writer_port),
+        "reader_address": spec::host_port(&proxy.address, proxy.reader_port),
+        "healthy": healthy,
+    }))
+}
+
+/// The cluster as the controller's latest observation saw it.
+pub(super) fn cluster_view(state: &SharedState) -> Value {
+    let latest = state.observations.latest();
+    let mut nodes = Vec::new();
+    let mut primary: Option<(i64, String)> = None;
+    for node in &state.spec.nodes {
+        let report = latest.as_ref().and_then(|observed| {
+            observed
+                .nodes
+                .iter()
+                .find(|(spec, _)| spec.name == node.name)
+                .and_then(|(_, report)| report.clone())
+        });
+        let wsrep = report.as_ref().and_then(|report| report.wsrep.clone());
+        if let Some(wsrep) = wsrep.as_ref().filter(|wsrep| wsrep.is_primary()) {
+            if primary
+                .as_ref()
+                .is_none_or(|(size, _)| wsrep.cluster_size > *size)
+            {
+                primary = Some((wsrep.cluster_size, wsrep.cluster_state_uuid.clone()));
+            }
+        }
+        let state_label = match &report {
+            None if latest.is_none() => "unknown".to_owned(),
+            None => "agent down".to_owned(),
+            Some(report) => report.state_label(),
+        };
+        nodes.push(json!({
+            "name": node.name,
+            "address": node.address,
+            "client_port": node.client_port,
+            "state": state_label,
+            "reachable": report.is_some(),
+            "cluster_size": wsrep.as_ref().map(|w| w.cluster_size),
+            "cluster_status": wsrep.as_ref().map(|w| w.cluster_status.clone()),
+            "last_committed": wsrep.as_ref().map(|w| w.last_committed),
+            "recv_queue": wsrep.as_ref().map(|w| w.local_recv_queue),
+            "send_queue": wsrep.as_ref().map(|w| w.local_send_queue),
+            "flow_control_paused": wsrep.as_ref().map(|w| w.flow_control_paused),
+            "cert_failures": wsrep.as_ref().map(|w| w.cert_failures),
+            "ready": wsrep.as_ref().map(|w| w.ready),
+            "desync": wsrep.as_ref().map(|w| w.desync),
+            "read_only": wsrep.as_ref().map(|w| w.read_only),
+        }));
+    }
+    let cluster = match primary {
+        Some((size, uuid)) => json!({"size": size, "status": "Primary", "uuid": uuid}),
+        None => json!({"size": 0, "status": "non-Primary", "uuid": null}),
+    };
+    json!({
+        "name": state.spec.name,
+        "observed_at_ms": latest.as_ref().map(|observed| observed.at_ms),
+        "nodes": nodes,
+        "cluster": cluster,
+        "controller": {
+            "auto_recover_nodes": state.settings.auto_recover_nodes,
+            "auto_recover_cluster": state.settings.auto_recover_cluster,
+        },
+    })
+}
+
+async fn cluster(State(state): State<SharedState>) -> Json<Value> {
+    let mut view = cluster_view(&state);
+    view["proxy"] = proxy_view(&state).await.unwrap_or(Value::Null);
+    Json(view)
+}
+
+/// `limit` between 1 and 10 000, 100 when absent.
+fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
+    match limit {
+        None => Ok(100),
+        Some(limit @ 1..=10_000) => Ok(limit),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid limit {other}: use a number from 1 to 10000"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    limit: Option<usize>,
+    node: Option<String>,
+}
+
+async fn events(
+    State(state): State<SharedState>,
+    Query(query): Query<EventsQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let limit = check_limit(query.limit)?;
+    if let Some(node) = &query.node {
+        if !state.spec.nodes.iter().any(|n| &n.name == node) {
+            let names: Vec<&str> = state.spec.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(ApiError::bad_request(format!(
+                "unknown node {node:?}: this cluster has {}",
+                names.join(", ")
+            )));
+        }
+    }
+    let filter = store::EventFilter {
+        since_ms: None,
+        node: query.node,
+        limit,
+    };
+    let events = state.store().events(&filter)?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|event| {
+                json!({
+                    "at_ms": event.at_ms,
+                    "severity": event.severity,
+                    "kind": event.kind,
+                    "node": event.node,
+                    "message": event.message,
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    limit: Option<usize>,
+}
+
+async fn decisions(
+    State(state): State<SharedState>,
+    Query(query): Query<DecisionsQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let limit = check_limit(query.limit)?;
+    let decisions = state.store().decisions(None, limit)?;
+    Ok(Json(
+        decisions
+            .into_iter()
+            .map(|decision| {
+                // The rule names the situation that chose it; the store keeps no other.
+                json!({
+                    "at_ms": decision.at_ms,
+                    "situation": situation_of(&decision.rule),
+                    "rule": decision.rule,
+                    "action": decision.action,
+                    "node": decision.node,
+                    "reason": decision.reason,
+                    "outcome": decision.outcome,
+                    "evidence": decision.evidence,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// A coarse situation for a decision's rule, for the console's list.
+fn situation_of(rule: &str) -> &'static str {
+    match rule {
+        "healthy" => "healthy",
+        "Policy" => "policy",
+        _ => "recovering",
+    }
+}
+
+/// The windows the history offers, with their lengths in milliseconds.
+const WINDOWS: &[(&str, i64)] = &[
+    ("5m", 300_000),
+    ("1h", 3_600_000),
+    ("6h", 21_600_000),
+    ("24h", 86_400_000),
+    ("7d", 604_800_000),
+];
+
+/// Points per series at most: longer windows are averaged into buckets.
+const MAX_POINTS: i64 = 300;
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    window: Option<String>,
+}
+
+/// How a metric's per-node values combine into the cluster's.
+#[derive(Clone, Copy)]
+enum Combine {
+    Sum,
+    Max,
+}
+
+const METRICS: &[(&str, Combine)] = &[
+    ("qps", Combine::Sum),
+    ("flow_control_paused", Combine::Max),
+    ("recv_queue", Combine::Max),
+    ("replication_bytes_per_s", Combine::Max),
+];
+
+fn metric_value(sample: &store::Sample, metric: &str) -> f64 {
+    match metric {
+        "qps" => sample.queries_per_second,
+        "flow_control_paused" => sample.flow_control_paused,
+        "recv_queue" => sample.recv_queue as f64,
+        _ => sample.replication_bytes_per_second,
+    }
+}
+
+/// The series for the charts: every metric per node (`"<metric>:<node>"`) and for the
+/// cluster (`"<metric>"`), averaged into at most [`MAX_POINTS`] buckets of the window.
+/// NaN values (rates not computable yet) are left out.
+pub(super) fn series(
+    samples: &[store::Sample],
+    since_ms: i64,
+    window_ms: i64,
+) -> BTreeMap<String, Vec<(i64, f64)>> {
+    let bucket_ms = (window_ms / MAX_POINTS).max(1);
+    // (metric, node) -> bucket -> (sum, count)
+    let mut per_node: BTreeMap<(&str, &str), BTreeMap<i64, (f64, u32)>> = BTreeMap::new();
+    for sample in samples {
+        let bucket = (sample.at_ms - since_ms).max(0) / bucket_ms;
+        for (metric, _) in METRICS {
+            let value = metric_value(sample, metric);
+            if value.is_nan() {
+                continue;
+            }
+            let entry = per_node
+                .entry((metric, sample.node.as_str()))
+                .or_default()
+                .entry(bucket)
+                .or_insert((0.0, 0));
+            entry.0 += value;
+            entry.1 += 1;
+        }
+    }
+    let mut series: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut cluster: BTreeMap<&str, BTreeMap<i64, f64>> = BTreeMap::new();
+    for ((metric, node), buckets) in &per_node {
+        let combine = METRICS
+            .iter()
+            .find(|(name, _)| name == metric)
+            .map_or(Combine::Max, |(_, combine)| *combine);
+        let points = series.entry(format!("{metric}:{node}")).or_default();
+        for (bucket, (sum, count)) in buckets {
+            let average = sum / f64::from(*count);
+            let at_ms = since_ms + bucket * bucket_ms;
+            points.push((at_ms, average));
+            let total = cluster
+                .entry(metric)
+                .or_default()
+                .entry(at_ms)
+                .or_insert(0.0);
+            *total = match combine {
+                Combine::Sum => *total + average,
+                Combine::Max => total.max(average),
+            };
+        }
+    }
+    for (metric, points) in cluster {
+        series.insert(metric.to_owned(), points.into_iter().collect());
+    }
+    series
+}
+
+async fn history(
+    State(state): State<SharedState>,
+    Query(query): Query<HistoryQuery>,
+) -> ApiResult<Json<Value>> {
+    let window = query.window.as_deref().unwrap_or("1h");
+    let Some((_, window_ms)) = WINDOWS.iter().find(|(name, _)| *name == window) else {
+        return Err(ApiError::bad_request(format!(
+            "invalid window {window:?}: use one of 5m, 1h, 6h, 24h, 7d"
+        )));
+    };
+    let now = now_ms();
+    let since = now - window_ms;
+    let samples = state.store().samples(None, since, now)?;
+    let series = series(&samples, since, *window_ms);
+    Ok(Json(json!({"window": window, "series": series})))
+}
+
+pub(super) fn routes() -> Vec<Route> {
+    let node = object(&[
+        ("name", string()),
+        ("address", string()),
+        ("client_port", integer()),
+        ("state", string()),
+        ("reachable", boolean()),
+        ("cluster_size", nullable(integer())),
+        ("cluster_status", nullable(string())),
+        ("last_committed", nullable(integer())),
+        ("recv_queue", nullable(integer())),
+        ("send_queue", nullable(integer())),
+        ("flow_control_paused", nullable(number())),
+        ("cert_failures", nullable(integer())),
+        ("ready", nullable(boolean())),
+        ("desync", nullable(boolean())),
+        ("read_only", nullable(boolean())),
+    ]);
+    let cluster_schema = object(&[
+        ("name", string()),
+        ("observed_at_ms", nullable(integer())),
+        ("nodes", array(node)),
+        (
+            "cluster",
+            object(&[
+                ("size", integer()),
+                ("status", string()),
+                ("uuid", nullable(string())),
+            ]),
+        ),
+        (
+            "proxy",
+            nullable(object(&[
+                ("writer", nullable(string())),
+                ("writer_address", string()),
+                ("reader_address", string()),
+                ("healthy", array(string())),
+            ])),
+        ),
+        (
+            "controller",
+            object(&[
+                ("auto_recover_nodes", boolean()),
+                ("auto_recover_cluster", boolean()),
+            ]),
+        ),
+    ]);
+    let event = object(&[
+        ("at_ms", integer()),
+        (
+            "severity",
+            json!({"type": "string", "enum": ["info", "warning", "critical"]}),
+        ),
+        ("kind", string()),
+        ("node", nullable(string())),
+        ("message", string()),
+    ]);
+    let decision = object(&[
+        ("at_ms", integer()),
+        ("situation", string()),
+        ("rule", string()),
+        ("action", string()),
+        ("node", nullable(string())),
+        ("reason", string()),
+        ("outcome", string()),
+        ("evidence", json!({"type": "object"})),
+    ]);
+    let history_schema = object(&[
+        ("window", string()),
+        (
+            "series",
+            json!({"type": "object", "additionalProperties": array(array(number()))}),
+        ),
+    ]);
+    let doc = |summary, query: Vec<(&'static str, &'static str)>, success| RouteDoc {
+        summary,
+        query,
+        request: None,
+        success: (200, Some(success)),
+        errors: &[400],
+        text: false,
+    };
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/v1/health",
+            Access::Public,
+            get(health),
+            doc(
+                "Liveness of the controller's API",
+                Vec::new(),
+                object(&[("ok", boolean())]),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Access::Authenticated,
+            get(openapi),
+            doc(
+                "This document",
+                Vec::new(),
+                json!({"type": "object"}),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/cluster",
+            Access::Authenticated,
+            get(cluster),
+            doc(
+                "Every node as the controller last observed it, the cluster, and the proxy's writer",
+                Vec::new(),
+                cluster_schema,
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/events",
+            Access::Authenticated,
+            get(events),
+            doc(
+                "Events, newest first",
+                vec![
+                    ("limit", "how many (1-10000, default 100)"),
+                    ("node", "only this node's"),
+                ],
+                array(event),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/decisions",
+            Access::Authenticated,
+            get(decisions),
+            doc(
+                "The controller's decisions with their reasons, newest first",
+                vec![("limit", "how many (1-10000, default 100)")],
+                array(decision),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/history",
+            Access::Authenticated,
+            get(history),
+            doc(
+                "Metric series for charts: qps, flow_control_paused, recv_queue, replication_bytes_per_s; per node as \"<metric>:<node>\"",
+                vec![("window", "5m, 1h (default), 6h, 24h or 7d")],
+                history_schema,
+            ),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(at_ms: i64, node: &str, qps: f64, recv_queue: i64) -> store::Sample {
+        store::Sample {
+            at_ms,
+            node: node.to_owned(),
+            last_committed: 0,
+            queries_per_second: qps,
+            flow_control_paused: 0.0,
+            recv_queue,
+            send_queue: 0,
+            cert_failures: 0,
+            bf_aborts: 0,
+            connections: 0,
+            replicated: 0,
+            replication_bytes_per_second: f64::NAN,
+        }
+    }
+
+    #[test]
+    fn series_average_per_bucket_and_combine_nodes() {
+        // A 5-minute window has 1-second buckets.
+        let samples = [
+            sample(1_000, "node1", 10.0, 1),
+            sample(1_500, "node1", 20.0, 3),
+            sample(1_200, "node2", 5.0, 7),
+            sample(3_000, "node2", 1.0, 0),
+        ];
+        let series = series(&samples, 0, 300_000);
+        assert_eq!(series["qps:node1"], vec![(1_000, 15.0)]);
+        assert_eq!(series["qps:node2"], vec![(1_000, 5.0), (3_000, 1.0)]);
+        assert_eq!(series["qps"], vec![(1_000, 20.0), (3_000, 1.0)]);
+        assert_eq!(series["recv_queue"], vec![(1_000, 7.0), (3_000, 0.0)]);
+        // NaN rates are left out, so a metric without values has no series.
+        assert!(!series.contains_key("replication_bytes_per_s"));
+    }
+
+    #[test]
+    fn long_windows_have_at_most_max_points() {
+        let samples: Vec<store::Sample> = (0..10_000)
+            .map(|i| sample(i * 60_000, "node1", 1.0, 0))
+            .collect();
+        let series = series(&samples, 0, 604_800_000);
+        assert!(series["qps"].len() as i64 <= MAX_POINTS + 1);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert_eq!(check_limit(None).unwrap(), 100);
+        assert_eq!(check_limit(Some(5)).unwrap(), 5);
+        assert!(check_limit(Some(0)).is_err());
+        assert!(check_limit(Some(10_001)).is_err());
+    }
+}
