@@ -9,8 +9,8 @@
 //! again, so a controller that dies at any point resumes correctly.
 
 mod alerts;
-pub mod sql_observe;
 pub mod api;
+pub mod sql_observe;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

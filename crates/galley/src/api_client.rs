@@ -3,7 +3,10 @@
 //!
 //! Target resolution, first match wins:
 //! - URL: `--url` / `GALLEY_URL`, else the `[controller] address:port` of the cluster in
-//!   `--dir` (an unspecified listen address becomes loopback);
+//!   `--dir` (an unspecified listen address becomes loopback; https when the spec sets
+//!   `tls_cert`, whose certificate is then trusted);
+//! - trusted certificate for https: `--ca-cert` / `GALLEY_CA_CERT`, else the local
+//!   cluster's `tls_cert`, besides the system's roots;
 //! - token: `GALLEY_TOKEN`, else the file named by `--token-file` / `GALLEY_TOKEN_FILE`,
 //!   else the cluster token from that cluster's secrets file. There is deliberately no
 //!   `--token VALUE` flag: a command line is visible to every user in `ps`.
@@ -25,6 +28,8 @@ pub struct Resolved {
     /// `http://host:port`, without a trailing slash.
     pub base_url: String,
     pub token: String,
+    /// A PEM certificate (bundle) to trust for https.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl fmt::Debug for Resolved {
@@ -42,14 +47,17 @@ pub struct TargetInputs {
     /// From `GALLEY_TOKEN`.
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The controller of a local cluster state directory.
 #[derive(Clone)]
 pub struct LocalController {
-    /// `host:port` from the spec's `[controller]` (or its defaults).
-    pub address: String,
+    /// `http://host:port` (or https) from the spec's `[controller]` (or its defaults).
+    pub url: String,
     pub cluster_token: String,
+    /// The controller's own certificate when it serves TLS.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl LocalController {
@@ -63,9 +71,15 @@ impl LocalController {
             "::" => "::1",
             other => other,
         };
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         Ok(LocalController {
-            address: spec::host_port(host, settings.port),
+            url: format!("{scheme}://{}", spec::host_port(host, settings.port)),
             cluster_token: cluster.secrets.cluster_token.clone(),
+            ca_cert: settings.tls.as_ref().map(|files| files.cert.clone()),
         })
     }
 }
@@ -100,8 +114,8 @@ pub fn resolve(
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty());
-    let (url, token) = match (url, token) {
-        (Some(url), Some(token)) => (url.to_owned(), token),
+    let (url, token, local_ca_cert) = match (url, token) {
+        (Some(url), Some(token)) => (url.to_owned(), token, None),
         (url, token) => {
             let local = local().map_err(|error| {
                 anyhow::anyhow!(
@@ -111,14 +125,16 @@ pub fn resolve(
                 )
             })?;
             (
-                url.map_or(local.address, str::to_owned),
+                url.map_or(local.url, str::to_owned),
                 token.unwrap_or(local.cluster_token),
+                local.ca_cert,
             )
         }
     };
     Ok(Resolved {
         base_url: normalize_url(&url)?,
         token,
+        ca_cert: inputs.ca_cert.clone().or(local_ca_cert),
     })
 }
 
@@ -306,19 +322,28 @@ impl fmt::Debug for ApiClient {
 }
 
 impl ApiClient {
-    pub fn new(target: &Resolved) -> ApiClient {
-        let http = reqwest::Client::builder()
+    pub fn new(target: &Resolved) -> anyhow::Result<ApiClient> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
             .connect_timeout(Duration::from_secs(5))
             // Creating or dropping a database, or provisioning many services, waits for
             // Galera to replicate the DDL to every node.
-            .timeout(Duration::from_secs(120))
-            .build()
-            .expect("the HTTP client builds");
-        ApiClient {
+            .timeout(Duration::from_secs(120));
+        if let Some(path) = &target.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the certificate {}", path.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|_| anyhow::anyhow!("{} is not a PEM certificate", path.display()))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().context("cannot set up the HTTP client")?;
+        Ok(ApiClient {
             base_url: target.base_url.clone(),
             token: target.token.clone(),
             http,
-        }
+        })
     }
 
     /// `/api/v1/<segments...>`, each segment percent-encoded (a host pattern `%` is
@@ -525,8 +550,9 @@ mod tests {
 
     fn local() -> anyhow::Result<LocalController> {
         Ok(LocalController {
-            address: "127.0.0.1:4600".to_owned(),
+            url: "https://127.0.0.1:4600".to_owned(),
             cluster_token: "cluster-token".to_owned(),
+            ca_cert: Some(PathBuf::from("/srv/galley/controller.pem")),
         })
     }
 
@@ -537,15 +563,19 @@ mod tests {
     #[test]
     fn the_local_cluster_fills_in_what_is_not_given() {
         let resolved = resolve(&TargetInputs::default(), local).unwrap();
-        assert_eq!(resolved.base_url, "http://127.0.0.1:4600");
+        assert_eq!(resolved.base_url, "https://127.0.0.1:4600");
         assert_eq!(resolved.token, "cluster-token");
+        assert_eq!(
+            resolved.ca_cert.as_deref(),
+            Some(std::path::Path::new("/srv/galley/controller.pem"))
+        );
 
         let inputs = TargetInputs {
             token: Some("api-token\n".to_owned()),
             ..TargetInputs::default()
         };
         let resolved = resolve(&inputs, local).unwrap();
-        assert_eq!(resolved.base_url, "http://127.0.0.1:4600");
+        assert_eq!(resolved.base_url, "https://127.0.0.1:4600");
         assert_eq!(resolved.token, "api-token");
 
         let inputs = TargetInputs {
@@ -563,10 +593,12 @@ mod tests {
             url: Some("10.0.0.5:4600".to_owned()),
             token: Some("t".to_owned()),
             token_file: None,
+            ca_cert: None,
         };
         let resolved = resolve(&inputs, no_local).unwrap();
         assert_eq!(resolved.base_url, "http://10.0.0.5:4600");
         assert_eq!(resolved.token, "t");
+        assert_eq!(resolved.ca_cert, None);
     }
 
     #[test]
@@ -578,6 +610,7 @@ mod tests {
             url: Some("http://10.0.0.5:4600".to_owned()),
             token: None,
             token_file: Some(path.clone()),
+            ca_cert: None,
         };
         assert_eq!(resolve(&inputs, no_local).unwrap().token, "from-file");
         inputs.token = Some("from-env".to_owned());
@@ -628,7 +661,9 @@ mod tests {
         let client = ApiClient::new(&Resolved {
             base_url: "http://127.0.0.1:4600".to_owned(),
             token: "secret-token-value".to_owned(),
-        });
+            ca_cert: None,
+        })
+        .unwrap();
         let url = client.url(&["users", "nova", "%"]).unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:4600/api/v1/users/nova/%25");
         let url = client.url(&["users", "a/b", "10.0.0.%"]).unwrap();

@@ -33,6 +33,9 @@ pub struct ApiTarget {
     /// cluster in --dir is used.
     #[arg(long, env = "GALLEY_TOKEN_FILE", global = true, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// A PEM certificate to trust for an https controller (for a self-signed one).
+    #[arg(long, env = "GALLEY_CA_CERT", global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// State directory of the cluster (its galley.toml and secrets file).
     #[arg(long, default_value = ".galley", env = "GALLEY_DIR", global = true)]
     dir: PathBuf,
@@ -47,10 +50,11 @@ impl ApiTarget {
             url: self.url.clone(),
             token: std::env::var("GALLEY_TOKEN").ok(),
             token_file: self.token_file.clone(),
+            ca_cert: self.ca_cert.clone(),
         };
         let location = Location::new(self.dir.clone(), self.config.clone());
         let resolved = crate::api_client::resolve(&inputs, || LocalController::load(&location))?;
-        Ok(ApiClient::new(&resolved))
+        ApiClient::new(&resolved)
     }
 }
 

@@ -834,6 +834,9 @@ data_dir = "/var/lib/mysql"
             /etc/galley/galley.toml: 1 problem
               - node: db1 set `managed = false` while the other nodes are managed; a cluster is either deployed by galley (every node managed) or imported (every node `managed = false`)"#]],
     );
+}
+
+#[test]
 fn controller_tls_needs_both_files_with_absolute_paths() {
     let with = |lines: &str| format!("{LOCAL_CLUSTER}\n[controller]\n{lines}\n");
     let loaded = parse_valid(&with(
