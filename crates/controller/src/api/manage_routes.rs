@@ -1,7 +1,702 @@
-//! Databases, users, grants and OpenStack provisioning (through the `manage` crate).
+//! Databases, users, grants and OpenStack provisioning, through the `manage` crate.
+//!
+//! The SQL runs on one Synced node, picked from the controller's latest observation in
+//! priority order, as the cluster's admin account over TCP; Galera replicates the DDL
+//! and account statements to the others. Every name is validated by `manage` before any
+//! statement is built. Provisioned service passwords are kept in the store, so that
+//! `GET /openstack` can show the config lines and a second provision changes nothing.
 
-use super::Route;
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Json;
+use manage::catalog::{self, Endpoint, Service};
+use manage::{
+    Charset, Collation, DatabaseName, HostPattern, ManageError, Manager, Password, Privileges,
+    ProvisionRequest, UserName,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    array, boolean, integer, nullable, object, string, Access, ApiError, ApiResult, Route,
+    RouteDoc, SharedState,
+};
+use crate::now_ms;
+
+impl From<ManageError> for ApiError {
+    fn from(error: ManageError) -> ApiError {
+        let status = StatusCode::from_u16(error.kind().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!("{error}");
+        }
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<manage::NameError> for ApiError {
+    fn from(error: manage::NameError) -> ApiError {
+        ApiError::from(ManageError::from(error))
+    }
+}
+
+/// The node the SQL runs on: the first Synced node by priority in the latest
+/// observation.
+fn synced_node(state: &SharedState) -> ApiResult<spec::NodeSpec> {
+    let no_node = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no Synced node to run the SQL on: the controller has not observed one yet (see GET /api/v1/cluster)",
+        )
+    };
+    let latest = state.observations.latest().ok_or_else(no_node)?;
+    let mut synced: Vec<&spec::NodeSpec> = latest
+        .nodes
+        .iter()
+        .filter(|(_, report)| report.as_ref().is_some_and(|report| report.is_synced()))
+        .map(|(node, _)| node)
+        .collect();
+    synced.sort_by_key(|node| node.priority);
+    synced
+        .first()
+        .map(|node| (*node).clone())
+        .ok_or_else(no_node)
+}
+
+/// Runs `operation` with a manager on a Synced node, then closes its connections.
+async fn with_manager<T, F, Fut>(state: &SharedState, operation: F) -> ApiResult<T>
+where
+    F: FnOnce(Manager) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ManageError>>,
+{
+    let node = synced_node(state)?;
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(node.address.clone())
+        .tcp_port(node.client_port)
+        .user(Some(state.secrets.admin_user.clone()))
+        .pass(Some(state.secrets.admin_password.clone()))
+        .prefer_socket(false);
+    let manager = Manager::new(options.into());
+    let result = operation(manager.clone()).await;
+    let _ = manager.disconnect().await;
+    Ok(result?)
+}
+
+async fn list_databases(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    let databases =
+        with_manager(&state, |manager| async move { manager.databases().await }).await?;
+    Ok(Json(json!(databases)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDatabase {
+    name: String,
+    charset: Option<String>,
+    collation: Option<String>,
+}
+
+async fn create_database(
+    State(state): State<SharedState>,
+    Json(body): Json<NewDatabase>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = DatabaseName::parse_managed(&body.name)?;
+    let charset = body.charset.as_deref().map(Charset::parse).transpose()?;
+    let collation = body
+        .collation
+        .as_deref()
+        .map(Collation::parse)
+        .transpose()?;
+    let created = with_manager(&state, |manager| async move {
+        manager
+            .create_database(&name, charset.as_ref(), collation.as_ref())
+            .await
+    })
+    .await?;
+    tracing::info!(database = %created.name, "database created through the API");
+    Ok((StatusCode::CREATED, Json(json!(created))))
+}
+
+#[derive(Deserialize)]
+struct DropQuery {
+    confirm: Option<String>,
+}
+
+async fn drop_database(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    Query(query): Query<DropQuery>,
+) -> ApiResult<StatusCode> {
+    let name = DatabaseName::parse_managed(&name)?;
+    if query.confirm.as_deref() != Some(name.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "dropping a database deletes all its tables: confirm with ?confirm={name}"
+        )));
+    }
+    with_manager(&state, |manager| async move {
+        manager.drop_database(&name).await
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_users(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    let users = with_manager(&state, |manager| async move { manager.users().await }).await?;
+    Ok(Json(json!(users)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    user: String,
+    host: String,
+    password: Option<String>,
+}
+
+/// The given password, or a generated one (then returned once).
+fn password_or_generated(given: Option<&str>) -> ApiResult<(Password, bool)> {
+    match given {
+        Some(password) => Ok((Password::parse(password)?, false)),
+        None => Ok((Password::generate(), true)),
+    }
+}
+
+async fn create_user(
+    State(state): State<SharedState>,
+    Json(body): Json<NewUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let user = UserName::parse_managed(&body.user)?;
+    let host = HostPattern::parse(&body.host)?;
+    let (password, generated) = password_or_generated(body.password.as_deref())?;
+    let (for_sql, for_user, for_host) = (password.clone(), user.clone(), host.clone());
+    with_manager(&state, |manager| async move {
+        manager.create_user(&for_user, &for_host, &for_sql).await
+    })
+    .await?;
+    let mut answer = json!({"user": user.as_str(), "host": host.as_str()});
+    if generated {
+        answer["password"] = json!(password.expose());
+    }
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+fn account(user: &str, host: &str) -> ApiResult<(UserName, HostPattern)> {
+    Ok((UserName::parse_managed(user)?, HostPattern::parse(host)?))
+}
+
+async fn drop_user(
+    State(state): State<SharedState>,
+    Path((user, host)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (user, host) = account(&user, &host)?;
+    with_manager(&state, |manager| async move {
+        manager.drop_user(&user, &host).await
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: Option<String>,
+}
+
+async fn set_password(
+    State(state): State<SharedState>,
+    Path((user, host)): Path<(String, String)>,
+    body: Option<Json<NewPassword>>,
+) -> ApiResult<Json<Value>> {
+    let (user, host) = account(&user, &host)?;
+    let body = body.map(|Json(body)| body).unwrap_or_default();
+    let (password, generated) = password_or_generated(body.password.as_deref())?;
+    let for_sql = password.clone();
+    with_manager(&state, |manager| async move {
+        manager.set_password(&user, &host, &for_sql).await
+    })
+    .await?;
+    Ok(Json(if generated {
+        json!({"password": password.expose()})
+    } else {
+        json!({})
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRequest {
+    user: String,
+    host: String,
+    database: String,
+    privileges: Vec<String>,
+}
+
+impl GrantRequest {
+    fn parse(&self) -> ApiResult<(UserName, HostPattern, DatabaseName, Privileges)> {
+        let (user, host) = account(&self.user, &self.host)?;
+        Ok((
+            user,
+            host,
+            DatabaseName::parse_managed(&self.database)?,
+            Privileges::parse_list(&self.privileges)?,
+        ))
+    }
+}
+
+async fn grant(
+    State(state): State<SharedState>,
+    Json(body): Json<GrantRequest>,
+) -> ApiResult<Json<Value>> {
+    let (user, host, database, privileges) = body.parse()?;
+    let grants = with_manager(&state, |manager| async move {
+        manager.grant(&user, &host, &database, &privileges).await
+    })
+    .await?;
+    Ok(Json(json!({"grants": grants})))
+}
+
+async fn revoke(
+    State(state): State<SharedState>,
+    Json(body): Json<GrantRequest>,
+) -> ApiResult<Json<Value>> {
+    let (user, host, database, privileges) = body.parse()?;
+    let grants = with_manager(&state, |manager| async move {
+        manager.revoke(&user, &host, &database, &privileges).await
+    })
+    .await?;
+    Ok(Json(json!({"grants": grants})))
+}
+
+async fn openstack_catalog() -> Json<Value> {
+    Json(json!(catalog::entries()))
+}
+
+/// Where the services reach the database: the proxy's writer, or without a proxy the
+/// most preferred node.
+fn endpoint(state: &SharedState) -> Endpoint {
+    match &state.spec.proxy {
+        Some(proxy) => Endpoint {
+            host: proxy.address.clone(),
+            port: proxy.writer_port,
+        },
+        None => {
+            let node = state
+                .spec
+                .nodes
+                .iter()
+                .min_by_key(|node| node.priority)
+                .expect("a validated spec has nodes");
+            Endpoint {
+                host: node.address.clone(),
+                port: node.client_port,
+            }
+        }
+    }
+}
+
+/// The passwords galley holds, by service.
+fn known_passwords(state: &SharedState) -> ApiResult<BTreeMap<String, Password>> {
+    let stored = state.store().service_credentials()?;
+    let mut known = BTreeMap::new();
+    for credential in stored {
+        match Password::parse(&credential.password) {
+            Ok(password) => {
+                known.insert(credential.service, password);
+            }
+            Err(_) => tracing::warn!(
+                service = %credential.service,
+                "the stored service password is not usable; provision with rotate to replace it"
+            ),
+        }
+    }
+    Ok(known)
+}
+
+fn service_view(
+    service: &Service,
+    password: &Password,
+    changes: &[String],
+    endpoint: &Endpoint,
+    charset: &Charset,
+) -> Value {
+    json!({
+        "service": service.name,
+        "databases": service.database_names(),
+        "user": service.user,
+        "changes": changes,
+        "config": catalog::config_text(service, password, endpoint, charset),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProvisionBody {
+    services: Option<Vec<String>>,
+    #[serde(default)]
+    rotate: bool,
+    utf8mb4: Option<bool>,
+}
+
+async fn provision(
+    State(state): State<SharedState>,
+    Json(body): Json<ProvisionBody>,
+) -> ApiResult<Json<Value>> {
+    let request = ProvisionRequest {
+        services: body.services,
+        rotate: body.rotate,
+        utf8mb4: body.utf8mb4.unwrap_or(true),
+    };
+    // Bad service names answer 400 before any node is needed.
+    catalog::resolve_list(request.services.as_deref())?;
+    let known = known_passwords(&state)?;
+    let report = with_manager(&state, |manager| async move {
+        manager.provision(&request, &known).await
+    })
+    .await?;
+    let now = now_ms();
+    for service in report.services.iter().filter(|s| s.password_changed) {
+        state.store().set_service_credential(
+            &store::ServiceCredential {
+                service: service.service.to_owned(),
+                user: service.user.to_owned(),
+                password: service.password.expose().to_owned(),
+            },
+            now,
+        )?;
+    }
+    let endpoint = endpoint(&state);
+    let services: Vec<Value> = report
+        .services
+        .iter()
+        .map(|service| {
+            json!({
+                "service": service.service,
+                "databases": service.databases,
+                "user": service.user,
+                "changes": service.changes,
+                "config": service.config(&endpoint),
+            })
+        })
+        .collect();
+    if report.changed {
+        tracing::info!("OpenStack databases provisioned through the API");
+    }
+    Ok(Json(
+        json!({"services": services, "changed": report.changed}),
+    ))
+}
+
+/// What galley provisioned, from the store (no SQL).
+async fn provisioned(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    let known = known_passwords(&state)?;
+    let endpoint = endpoint(&state);
+    let charset = Charset::utf8mb4();
+    let services: Vec<Value> = catalog::CATALOG
+        .iter()
+        .filter_map(|service| {
+            known
+                .get(service.name)
+                .map(|password| service_view(service, password, &[], &endpoint, &charset))
+        })
+        .collect();
+    Ok(Json(json!({"services": services, "changed": false})))
+}
+
+#[derive(Deserialize)]
+struct ConfigQuery {
+    service: Option<String>,
+}
+
+async fn service_config(
+    State(state): State<SharedState>,
+    Query(query): Query<ConfigQuery>,
+) -> ApiResult<Response> {
+    let Some(name) = query.service else {
+        return Err(ApiError::bad_request(
+            "missing ?service=: name an OpenStack service, e.g. ?service=nova",
+        ));
+    };
+    let service = catalog::resolve(&name)?;
+    let known = known_passwords(&state)?;
+    let Some(password) = known.get(service.name) else {
+        return Err(ApiError::not_found(format!(
+            "{} is not provisioned yet: POST /api/v1/openstack/provision first",
+            service.name
+        )));
+    };
+    let text = catalog::config_text(service, password, &endpoint(&state), &Charset::utf8mb4());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let disposition = format!("attachment; filename=\"{}\"", service.config_file);
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).expect("catalog file names are ASCII"),
+    );
+    Ok(response)
+}
+
+async fn drift(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    let known = known_passwords(&state)?;
+    // The provisioned services; before any provision, the default set (all missing).
+    let services: Vec<&'static Service> = if known.is_empty() {
+        catalog::default_services()
+    } else {
+        catalog::CATALOG
+            .iter()
+            .filter(|service| known.contains_key(service.name))
+            .collect()
+    };
+    let report = with_manager(&state, |manager| async move {
+        manager.drift(&services, &known, true).await
+    })
+    .await?;
+    Ok(Json(json!(report)))
+}
 
 pub(super) fn routes() -> Vec<Route> {
-    Vec::new()
+    let database = object(&[
+        ("name", string()),
+        ("size_bytes", integer()),
+        ("charset", string()),
+        ("collation", string()),
+        ("tables", integer()),
+    ]);
+    let user = object(&[
+        ("user", string()),
+        ("host", string()),
+        ("grants", array(string())),
+        ("system", boolean()),
+    ]);
+    let grant_body = object(&[
+        ("user", string()),
+        ("host", string()),
+        ("database", string()),
+        ("privileges", array(string())),
+    ]);
+    let grants = object(&[("grants", array(string()))]);
+    let service = object(&[
+        ("service", string()),
+        ("databases", array(string())),
+        ("user", string()),
+        ("changes", array(string())),
+        ("config", string()),
+    ]);
+    let provision_result = object(&[("services", array(service)), ("changed", boolean())]);
+    let sql_errors: &'static [u16] = &[400, 403, 404, 409, 502, 503];
+    let doc = |summary, request, success: (u16, Option<Value>)| RouteDoc {
+        summary,
+        query: Vec::new(),
+        request,
+        success,
+        errors: sql_errors,
+        text: false,
+    };
+    let mut drop_doc = doc(
+        "Drop a database with all its tables (system schemas are refused)",
+        None,
+        (204, None),
+    );
+    drop_doc.query = vec![("confirm", "must repeat the database name")];
+    let mut config_doc = doc(
+        "A provisioned service's config lines as a file to download",
+        None,
+        (200, Some(string())),
+    );
+    config_doc.query = vec![("service", "the service, e.g. nova")];
+    config_doc.text = true;
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/v1/databases",
+            Access::Authenticated,
+            get(list_databases),
+            doc(
+                "The user databases",
+                None,
+                (200, Some(array(database.clone()))),
+            ),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/databases",
+            Access::Authenticated,
+            post(create_database),
+            doc(
+                "Create a database",
+                Some(
+                    json!({"type": "object", "required": ["name"], "properties": {
+                    "name": string(), "charset": string(), "collation": string()}}),
+                ),
+                (201, Some(database)),
+            ),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/api/v1/databases/{name}",
+            Access::Authenticated,
+            delete(drop_database),
+            drop_doc,
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/users",
+            Access::Authenticated,
+            get(list_users),
+            doc(
+                "Every account with its grants",
+                None,
+                (200, Some(array(user))),
+            ),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/users",
+            Access::Authenticated,
+            post(create_user),
+            doc(
+                "Create an account; without a password one is generated and returned once",
+                Some(
+                    json!({"type": "object", "required": ["user", "host"], "properties": {
+                    "user": string(), "host": string(), "password": string()}}),
+                ),
+                (
+                    201,
+                    Some(
+                        json!({"type": "object", "required": ["user", "host"], "properties": {
+                        "user": string(), "host": string(), "password": string()}}),
+                    ),
+                ),
+            ),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/api/v1/users/{user}/{host}",
+            Access::Authenticated,
+            delete(drop_user),
+            doc(
+                "Drop an account (the host URL-encoded, % as %25)",
+                None,
+                (204, None),
+            ),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/users/{user}/{host}/password",
+            Access::Authenticated,
+            post(set_password),
+            doc(
+                "Set an account's password; without one a password is generated and returned once",
+                Some(json!({"type": "object", "properties": {"password": string()}})),
+                (
+                    200,
+                    Some(json!({"type": "object", "properties": {"password": string()}})),
+                ),
+            ),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/grants",
+            Access::Authenticated,
+            post(grant),
+            doc(
+                "Grant privileges on a database (ALL, or a list such as SELECT, INSERT)",
+                Some(grant_body.clone()),
+                (200, Some(grants.clone())),
+            ),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/revokes",
+            Access::Authenticated,
+            post(revoke),
+            doc(
+                "Revoke privileges on a database",
+                Some(grant_body),
+                (200, Some(grants)),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/openstack/catalog",
+            Access::Authenticated,
+            get(openstack_catalog),
+            doc(
+                "The OpenStack services galley knows, their databases and aliases",
+                None,
+                (
+                    200,
+                    Some(array(object(&[
+                        ("service", string()),
+                        ("databases", array(string())),
+                        ("optional", boolean()),
+                        ("aliases", array(string())),
+                        ("default", boolean()),
+                    ]))),
+                ),
+            ),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/openstack/provision",
+            Access::Authenticated,
+            post(provision),
+            doc(
+                "Create the services' databases, users and grants; a second run changes nothing",
+                Some(json!({"type": "object", "properties": {
+                    "services": nullable(array(string())),
+                    "rotate": boolean(),
+                    "utf8mb4": boolean()}})),
+                (200, Some(provision_result.clone())),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/openstack",
+            Access::Authenticated,
+            get(provisioned),
+            doc(
+                "What galley provisioned, with the config lines",
+                None,
+                (200, Some(provision_result)),
+            ),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/openstack/config",
+            Access::Authenticated,
+            get(service_config),
+            config_doc,
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/openstack/drift",
+            Access::Authenticated,
+            get(drift),
+            doc(
+                "How the provisioned services differ from what provision would make",
+                None,
+                (
+                    200,
+                    Some(object(&[
+                        (
+                            "services",
+                            array(object(&[
+                                ("service", string()),
+                                ("missing", array(string())),
+                                ("differs", array(string())),
+                            ])),
+                        ),
+                        ("clean", boolean()),
+                    ])),
+                ),
+            ),
+        ),
+    ]
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `galley` command against real 3-node MariaDB Galera clusters
 //! on 127.0.0.1, each in its own temporary state directory on ports the OS hands out.
 
+mod api;
 mod cli;
 mod cluster;
 mod controller;
