@@ -213,6 +213,8 @@ pub struct User {
     pub user: String,
     pub host: String,
     pub grants: Vec<String>,
+    /// An account of the server or of galley itself (root, galley_admin, ...).
+    pub system: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -106,10 +106,13 @@ pub struct UserArgs {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// List the accounts and their grants.
+    /// List the accounts and their grants (the server's and galley's own accounts only
+    /// with --all; --json always has them, marked `system`).
     List {
         #[arg(long)]
         json: bool,
+        #[arg(long)]
+        all: bool,
     },
     /// Create an account. The password is generated and printed once, unless
     /// --password-stdin reads it from stdin.
@@ -464,17 +467,20 @@ pub async fn user(args: UserArgs) -> anyhow::Result<ExitCode> {
     };
     let client = args.target.client()?;
     match args.command {
-        UserCommand::List { json } => {
+        UserCommand::List { json, all } => {
             let mut users = client.users().await?;
             for user in &mut users {
                 user.grants = user.grants.iter().map(|g| redact_grant(g)).collect();
             }
             if json {
                 print_json(&users)?;
-            } else if users.is_empty() {
-                println!("No accounts besides the system ones.");
             } else {
-                print_users(&users);
+                let shown: Vec<User> = users.into_iter().filter(|u| all || !u.system).collect();
+                if shown.is_empty() {
+                    println!("No accounts besides the system ones (--all shows them).");
+                } else {
+                    print_users(&shown);
+                }
             }
         }
         UserCommand::Create {
