@@ -62,7 +62,7 @@ pub async fn connect(
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(error)) => Err(SqlObserveError::Connect {
             address,
-            message: error.to_string(),
+            message: describe(&error),
         }),
         Err(_) => Err(SqlObserveError::ConnectTimeout { address }),
     }
@@ -102,6 +102,21 @@ pub async fn read_wsrep(
     }
 }
 
+/// A connection error in few words: for an I/O error its innermost cause ("Connection
+/// refused (os error 111)") instead of the layers mysql_async wraps around it.
+fn describe(error: &mysql_async::Error) -> String {
+    match error {
+        mysql_async::Error::Io(_) => {
+            let mut current: &dyn std::error::Error = error;
+            while let Some(source) = current.source() {
+                current = source;
+            }
+            current.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// One observation of an unmanaged node, as the agent would have reported it: a node
 /// that answers over SQL is running with its data in place; what only an agent could
 /// know (grastate.dat, the pid, a recovered position) stays empty. A node that does not
@@ -135,37 +150,33 @@ pub fn report_from_sql(node: &str, wsrep: WsrepStatus) -> NodeReport {
     }
 }
 
-/// Removes from `plan` every step for an unmanaged node, which galley must never carry
-/// out, and says instead that recovery is manual there: the plan is then refused by
-/// policy with a reason naming each step galley would have taken, so that the decision
-/// and event history tells the operator what to do by hand.
+/// For an imported cluster, a plan galley must not carry out: every step is for a node
+/// it does not manage. When the cluster is not healthy, the plan becomes a refusal by
+/// policy whose reason says that recovery is manual and what galley would have done (or
+/// was waiting for), so that the decision and event history tells the operator what to
+/// do by hand. A healthy plan, or any plan of a managed cluster, is returned unchanged.
 pub fn leave_unmanaged_alone(mut plan: Plan, spec: &ClusterSpec) -> Plan {
-    let unmanaged = |name: &str| spec.node(name).is_some_and(|node| !node.managed);
-    let (manual, kept): (Vec<_>, Vec<_>) = plan
-        .steps
-        .into_iter()
-        .partition(|step| unmanaged(step.action.node()));
-    plan.steps = kept;
-    if manual.is_empty() {
+    if !spec.is_imported() || (plan.steps.is_empty() && plan.blocked.is_none()) {
         return plan;
     }
-    let wanted: Vec<String> = manual
+    let mut seen: Vec<String> = plan
+        .steps
         .iter()
         .map(|step| format!("{} ({})", step.action, step.reason))
         .collect();
-    let reason = format!(
-        "recovery is manual for imported nodes (managed = false): galley watches them but never acts on them; it would: {}",
-        wanted.join("; ")
-    );
-    let blocked = Blocked::Refused {
-        rule: Rule::Policy,
-        reason,
-    };
-    if plan.blocked.is_none() && plan.steps.is_empty() {
-        plan.blocked = Some(blocked);
-    } else {
-        plan.notes.push(blocked);
+    match &plan.blocked {
+        Some(Blocked::Waiting { reason, .. }) => seen.push(format!("wait: {reason}")),
+        Some(Blocked::Refused { reason, .. }) => seen.push(format!("refused: {reason}")),
+        None => {}
     }
+    plan.steps.clear();
+    plan.blocked = Some(Blocked::Refused {
+        rule: Rule::Policy,
+        reason: format!(
+            "recovery is manual for imported nodes (managed = false): galley watches them but never acts on them; the planner says: {}",
+            seen.join("; ")
+        ),
+    });
     plan
 }
 
@@ -241,33 +252,48 @@ managed = false
     }
 
     #[test]
-    fn a_plan_without_steps_is_left_as_it_is() {
-        let plan = Plan {
+    fn a_healthy_plan_and_a_managed_cluster_are_left_as_they_are() {
+        let healthy = Plan {
             situation: Situation::Healthy,
             steps: Vec::new(),
             blocked: None,
             notes: Vec::new(),
         };
-        let kept = leave_unmanaged_alone(plan.clone(), &imported_spec());
-        assert_eq!(kept, plan);
+        assert_eq!(
+            leave_unmanaged_alone(healthy.clone(), &imported_spec()),
+            healthy
+        );
+        let managed = spec::parse(
+            std::path::Path::new("galley.toml"),
+            "[cluster]\nname = \"c\"\n[[node]]\nname = \"db1\"\naddress = \"10.0.0.1\"\ndata_dir = \"/var/lib/mysql\"\n",
+        )
+        .unwrap()
+        .spec;
+        let degraded = Plan {
+            situation: Situation::Degraded,
+            steps: vec![start("db1")],
+            blocked: None,
+            notes: Vec::new(),
+        };
+        assert_eq!(leave_unmanaged_alone(degraded.clone(), &managed), degraded);
     }
 
     #[test]
-    fn an_existing_block_is_kept_and_the_manual_steps_noted() {
-        let waiting = Blocked::Waiting {
-            rule: Rule::EveryNodeReported,
-            reason: "waiting for db3".to_owned(),
-        };
+    fn a_wait_on_an_imported_cluster_is_a_manual_refusal_that_names_it() {
         let plan = Plan {
-            situation: Situation::NoPrimary,
-            steps: vec![start("db1")],
-            blocked: Some(waiting.clone()),
+            situation: Situation::Degraded,
+            steps: Vec::new(),
+            blocked: Some(Blocked::Waiting {
+                rule: Rule::EveryNodeReported,
+                reason: "db3 does not answer".to_owned(),
+            }),
             notes: Vec::new(),
         };
         let plan = leave_unmanaged_alone(plan, &imported_spec());
-        assert_eq!(plan.blocked, Some(waiting));
-        assert!(plan.steps.is_empty());
-        assert_eq!(plan.notes.len(), 1);
+        let Some(Blocked::Refused { reason, .. }) = plan.blocked else {
+            panic!("expected a refusal");
+        };
+        assert!(reason.contains("wait: db3 does not answer"), "{reason}");
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     let new_console_password = console_admin_password(location)?;
     let cluster = Cluster::load(location, true)?;
     if cluster.spec.is_imported() {
-        return crate::import::up_imported(&cluster).await;
+        return crate::import::up_imported(&cluster, new_console_password.as_deref()).await;
     }
     agent::Binaries::locate(&cluster.spec)?;
     if let Some(remote) = cluster
@@ -179,7 +179,7 @@ fn console_admin_password(location: &Location) -> anyhow::Result<Option<String>>
     agent::Secrets::ensure_console_admin_password(&loaded.spec.secrets_file)
 }
 
-fn print_console_help(cluster: &Cluster, new_password: Option<&str>) {
+pub(crate) fn print_console_help(cluster: &Cluster, new_password: Option<&str>) {
     let Some(settings) = &cluster.spec.controller else {
         return;
     };

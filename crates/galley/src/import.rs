@@ -418,7 +418,10 @@ fn write_new_file(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// `galley up` on an imported cluster: there are no nodes to start, only the controller.
-pub async fn up_imported(cluster: &Cluster) -> anyhow::Result<ExitCode> {
+pub async fn up_imported(
+    cluster: &Cluster,
+    new_console_password: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     if cluster.spec.controller.is_some() {
         crate::control::ensure_controller(cluster).await?;
         println!(
@@ -428,6 +431,8 @@ pub async fn up_imported(cluster: &Cluster) -> anyhow::Result<ExitCode> {
     }
     let rows = crate::status::collect(cluster).await;
     crate::status::print_table(&rows);
+    println!();
+    crate::cluster::print_console_help(cluster, new_console_password);
     Ok(ExitCode::SUCCESS)
 }
 

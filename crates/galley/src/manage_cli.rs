@@ -70,6 +70,7 @@ pub struct DbArgs {
 enum DbCommand {
     /// List the databases with their size, character set and table count.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -81,6 +82,7 @@ enum DbCommand {
         charset: Option<String>,
         #[arg(long)]
         collation: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -109,6 +111,7 @@ enum UserCommand {
     /// List the accounts and their grants (the server's and galley's own accounts only
     /// with --all; --json always has them, marked `system`).
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[arg(long)]
@@ -124,6 +127,7 @@ enum UserCommand {
         /// Read the password from stdin (one line) instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -140,6 +144,7 @@ enum UserCommand {
         host: String,
         #[arg(long)]
         password_stdin: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -187,6 +192,7 @@ enum OpenstackCommand {
         /// Give the services' accounts new passwords (their config lines change).
         #[arg(long)]
         rotate: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -198,12 +204,14 @@ enum OpenstackCommand {
         /// Write the lines to FILE (mode 0600: they hold passwords) instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Compare what is provisioned with the servers: exit code 3 when something is
     /// missing or differs (a dropped account, a changed grant).
     Drift {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -223,11 +231,13 @@ enum TokenCommand {
     Create {
         /// What the token is for, like `ci` or `monitoring`.
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List the API tokens (never the tokens themselves).
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -593,7 +603,11 @@ fn print_provisioned(result: &Provisioned) {
 fn config_text(result: &Provisioned) -> String {
     let mut text = String::new();
     for service in &result.services {
-        text.push_str(&format!("# {}\n{}", service.service, service.config));
+        // With several services, a header line tells where each one's lines start.
+        if result.services.len() > 1 {
+            text.push_str(&format!("# ---- {} ----\n", service.service));
+        }
+        text.push_str(&service.config);
         if !service.config.ends_with('\n') {
             text.push('\n');
         }

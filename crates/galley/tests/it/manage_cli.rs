@@ -171,6 +171,28 @@ async fn import_and_watch(cluster: &TestCluster) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(events.contains("every node is Synced"), "{events}");
+
+    // A node goes away (stopped through the cluster that really runs it): the imported
+    // cluster's status shows it unreachable, and its controller records that recovery
+    // is manual instead of acting.
+    cluster.galley_ok(&["stop", "node3"]);
+    let output = galley_in(&["status", "--json"], &dir);
+    assert_eq!(output.status.code(), Some(3), "a node is not Synced");
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["nodes"][2]["state"], "unreachable", "{status:#}");
+    for _ in 0..80 {
+        events = text(&galley_in(&["events", "--limit", "50"], &dir).stdout);
+        if events.contains("recovery is manual for imported nodes") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        events.contains("recovery is manual for imported nodes"),
+        "{events}"
+    );
+    cluster.galley_ok(&["start", "node3"]);
+
     let output = galley_in(&["down"], &dir);
     assert!(
         text(&output.stdout).contains("keep running"),
