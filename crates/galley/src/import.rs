@@ -40,17 +40,33 @@ pub struct ImportArgs {
     /// The port of the controller (API and console) for this cluster, on 127.0.0.1.
     #[arg(long, default_value_t = 4600)]
     controller_port: u16,
+    /// Where clients send writes today (an existing load balancer or virtual IP), as
+    /// HOST:PORT; OpenStack connection strings will point at it [default: the first node].
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_writer_arg)]
+    proxy_writer: Option<NodeArg>,
+}
+
+fn parse_writer_arg(text: &str) -> Result<NodeArg, String> {
+    let parsed = parse_node_arg(text)?;
+    if parsed.name.is_some() {
+        return Err(format!("`{text}`: expected HOST:PORT, without a name"));
+    }
+    Ok(parsed)
 }
 
 /// `galley import ARGS`.
 pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let location = Location::new(args.dir, None);
+    let writer = args
+        .proxy_writer
+        .map(|writer| spec::host_port(&writer.host, writer.port));
     import(
         &location,
         args.name,
         &args.nodes,
         &args.user,
         args.controller_port,
+        writer.as_deref(),
     )
     .await
 }
@@ -244,12 +260,16 @@ pub fn render_spec(
     dir: &Path,
     controller_port: u16,
     nodes: &[(String, String, u16)],
+    writer_address: Option<&str>,
 ) -> String {
     let root = dir.display();
+    let writer = writer_address
+        .map(|address| format!("writer_address = \"{address}\"\n"))
+        .unwrap_or_default();
     let mut text = format!(
         "# Imported by `galley import`. galley watches these nodes over SQL and manages\n\
          # their databases and accounts; it never starts, stops or recovers them.\n\
-         [cluster]\nname = \"{cluster_name}\"\nsecrets_file = \"{root}/secrets.toml\"\n\n\
+         [cluster]\nname = \"{cluster_name}\"\nsecrets_file = \"{root}/secrets.toml\"\n{writer}\n\
          [controller]\naddress = \"127.0.0.1\"\nport = {controller_port}\nstate_dir = \"{root}/controller\"\n"
     );
     for (name, host, port) in nodes {
@@ -267,6 +287,7 @@ pub async fn import(
     node_args: &[NodeArg],
     user: &str,
     controller_port: u16,
+    writer_address: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let secrets_path = location.dir.join("secrets.toml");
     for path in [&location.config, &secrets_path] {
@@ -381,7 +402,13 @@ pub async fn import(
         .iter()
         .map(|n| (n.name.clone(), n.arg.host.clone(), n.arg.port))
         .collect();
-    let text = render_spec(&cluster_name, &location.dir, controller_port, &nodes);
+    let text = render_spec(
+        &cluster_name,
+        &location.dir,
+        controller_port,
+        &nodes,
+        writer_address,
+    );
     // The generated spec must load: check it before anything is written.
     let loaded = spec::parse(&location.config, &text)?;
     std::fs::create_dir_all(&location.dir)
@@ -485,6 +512,38 @@ mod tests {
         }
     }
 
+    fn found(name: Option<&str>, node_name: &str) -> Found {
+        Found {
+            arg: NodeArg {
+                name: name.map(str::to_owned),
+                host: "10.0.0.1".to_owned(),
+                port: 3306,
+            },
+            name: String::new(),
+            wsrep_on: true,
+            cluster_name: "c".to_owned(),
+            node_name: node_name.to_owned(),
+            version: String::new(),
+            wsrep: WsrepStatus::from_variables([]),
+            missing: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn nodes_are_named_by_argument_then_by_the_server_then_by_position() {
+        let mut nodes = vec![
+            found(None, "galera-a"),
+            found(Some("db2"), "galera-b"),
+            // Not a valid galley name: falls back to its position.
+            found(None, "has space"),
+            // Taken by the first node: falls back too.
+            found(None, "galera-a"),
+        ];
+        assign_names(&mut nodes);
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["galera-a", "db2", "node3", "node4"]);
+    }
+
     fn lines(lines: &[&str]) -> Vec<String> {
         lines.iter().map(|l| (*l).to_owned()).collect()
     }
@@ -519,7 +578,13 @@ mod tests {
             ("db2".to_owned(), "10.0.0.2".to_owned(), 3306),
             ("db3".to_owned(), "10.0.0.3".to_owned(), 3306),
         ];
-        let text = render_spec("legacy", Path::new("/srv/galley"), 4600, &nodes);
+        let text = render_spec(
+            "legacy",
+            Path::new("/srv/galley"),
+            4600,
+            &nodes,
+            Some("10.0.0.10:3306"),
+        );
         let loaded = spec::parse(Path::new("/srv/galley/galley.toml"), &text).unwrap();
         assert!(loaded.spec.is_imported());
         assert_eq!(
@@ -529,5 +594,12 @@ mod tests {
         let controller = loaded.spec.controller.clone().unwrap();
         assert_eq!(controller.state_dir, Path::new("/srv/galley/controller"));
         assert_eq!(loaded.spec.node_names(), ["db1", "db2", "db3"]);
+        assert_eq!(
+            loaded.spec.client_endpoint(),
+            ("10.0.0.10".to_owned(), 3306)
+        );
+        let without = render_spec("legacy", Path::new("/srv/galley"), 4600, &nodes, None);
+        let loaded = spec::parse(Path::new("/srv/galley/galley.toml"), &without).unwrap();
+        assert_eq!(loaded.spec.client_endpoint(), ("10.0.0.1".to_owned(), 3306));
     }
 }

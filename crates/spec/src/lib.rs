@@ -24,6 +24,10 @@ pub struct ClusterSpec {
     pub name: String,
     /// Where the generated secrets (admin and monitor passwords, cluster token) live.
     pub secrets_file: PathBuf,
+    /// Where clients send writes when that is not galley's proxy: an existing load
+    /// balancer or virtual IP in front of an imported cluster (`galley import
+    /// --proxy-writer`). Connection strings handed to OpenStack services point at it.
+    pub writer_address: Option<(String, u16)>,
     pub server: ServerSettings,
     pub nodes: Vec<NodeSpec>,
     pub proxy: Option<ProxySpec>,
@@ -38,6 +42,22 @@ impl ClusterSpec {
     /// Node names in spec order, for error messages that list what is allowed.
     pub fn node_names(&self) -> Vec<&str> {
         self.nodes.iter().map(|node| node.name.as_str()).collect()
+    }
+
+    /// Where SQL clients should connect for writes: `[cluster] writer_address`, else the
+    /// galley proxy's writer port, else the most preferred node.
+    pub fn client_endpoint(&self) -> (String, u16) {
+        if let Some((host, port)) = &self.writer_address {
+            return (host.clone(), *port);
+        }
+        if let Some(proxy) = &self.proxy {
+            return (proxy.address.clone(), proxy.writer_port);
+        }
+        self.nodes
+            .iter()
+            .min_by_key(|node| node.priority)
+            .map(|node| (node.address.clone(), node.client_port))
+            .unwrap_or_default()
     }
 
     /// True for an imported cluster: its nodes have no agents and galley only watches

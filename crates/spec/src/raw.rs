@@ -25,6 +25,7 @@ pub(crate) struct RawFile {
 pub(crate) struct RawCluster {
     pub name: Option<String>,
     pub secrets_file: Option<String>,
+    pub writer_address: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -107,7 +108,7 @@ pub(crate) struct RawController {
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
 pub(crate) const TOP_KEYS: &[&str] = &["cluster", "server", "node", "proxy", "controller"];
-pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file"];
+pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file", "writer_address"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",
     "buffer_pool_size",

@@ -153,6 +153,10 @@ impl Checker {
                 .as_deref()
                 .unwrap_or("/etc/galley/secrets.toml"),
         );
+        let writer_address = cluster
+            .writer_address
+            .as_deref()
+            .and_then(|text| self.host_and_port("cluster.writer_address", text));
         let server = self.server(raw.server.unwrap_or_default());
         let nodes = self.nodes(raw.node);
         let proxy = raw.proxy.map(|proxy| self.proxy(proxy));
@@ -161,6 +165,7 @@ impl Checker {
         Some(ClusterSpec {
             name,
             secrets_file,
+            writer_address,
             server,
             nodes,
             proxy,
@@ -771,6 +776,37 @@ impl Checker {
                 field,
                 format!("`{value}` is neither an IP address nor a host name"),
             ),
+        }
+    }
+
+    /// `host:port` (`[v6]:port` for an IPv6 literal) that clients dial.
+    fn host_and_port(&mut self, field: &str, value: &str) -> Option<(String, u16)> {
+        let parsed = match value.strip_prefix('[') {
+            Some(rest) => rest.split_once("]:"),
+            None => value
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.contains(':')),
+        };
+        let Some((host, port)) = parsed else {
+            self.problem(
+                field,
+                format!("`{value}` is not HOST:PORT; write it like \"10.0.0.10:3306\""),
+            );
+            return None;
+        };
+        let before = self.problems.len();
+        self.node_address(field, host);
+        match port.parse::<u16>() {
+            Ok(port) if port > 0 && self.problems.len() == before => Some((host.to_owned(), port)),
+            Ok(_) | Err(_) => {
+                if self.problems.len() == before {
+                    self.problem(
+                        field,
+                        format!("`{port}` is not a port; allowed: 1 to 65535"),
+                    );
+                }
+                None
+            }
         }
     }
 

@@ -73,6 +73,8 @@ fn import_args(cluster: &TestCluster, controller_port: u16) -> Vec<String> {
         "--password-stdin".to_owned(),
         "--controller-port".to_owned(),
         controller_port.to_string(),
+        "--proxy-writer".to_owned(),
+        format!("127.0.0.1:{}", cluster.client_ports[0]),
     ]);
     args
 }
@@ -113,6 +115,13 @@ async fn import_and_watch(cluster: &TestCluster) {
     assert_eq!(
         spec_text.matches("managed = false").count(),
         3,
+        "{spec_text}"
+    );
+    assert!(
+        spec_text.contains(&format!(
+            "writer_address = \"127.0.0.1:{}\"",
+            cluster.client_ports[0]
+        )),
         "{spec_text}"
     );
     use std::os::unix::fs::PermissionsExt as _;

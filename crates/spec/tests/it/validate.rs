@@ -868,3 +868,34 @@ fn controller_tls_needs_both_files_with_absolute_paths() {
         );
     }
 }
+
+#[test]
+fn a_writer_address_points_clients_at_an_existing_balancer() {
+    let with =
+        |line: &str| LOCAL_CLUSTER.replacen("[cluster]\n", &format!("[cluster]\n{line}\n"), 1);
+    let loaded = parse_valid(&with("writer_address = \"10.0.0.10:3306\""));
+    assert_eq!(
+        loaded.spec.writer_address,
+        Some(("10.0.0.10".to_owned(), 3306))
+    );
+    assert_eq!(
+        loaded.spec.client_endpoint(),
+        ("10.0.0.10".to_owned(), 3306)
+    );
+    let loaded = parse_valid(LOCAL_CLUSTER);
+    assert_eq!(
+        loaded.spec.client_endpoint(),
+        ("127.0.0.1".to_owned(), 3306)
+    );
+    for (value, fragment) in [
+        ("10.0.0.10", "is not HOST:PORT"),
+        ("10.0.0.10:0", "`0` is not a port"),
+        ("10.0.0.10:http", "`http` is not a port"),
+        ("0.0.0.0:3306", "cannot be dialled"),
+    ] {
+        let error = parse(&with(&format!("writer_address = \"{value}\""))).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("cluster.writer_address"), "{value}: {text}");
+        assert!(text.contains(fragment), "{value}: {text}");
+    }
+}
