@@ -3,7 +3,7 @@
 # state transfers, and the mariadb client. Safe to run again: installed packages are kept.
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client galera-4 rsync)
+packages=(mariadb-server mariadb-client galera-4 rsync openssl)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -10,6 +10,7 @@
 
 mod alerts;
 pub mod api;
+pub mod console;
 pub mod sql_observe;
 
 use std::collections::{BTreeMap, HashMap};

@@ -42,6 +42,8 @@ struct StatusJson<'a> {
 pub struct ControllerRow {
     pub running: bool,
     pub pid: Option<i32>,
+    /// Where the controller serves the web console and the REST API.
+    pub console_url: String,
     pub last_event: Option<store::Event>,
     pub last_decision: Option<store::Decision>,
 }
@@ -69,6 +71,7 @@ fn collect_controller(cluster: &Cluster) -> Option<ControllerRow> {
     Some(ControllerRow {
         running: pid.is_some(),
         pid,
+        console_url: crate::control::console_url(&settings),
         last_event,
         last_decision,
     })
@@ -76,7 +79,10 @@ fn collect_controller(cluster: &Cluster) -> Option<ControllerRow> {
 
 fn print_controller(row: &ControllerRow) {
     match row.pid {
-        Some(pid) => println!("controller: running (pid {pid})"),
+        Some(pid) => println!(
+            "controller: running (pid {pid}); console and API at {}",
+            row.console_url
+        ),
         None => println!("controller: not running (`galley up` starts it)"),
     }
     if let Some(decision) = &row.last_decision {

@@ -263,15 +263,7 @@ pub fn router(state: SharedState) -> Router {
 
 /// The web console (static assets, public: the page asks the API, which needs a login).
 fn console() -> Router {
-    Router::new().route(
-        "/",
-        axum::routing::get(|| async {
-            axum::response::Html(
-                "<!doctype html><title>galley</title><p>The galley console is not built into this \
-                 controller yet. The REST API is at <a href=\"/api/v1/openapi.json\">/api/v1</a>.</p>",
-            )
-        }),
-    )
+    crate::console::routes()
 }
 
 /// The remote address of a connection, for login rate limiting, from either listener.

@@ -262,6 +262,9 @@ fn metric_value(sample: &store::Sample, metric: &str) -> f64 {
     }
 }
 
+/// Per (metric, node): bucket index -> (sum, count) of the values in that bucket.
+type Buckets = BTreeMap<i64, (f64, u32)>;
+
 /// The series for the charts: every metric per node (`"<metric>:<node>"`) and for the
 /// cluster (`"<metric>"`), averaged into at most [`MAX_POINTS`] buckets of the window.
 /// NaN values (rates not computable yet) are left out.
@@ -271,8 +274,7 @@ pub(super) fn series(
     window_ms: i64,
 ) -> BTreeMap<String, Vec<(i64, f64)>> {
     let bucket_ms = (window_ms / MAX_POINTS).max(1);
-    // (metric, node) -> bucket -> (sum, count)
-    let mut per_node: BTreeMap<(&str, &str), BTreeMap<i64, (f64, u32)>> = BTreeMap::new();
+    let mut per_node: BTreeMap<(&str, &str), Buckets> = BTreeMap::new();
     for sample in samples {
         let bucket = (sample.at_ms - since_ms).max(0) / bucket_ms;
         for (metric, _) in METRICS {

@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::process::Stdio;
 use std::time::Duration;
 
+use mysql_async::prelude::Queryable as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -187,6 +188,12 @@ async fn api_authentication_and_overview() {
         up.contains(&format!("http://127.0.0.1:{port}/")),
         "galley up prints the console URL:\n{up}"
     );
+    let status: Value =
+        serde_json::from_slice(&cluster.galley(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["controller"]["console_url"],
+        format!("http://127.0.0.1:{port}/")
+    );
     let api = Api::new(&cluster);
 
     // Health is public; every other route answers 401 without credentials, and with
@@ -300,6 +307,8 @@ async fn api_authentication_and_overview() {
         "a revoked token is refused"
     );
 
+    manage_databases_users_and_openstack(&cluster, &root, &session).await;
+
     // The history: events, decisions and metric series.
     let (status, events) = session.get("/api/v1/events?limit=500").await;
     assert_eq!(status, StatusCode::OK);
@@ -406,4 +415,318 @@ async fn api_authentication_and_overview() {
     // The console is served at / without credentials (its page logs in).
     let (status, _) = api.get("/").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn databases(conn: &mut mysql_async::Conn) -> Vec<String> {
+    conn.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1")
+        .await
+        .unwrap()
+}
+
+async fn accounts(conn: &mut mysql_async::Conn) -> Vec<(String, String)> {
+    conn.query("SELECT User, Host FROM mysql.user ORDER BY 1, 2")
+        .await
+        .unwrap()
+}
+
+/// Schemas, users, grants and OpenStack provisioning, checked over SQL on another node
+/// than the one the API ran its statements on (so Galera replicated them).
+async fn manage_databases_users_and_openstack(cluster: &TestCluster, root: &Api, session: &Api) {
+    let mut sql = cluster.conn(3).await;
+
+    // Databases: create (409 the second time), refuse a drop without confirmation,
+    // drop; a CSRF-less cookie request creates nothing.
+    let (status, body) = session
+        .without_csrf()
+        .post("/api/v1/databases", json!({"name": "csrf_victim"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, created) = session
+        .post(
+            "/api/v1/databases",
+            json!({"name": "app_one", "charset": "utf8mb4"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["name"], "app_one");
+    assert_eq!(created["charset"], "utf8mb4");
+    let (status, body) = root
+        .post("/api/v1/databases", json!({"name": "app_one"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, listed) = root.get("/api/v1/databases").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "app_one"),
+        "{listed}"
+    );
+    let schemas = databases(&mut sql).await;
+    assert!(schemas.contains(&"app_one".to_owned()), "{schemas:?}");
+    assert!(!schemas.contains(&"csrf_victim".to_owned()), "{schemas:?}");
+    let (status, body) = root.delete("/api/v1/databases/app_one?confirm=other").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(databases(&mut sql).await.contains(&"app_one".to_owned()));
+    let (status, body) = root.delete("/api/v1/databases/mysql?confirm=mysql").await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "system schemas are refused: {body}"
+    );
+
+    // Users and grants.
+    let (status, created) = session
+        .post("/api/v1/users", json!({"user": "app_user", "host": "%"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let generated = created["password"].as_str().unwrap().to_owned();
+    assert!(generated.len() >= 16, "{created}");
+    let (status, body) = root
+        .post("/api/v1/users", json!({"user": "app_user", "host": "%"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, granted) = root
+        .post(
+            "/api/v1/grants",
+            json!({"user": "app_user", "host": "%", "database": "app_one", "privileges": ["SELECT", "INSERT"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{granted}");
+    let grants = granted["grants"].to_string();
+    assert!(
+        grants.contains("SELECT, INSERT") && grants.contains("app\\\\_one"),
+        "{grants}"
+    );
+    // The generated password works, and the grant holds, through node 2.
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(cluster.client_ports[1])
+        .user(Some("app_user"))
+        .pass(Some(generated.clone()))
+        .db_name(Some("app_one"))
+        .prefer_socket(false);
+    let mut as_app = mysql_async::Conn::new(options).await.unwrap();
+    as_app
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .expect_err("only SELECT and INSERT were granted");
+    as_app.disconnect().await.unwrap();
+    let (status, revoked) = root
+        .post(
+            "/api/v1/revokes",
+            json!({"user": "app_user", "host": "%", "database": "app_one", "privileges": ["INSERT"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let grants = revoked["grants"].to_string();
+    assert!(
+        grants.contains("GRANT SELECT ON") && !grants.contains("INSERT"),
+        "{grants}"
+    );
+    let (status, body) = root
+        .post(
+            "/api/v1/grants",
+            json!({"user": "nobody", "host": "%", "database": "app_one", "privileges": ["ALL"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, users) = root.get("/api/v1/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user"] == "app_user" && u["host"] == "%"),
+        "{users}"
+    );
+    assert!(
+        !users.to_string().contains("PASSWORD '*"),
+        "no password hash is shown: {users}"
+    );
+    let (status, body) = root
+        .post(
+            "/api/v1/users/app_user/%25/password",
+            json!({"password": "chosen password 1"}),
+        )
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+
+    // Injection attempts: refused with 400 naming the rule, and nothing executed.
+    let schemas_before = databases(&mut sql).await;
+    let accounts_before = accounts(&mut sql).await;
+    for (path, body) in [
+        (
+            "/api/v1/databases",
+            json!({"name": "x`; DROP DATABASE app_one; --"}),
+        ),
+        (
+            "/api/v1/databases",
+            json!({"name": "app_two", "charset": "utf8mb4; DROP DATABASE app_one"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"user": "a' OR '1'='1", "host": "%"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"user": "evil", "host": "%'; DROP USER 'app_user'@'%"}),
+        ),
+        (
+            "/api/v1/grants",
+            json!({"user": "app_user", "host": "%", "database": "app_one", "privileges": ["ALL ON *.* TO 'app_user'@'%'; --"]}),
+        ),
+        (
+            "/api/v1/grants",
+            json!({"user": "app_user", "host": "%", "database": "*", "privileges": ["ALL"]}),
+        ),
+        (
+            "/api/v1/openstack/provision",
+            json!({"services": ["nova; DROP DATABASE app_one"]}),
+        ),
+    ] {
+        let (status, answer) = root.post(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+    }
+    let (status, body) = root.delete("/api/v1/users/app_user/%25'%20OR%20'1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(databases(&mut sql).await, schemas_before);
+    assert_eq!(accounts(&mut sql).await, accounts_before);
+
+    // Drop the user and the database.
+    let (status, _) = root.delete("/api/v1/users/app_user/%25").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = root.delete("/api/v1/users/app_user/%25").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = session
+        .delete("/api/v1/databases/app_one?confirm=app_one")
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!databases(&mut sql).await.contains(&"app_one".to_owned()));
+    let (status, _) = root
+        .delete("/api/v1/databases/app_one?confirm=app_one")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // OpenStack: the catalog, a provision, a second one that changes nothing, the
+    // config lines (which work through the proxy's writer), and drift after a manual
+    // change.
+    let (status, catalog) = root.get("/api/v1/openstack/catalog").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        catalog
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["service"] == "nova" && s["default"] == true),
+        "{catalog}"
+    );
+    let (status, first) = session
+        .post(
+            "/api/v1/openstack/provision",
+            json!({"services": ["keystone", "glance"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["changed"], true);
+    assert!(
+        first["services"][0]["changes"]
+            .to_string()
+            .contains("created database keystone"),
+        "{first:#}"
+    );
+    let (status, second) = root
+        .post(
+            "/api/v1/openstack/provision",
+            json!({"services": ["keystone", "glance"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["changed"], false, "{second:#}");
+    assert_eq!(second["services"][0]["changes"], json!([]));
+    assert_eq!(
+        second["services"][0]["config"],
+        first["services"][0]["config"]
+    );
+    let (status, shown) = root.get("/api/v1/openstack").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["services"].as_array().unwrap().len(), 2, "{shown}");
+    let (status, headers, config) = root
+        .send(
+            Method::GET,
+            "/api/v1/openstack/config?service=keystone",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("keystone.conf"),
+        "{headers:?}"
+    );
+    let config = config.as_str().unwrap().to_owned();
+    let (writer_port, _, _) = cluster.proxy_ports.unwrap();
+    let prefix = "mysql+pymysql://keystone:";
+    let start = config.find(prefix).expect("a connection URL") + prefix.len();
+    let password = &config[start..config[start..].find('@').unwrap() + start];
+    assert!(
+        config.contains(&format!("@127.0.0.1:{writer_port}/keystone")),
+        "{config}"
+    );
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(writer_port)
+        .user(Some("keystone"))
+        .pass(Some(password.to_owned()))
+        .db_name(Some("keystone"))
+        .prefer_socket(false);
+    let mut as_keystone = mysql_async::Conn::new(options).await.unwrap();
+    as_keystone
+        .query_drop("CREATE TABLE token (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    as_keystone.disconnect().await.unwrap();
+    let (status, body) = root.get("/api/v1/openstack/config?service=heat").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let (status, drift) = root.get("/api/v1/openstack/drift").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(drift["clean"], true, "{drift:#}");
+    sql.query_drop("REVOKE ALL PRIVILEGES ON `glance`.* FROM 'glance'@'%'")
+        .await
+        .unwrap();
+    let (status, drift) = root.get("/api/v1/openstack/drift").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(drift["clean"], false, "{drift:#}");
+    let glance = drift["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "glance")
+        .unwrap()
+        .clone();
+    assert!(
+        !glance["missing"].as_array().unwrap().is_empty(),
+        "{drift:#}"
+    );
+    // Provisioning again repairs it.
+    let (_, repaired) = root
+        .post(
+            "/api/v1/openstack/provision",
+            json!({"services": ["glance"]}),
+        )
+        .await;
+    assert_eq!(repaired["changed"], true, "{repaired:#}");
+    let (_, drift) = root.get("/api/v1/openstack/drift").await;
+    assert_eq!(drift["clean"], true, "{drift:#}");
+    sql.disconnect().await.unwrap();
 }

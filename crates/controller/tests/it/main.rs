@@ -1,0 +1,4 @@
+//! The controller's API served in-process on real sockets: TLS with a certificate made
+//! by the openssl command (the API over TLS, and the session cookie marked Secure).
+
+mod tls;
