@@ -560,16 +560,15 @@ pub async fn grant(args: GrantArgs, grant: bool) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&result)?;
     } else {
-        let (verb, preposition) = if grant {
-            ("Granted", "on")
+        let (verb, direction) = if grant {
+            ("Granted", "to")
         } else {
-            ("Revoked", "on")
+            ("Revoked", "from")
         };
         println!(
-            "{verb} {} {preposition} {}.* {} {}. Its grants now:",
+            "{verb} {} on {}.* {direction} {}. Its grants now:",
             privileges.join(", "),
             args.database,
-            if grant { "to" } else { "from" },
             account(&args.user, &args.host)
         );
         for line in &result.grants {

@@ -172,7 +172,7 @@ async fn import_and_watch(cluster: &TestCluster) {
         text(&output.stdout)
     );
     let mut events = String::new();
-    for _ in 0..80 {
+    for _ in 0..240 {
         events = text(&galley_in(&["events", "--limit", "50"], &dir).stdout);
         if events.contains("every node is Synced") {
             break;
@@ -189,7 +189,7 @@ async fn import_and_watch(cluster: &TestCluster) {
     assert_eq!(output.status.code(), Some(3), "a node is not Synced");
     let status: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(status["nodes"][2]["state"], "unreachable", "{status:#}");
-    for _ in 0..80 {
+    for _ in 0..240 {
         events = text(&galley_in(&["events", "--limit", "50"], &dir).stdout);
         if events.contains("recovery is manual for imported nodes") {
             break;
@@ -208,13 +208,17 @@ async fn import_and_watch(cluster: &TestCluster) {
         "{}",
         text(&output.stdout)
     );
-    // The imported nodes really do keep running.
-    let output = cluster.galley(&["status", "--json"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "the original cluster is still Synced"
-    );
+    // The imported nodes really do keep running: the original cluster settles back to
+    // three Synced nodes (node3's donor may still be finishing its transfer).
+    let mut code = None;
+    for _ in 0..120 {
+        code = cluster.galley(&["status"]).status.code();
+        if code == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(code, Some(0), "the original cluster is Synced again");
 }
 
 async fn refuse_bad_imports(cluster: &TestCluster) {
