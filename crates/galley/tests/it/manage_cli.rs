@@ -181,6 +181,19 @@ async fn import_and_watch(cluster: &TestCluster) {
     }
     assert!(events.contains("every node is Synced"), "{events}");
 
+    // Its API manages the databases of the imported cluster, through the account given
+    // to the import.
+    wait_for_api(&dir).await;
+    let output = galley_in(&["db", "create", "imported_app"], &dir);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let list = json_of(cluster, &["db", "list", "--json"]);
+    assert!(
+        names(&list, "name").contains(&"imported_app".to_owned()),
+        "created through the imported cluster's controller: {list}"
+    );
+    let output = galley_in(&["db", "drop", "imported_app", "--yes"], &dir);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
     // A node goes away (stopped through the cluster that really runs it): the imported
     // cluster's status shows it unreachable, and its controller records that recovery
     // is manual instead of acting.
@@ -299,15 +312,16 @@ fn json_of(cluster: &TestCluster, args: &[&str]) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
 }
 
-/// Waits until the controller's API answers and has seen a Synced node; bounded.
-async fn wait_for_api(cluster: &TestCluster) {
+/// Waits until the controller of the cluster in `dir` serves its API and has seen a
+/// Synced node; bounded.
+async fn wait_for_api(dir: &Path) {
     let mut last = String::new();
     for _ in 0..120 {
-        let (code, _, stderr) = run(cluster, &["db", "list", "--json"]);
-        if code == 0 {
+        let output = galley_in(&["db", "list", "--json"], dir);
+        if output.status.success() {
             return;
         }
-        last = stderr;
+        last = text(&output.stderr);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("the controller's API did not serve `db list` within 30 s: {last}");
@@ -594,7 +608,7 @@ async fn tokens_and_targets(cluster: &TestCluster) {
 async fn manage_through_the_api_and_import_the_cluster() {
     let cluster = TestCluster::with_controller();
     cluster.galley_ok(&["up", "--detach"]);
-    wait_for_api(&cluster).await;
+    wait_for_api(cluster.path()).await;
     databases(&cluster).await;
     users_and_grants(&cluster).await;
     openstack(&cluster).await;
