@@ -249,6 +249,39 @@ async fn refuse_bad_imports(cluster: &TestCluster) {
     assert!(!error.contains("not-the-password"), "{error}");
     assert_nothing_written(&dir);
 
+    // An account without the privileges galley needs: named, with what it lacks.
+    let mut admin = cluster.conn(1).await;
+    admin
+        .query_drop("CREATE USER 'limited'@'%' IDENTIFIED BY 'Limited-Pass-1'; GRANT PROCESS, CREATE ON *.* TO 'limited'@'%'")
+        .await
+        .unwrap();
+    let dir = scratch.path().join("limited");
+    let mut args = import_args(cluster, free_ports(1)[0]);
+    let user = args.iter().position(|a| a == "--user").unwrap() + 1;
+    args[user] = "limited".to_owned();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = galley_with_stdin(&args, &dir, "Limited-Pass-1\n");
+    admin.query_drop("DROP USER 'limited'@'%'").await.unwrap();
+    drop(admin);
+    assert_eq!(output.status.code(), Some(1));
+    let error = text(&output.stderr);
+    assert!(error.contains("the account `limited`"), "{error}");
+    assert!(error.contains("CREATE USER"), "{error}");
+    assert!(error.contains("GRANT OPTION"), "{error}");
+    // The privileges it does hold are not listed as missing.
+    let lacks = error
+        .split("lacks ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_default();
+    let missing: Vec<&str> = lacks.split(", ").collect();
+    assert!(missing.contains(&"DROP"), "{error}");
+    assert!(
+        !missing.contains(&"CREATE") && !missing.contains(&"PROCESS"),
+        "{error}"
+    );
+    assert_nothing_written(&dir);
+
     // An address where nothing listens.
     let dir = scratch.path().join("unreachable");
     let nobody = free_ports(1)[0];
