@@ -589,6 +589,58 @@ mod tests {
         assert_eq!(resolved.token, "cluster-token");
     }
 
+    /// A state directory with a spec whose controller listens on `controller`.
+    fn local_cluster(controller: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display();
+        std::fs::write(
+            dir.path().join("galley.toml"),
+            format!(
+                "[cluster]\nname = \"c\"\nsecrets_file = \"{root}/secrets.toml\"\n\
+                 [controller]\n{controller}\nstate_dir = \"{root}/controller\"\n\
+                 [[node]]\nname = \"db1\"\naddress = \"10.0.0.1\"\nclient_port = 3306\nmanaged = false\n"
+            ),
+        )
+        .unwrap();
+        agent::Secrets::for_imported("dba", "pw")
+            .write_new(&dir.path().join("secrets.toml"))
+            .unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_local_controller_comes_from_the_spec_and_the_secrets_file() {
+        let dir = local_cluster("address = \"0.0.0.0\"\nport = 4711");
+        let location = Location::new(dir.path().to_path_buf(), None);
+        let local = LocalController::load(&location).unwrap();
+        assert_eq!(
+            local.url, "http://127.0.0.1:4711",
+            "a wildcard listener is dialled on loopback"
+        );
+        let secrets = agent::Secrets::load(&dir.path().join("secrets.toml")).unwrap();
+        assert_eq!(local.cluster_token, secrets.cluster_token);
+        assert_eq!(local.ca_cert, None);
+
+        let dir = local_cluster(
+            "address = \"10.0.0.5\"\nport = 4712\ntls_cert = \"/etc/galley/api.crt\"\ntls_key = \"/etc/galley/api.key\"",
+        );
+        let location = Location::new(dir.path().to_path_buf(), None);
+        let local = LocalController::load(&location).unwrap();
+        assert_eq!(local.url, "https://10.0.0.5:4712");
+        assert_eq!(
+            local.ca_cert.as_deref(),
+            Some(std::path::Path::new("/etc/galley/api.crt"))
+        );
+
+        let missing = Location::new(dir.path().join("nothing"), None);
+        let error = format!(
+            "{:#}",
+            resolve(&TargetInputs::default(), || LocalController::load(&missing)).unwrap_err()
+        );
+        assert!(error.contains("no controller to talk to"), "{error}");
+        assert!(error.contains("does not exist"), "{error}");
+    }
+
     #[test]
     fn url_and_token_together_need_no_local_cluster() {
         let inputs = TargetInputs {
