@@ -4,6 +4,12 @@
 set -euo pipefail
 
 packages=(mariadb-server mariadb-client galera-4 rsync openssl)
+# The web console's browser test (headless Chromium driven from Node) and the proof that
+# provisioned OpenStack credentials work with PyMySQL and SQLAlchemy (Debian's python3).
+packages+=(chromium python3-pymysql python3-sqlalchemy)
+# Node and npm only when missing: a Node installed from elsewhere (its npm built in) stays.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do

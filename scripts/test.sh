@@ -14,4 +14,7 @@ for crate in spec galera planner; do
         exit 1
     fi
 done
+# The console's browser test (crates/galley/tests/it/console.rs) runs Node with
+# playwright-core from tests/browser; the lock file pins it, the npm cache keeps it offline.
+(cd tests/browser && npm ci --no-audit --no-fund --prefer-offline)
 cargo test --workspace

@@ -14,7 +14,6 @@ use anyhow::{bail, Context as _};
 use rand::distributions::Alphanumeric;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use sha1::{Digest as _, Sha1};
 
 pub const ADMIN_USER: &str = "galley_admin";
 pub const MONITOR_USER: &str = "galley_monitor";
@@ -157,14 +156,9 @@ fn random_secret(length: usize) -> String {
         .collect()
 }
 
-/// The `mysql_native_password` hash (`*` and the upper-case hex of SHA1(SHA1(password))),
-/// so that account SQL carries the hash and never the password itself.
-pub fn native_password_hash(password: &str) -> String {
-    let inner = Sha1::digest(password.as_bytes());
-    let outer = Sha1::digest(inner);
-    let hex: String = outer.iter().map(|byte| format!("{byte:02X}")).collect();
-    format!("*{hex}")
-}
+/// The `mysql_native_password` hash; it lives in `manage`, beside the account SQL that
+/// uses it.
+pub use manage::native_password_hash;
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

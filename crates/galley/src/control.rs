@@ -217,18 +217,6 @@ pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCod
         &cluster.secrets.cluster_token,
         options,
     )?;
-    seed_console_admin(&cluster, &settings)?;
-    let api_state = controller::api::ApiState::new(
-        cluster.spec.clone(),
-        settings.clone(),
-        controller::api::ApiSecrets {
-            cluster_token: cluster.secrets.cluster_token.clone(),
-            admin_user: cluster.secrets.admin_user().to_owned(),
-            admin_password: cluster.secrets.admin_password.clone(),
-        },
-        controller.observations(),
-        settings.tls.is_some(),
-    )?;
     tracing::info!(cluster = %cluster.spec.name, history = %controller::store_path(&settings).display(), api = %console_url(&settings), "controller running");
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -242,16 +230,43 @@ pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCod
     let wait_for_stop = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     };
-    let api = tokio::spawn(controller::api::serve(
-        listener,
-        api_state,
-        wait_for_stop(stopping.clone()),
-    ));
+    // The API starts beside the first tick, not before it: hashing the console
+    // password takes a noticeable time, and the first observation should not wait for
+    // it. Connections that arrive meanwhile wait in the listener's backlog.
+    let api = {
+        let observations = controller.observations();
+        let settings = settings.clone();
+        let shutdown = wait_for_stop(stopping.clone());
+        let serve = async move {
+            let seeding = (cluster.clone(), settings.clone());
+            tokio::task::spawn_blocking(move || seed_console_admin(&seeding.0, &seeding.1))
+                .await
+                .context("the console admin password task failed")??;
+            let api_state = controller::api::ApiState::new(
+                cluster.spec.clone(),
+                settings.clone(),
+                controller::api::ApiSecrets {
+                    cluster_token: cluster.secrets.cluster_token.clone(),
+                    admin_user: cluster.secrets.admin_user().to_owned(),
+                    admin_password: cluster.secrets.admin_password.clone(),
+                },
+                observations,
+                settings.tls.is_some(),
+            )?;
+            controller::api::serve(listener, api_state, shutdown)
+                .await
+                .context("the API server failed")
+        };
+        tokio::spawn(async move {
+            // Logged here, once: the tick loop goes on without the API.
+            if let Err(error) = serve.await {
+                tracing::error!("the REST API and console are not served: {error:#}");
+            }
+        })
+    };
     controller.run(wait_for_stop(stopping)).await;
-    match api.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!("the API server failed: {error}"),
-        Err(error) => tracing::error!("the API server panicked: {error}"),
+    if let Err(error) = api.await {
+        tracing::error!("the API server panicked: {error}");
     }
     let _ = std::fs::remove_file(&pid_path);
     tracing::info!("controller stopped");

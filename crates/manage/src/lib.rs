@@ -14,6 +14,9 @@
 //! `Manager` at one Synced node and every statement runs there; nothing here writes the
 //! `mysql.*` tables directly, which Galera would not replicate.
 
+// Every public item is documented: the API crate and the CLI code against it.
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod error;
 pub mod names;

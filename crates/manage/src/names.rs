@@ -111,7 +111,7 @@ impl NameError {
 const SHOWN_CHARACTERS: usize = 40;
 
 /// The value in double quotes, every character outside printable ASCII escaped
-/// (`\u{430}`, `\n`, `\0`) and cut after [`SHOWN_CHARACTERS`] characters, so that a
+/// (`\u{430}`, `\n`, `\0`) and cut after 40 characters, so that a
 /// message can be printed, logged and put in JSON without surprises.
 pub fn shown(value: &str) -> String {
     let mut text = String::from("\"");
@@ -415,6 +415,11 @@ impl HostPattern {
                 return problem("after `%.` must come a host name");
             }
             return Ok(HostPattern(value.to_ascii_lowercase()));
+        }
+        if value.contains('%') && value.bytes().any(|b| b.is_ascii_alphabetic()) {
+            return problem(
+                "in a host name `%` may only start it, followed by a dot, as in `%.example.org`",
+            );
         }
         if value.contains('%') {
             return match check_ipv4_wildcard(value) {
@@ -984,6 +989,8 @@ mod tests {
             ("%.example.org", Ok("%.example.org")),
             ("", Err("empty")),
             ("%%", Err("`%` must be a whole part")),
+            ("%example.org", Err("may only start it, followed by a dot")),
+            ("db%.example.org", Err("may only start it")),
             ("10.%.0.1", Err("every part after a `%` must be `%`")),
             ("10.0.0.1%", Err("`%` must be a whole part")),
             ("1%", Err("`%` must be a whole part")),

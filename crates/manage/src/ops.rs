@@ -11,20 +11,32 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable as _;
-use mysql_async::{Conn, Opts, Pool};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 use serde::Serialize;
 
 use crate::catalog::{self, Endpoint, Service};
 use crate::error::ManageError;
 use crate::names::{
-    account_sql, is_system_user, quote_string, Charset, Collation, DatabaseName, HostPattern,
-    Privileges, UserName, SYSTEM_SCHEMAS,
+    account_sql, is_system_user, quote_string, shown, Charset, Collation, DatabaseName,
+    HostPattern, Privileges, UserName, SYSTEM_SCHEMAS,
 };
 use crate::password::{redact_hashes, Password};
 
 /// How long getting a connection from the pool may take before the node counts as
 /// unavailable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Session settings of every connection:
+/// - `wsrep_sync_wait = 1`: reads (SELECT, SHOW) first wait until this node has applied
+///   everything the cluster committed before them, so a listing or a provision check
+///   sees a change just made through another node.
+/// - `lock_wait_timeout = 60`: a DDL statement that waits for a metadata lock (a long
+///   transaction on the table) fails after a minute instead of the server's default of a
+///   day, which would hang the caller.
+pub const SESSION_SETTINGS: [&str; 2] = [
+    "SET SESSION wsrep_sync_wait = 1",
+    "SET SESSION lock_wait_timeout = 60",
+];
 
 /// The hosts every provisioned OpenStack user gets: any host, and local socket or
 /// loopback logins (which a `'%'` account does not cover when the server has other
@@ -57,8 +69,8 @@ pub struct UserInfo {
     pub host: String,
     /// `SHOW GRANTS` lines, with any password hash replaced by `<hash hidden>`.
     pub grants: Vec<String>,
-    /// An internal account (root, mariadb.sys, mysql, PUBLIC, galley_*): galley refuses
-    /// to drop, change or grant to it.
+    /// An internal account (root, mariadb.sys, mysql, PUBLIC, galley_*) or the one the
+    /// manager logs in as: galley refuses to drop, change or grant to it.
     pub system: bool,
 }
 
@@ -161,6 +173,10 @@ pub struct DriftReport {
 #[derive(Debug, Clone)]
 pub struct Manager {
     pool: Pool,
+    /// The account the pool logs in as: protected like the internal accounts, so that
+    /// no call can drop or change the account galley itself works through (an imported
+    /// cluster's administrative account may have any name).
+    own_user: Option<String>,
 }
 
 /// The privilege columns of `mysql.db` that `ALL PRIVILEGES` sets (every one but
@@ -240,10 +256,38 @@ impl Manager {
     /// A manager for the node the options point at (the caller picks a Synced node and
     /// builds the options with an account that may create databases, users and grants,
     /// such as galley_admin). Connects lazily.
+    ///
+    /// The account in the options is protected like the internal accounts: refused for
+    /// drop, password, grant and revoke, and flagged `system` in [`Manager::users`].
+    ///
+    /// Every connection first runs [`SESSION_SETTINGS`] (after the options' own `init`).
     pub fn new(options: Opts) -> Manager {
+        let own_user = options.user().map(str::to_owned);
+        let mut init = options.init().to_vec();
+        init.extend(SESSION_SETTINGS.iter().map(|setting| setting.to_string()));
+        let options = OptsBuilder::from_opts(options).init(init);
         Manager {
+            own_user,
             pool: Pool::new(options),
         }
+    }
+
+    /// Whether the account is internal or the one this manager logs in as.
+    pub fn is_protected_user(&self, user: &str) -> bool {
+        is_system_user(user) || self.own_user.as_deref() == Some(user)
+    }
+
+    /// Refuses internal accounts and the manager's own.
+    fn ensure_unprotected(&self, user: &UserName) -> Result<(), ManageError> {
+        user.ensure_not_system()?;
+        if self.own_user.as_deref() == Some(user.as_str()) {
+            return Err(ManageError::Invalid(format!(
+                "the user {} is the account galley manages this cluster through; galley \
+                 never creates, drops, changes or grants to it through this interface",
+                shown(user.as_str())
+            )));
+        }
+        Ok(())
     }
 
     /// Closes the pool's connections.
@@ -345,11 +389,14 @@ impl Manager {
             .map_err(|error| classify(context, error))?;
         let mut users = Vec::with_capacity(accounts.len());
         for (user, host) in accounts {
-            let grants = show_grants(&mut conn, &user, &host)
-                .await
-                .map_err(|error| classify(context, error))?;
+            let grants = match show_grants(&mut conn, &user, &host).await {
+                Ok(grants) => grants,
+                // Dropped since the list was read (by another client, or replicated).
+                Err(error) if server_code(&error) == Some(code::NONEXISTING_GRANT) => continue,
+                Err(error) => return Err(classify(context, error)),
+            };
             users.push(UserInfo {
-                system: is_system_user(&user),
+                system: self.is_protected_user(&user),
                 user,
                 host,
                 grants,
@@ -376,7 +423,7 @@ impl Manager {
             user: user.to_string(),
             host: host.to_string(),
             grants,
-            system: user.is_system(),
+            system: self.is_protected_user(user.as_str()),
         })
     }
 
@@ -388,7 +435,7 @@ impl Manager {
         host: &HostPattern,
         password: &Password,
     ) -> Result<(), ManageError> {
-        user.ensure_not_system()?;
+        self.ensure_unprotected(user)?;
         let context = format!("cannot create the user {}", account_sql(user, host));
         let mut conn = self.conn(&context).await?;
         match create_user_on(&mut conn, user, host, password).await {
@@ -406,7 +453,7 @@ impl Manager {
     /// `DROP USER`. `NotFound` when the account does not exist; internal accounts are
     /// refused.
     pub async fn drop_user(&self, user: &UserName, host: &HostPattern) -> Result<(), ManageError> {
-        user.ensure_not_system()?;
+        self.ensure_unprotected(user)?;
         let context = format!("cannot drop the user {}", account_sql(user, host));
         let mut conn = self.conn(&context).await?;
         match conn
@@ -429,7 +476,7 @@ impl Manager {
         host: &HostPattern,
         password: &Password,
     ) -> Result<(), ManageError> {
-        user.ensure_not_system()?;
+        self.ensure_unprotected(user)?;
         let context = format!("cannot set the password of {}", account_sql(user, host));
         let mut conn = self.conn(&context).await?;
         match alter_password_on(&mut conn, user, host, password).await {
@@ -453,7 +500,7 @@ impl Manager {
         database: &DatabaseName,
         privileges: &Privileges,
     ) -> Result<Vec<String>, ManageError> {
-        user.ensure_not_system()?;
+        self.ensure_unprotected(user)?;
         database.ensure_not_system()?;
         let context = format!(
             "cannot grant {privileges} on {database} to {}",
@@ -489,7 +536,7 @@ impl Manager {
         database: &DatabaseName,
         privileges: &Privileges,
     ) -> Result<Vec<String>, ManageError> {
-        user.ensure_not_system()?;
+        self.ensure_unprotected(user)?;
         database.ensure_not_system()?;
         let context = format!(
             "cannot revoke {privileges} on {database} from {}",
@@ -919,8 +966,12 @@ async fn provision_service(
 
     for (database, found_charset) in &state.databases {
         if found_charset.is_none() {
-            create_database_on(conn, database, Some(charset), None, &context).await?;
-            changes.push(format!("created database {database}"));
+            match create_database_on(conn, database, Some(charset), None, &context).await {
+                Ok(()) => changes.push(format!("created database {database}")),
+                // Another client created it since the look: it is there, as wanted.
+                Err(ManageError::AlreadyExists(_)) => {}
+                Err(error) => return Err(error),
+            }
         }
     }
 
@@ -973,4 +1024,91 @@ async fn provision_service(
         charset: charset.clone(),
         catalog: service,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state of nova (nova_api, nova, nova_cell0): each database's character set, and
+    /// per host the stored hash and the grants held.
+    fn nova_state(
+        charsets: [Option<&str>; 3],
+        accounts: [Option<(&str, [bool; 3])>; 2],
+    ) -> ServiceState {
+        let service = catalog::resolve("nova").unwrap();
+        let (_, databases) = catalog_names(service);
+        ServiceState {
+            databases: databases
+                .into_iter()
+                .zip(charsets)
+                .map(|(name, charset)| (name, charset.map(str::to_owned)))
+                .collect(),
+            accounts: service_hosts()
+                .into_iter()
+                .zip(accounts)
+                .map(|(host, account)| match account {
+                    Some((hash, grants)) => (host, Some(hash.to_owned()), grants.to_vec()),
+                    None => (host, None, Vec::new()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn drift_names_what_is_missing_and_what_differs() {
+        let nova = catalog::resolve("nova").unwrap();
+        let known = Password::parse("password").unwrap();
+        let hash = known.native_hash();
+        let other = Password::parse("other").unwrap().native_hash();
+        let utf8mb4 = Some("utf8mb4");
+        let all = [true; 3];
+        let check = |state: ServiceState,
+                     password: Option<&Password>,
+                     missing: &[&str],
+                     differs: &[&str]| {
+            let drift = state.drift(nova, password, &Charset::utf8mb4());
+            assert_eq!(drift.missing, missing);
+            assert_eq!(drift.differs, differs);
+        };
+        check(
+            nova_state([utf8mb4; 3], [Some((&hash, all)), Some((&hash, all))]),
+            Some(&known),
+            &[],
+            &[],
+        );
+        check(
+            nova_state([None; 3], [None, None]),
+            Some(&known),
+            &[
+                "database nova_api",
+                "database nova",
+                "database nova_cell0",
+                "user 'nova'@'%'",
+                "user 'nova'@'localhost'",
+            ],
+            &[],
+        );
+        check(
+            nova_state(
+                [utf8mb4, Some("latin1"), None],
+                [Some((&other, [false, true, false])), Some((&hash, all))],
+            ),
+            Some(&known),
+            &[
+                "database nova_cell0",
+                "grant ALL PRIVILEGES on nova_api to 'nova'@'%'",
+            ],
+            &[
+                "database nova has the character set latin1, not utf8mb4",
+                "the password of 'nova'@'%' is not the one galley stored",
+            ],
+        );
+        check(
+            nova_state([utf8mb4; 3], [Some(("", all)), None]),
+            None,
+            &["user 'nova'@'localhost'"],
+            &["the password of 'nova'@'%' is not one galley stored (galley holds none for nova)"],
+        );
+    }
 }

@@ -178,6 +178,35 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_file_keeps_its_samples_and_gains_the_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("galley.db");
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection.execute_batch(MIGRATIONS[0]).unwrap();
+            connection.execute_batch(MIGRATIONS[1]).unwrap();
+            connection.pragma_update(None, "user_version", 2).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO samples (at_ms, node, last_committed, queries_per_second,
+                         flow_control_paused, recv_queue, send_queue, cert_failures, bf_aborts,
+                         connections, replicated)
+                     VALUES (5, 'node1', 7, 1.5, 0.0, 0, 0, 0, 0, 3, 9)",
+                    [],
+                )
+                .unwrap();
+        }
+        let store = crate::Store::open(&path).unwrap();
+        assert_eq!(version(&store.connection).unwrap(), SCHEMA_VERSION);
+        let samples = store.samples(None, 0, 10).unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].replicated, 9);
+        assert!(samples[0].replication_bytes_per_second.is_nan());
+        store.create_api_token("ci", "hash", 1).unwrap();
+        assert_eq!(store.api_tokens().unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_newer_schema_is_left_alone() {
         let connection = Connection::open_in_memory().unwrap();
         connection

@@ -22,6 +22,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use store::{SessionRecord, Store};
 
+use super::ApiJson;
 use super::{
     array, integer, nullable, object, string, Access, ApiError, ApiResult, RemoteAddr, Route,
     RouteDoc, SharedState,
@@ -287,7 +288,7 @@ fn dummy_hash() -> &'static str {
 async fn login(
     State(state): State<SharedState>,
     ConnectInfo(remote): ConnectInfo<RemoteAddr>,
-    Json(body): Json<LoginRequest>,
+    ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let keys = [
         format!("addr:{}", remote.0.ip()),
@@ -422,7 +423,7 @@ fn check_token_name(name: &str) -> ApiResult<()> {
 
 async fn create_token(
     State(state): State<SharedState>,
-    Json(body): Json<NewToken>,
+    ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     check_token_name(&body.name)?;
     let token = format!("galley_{}", random_hex(32));

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -25,6 +25,7 @@ use super::{
     array, boolean, integer, nullable, object, string, Access, ApiError, ApiResult, Route,
     RouteDoc, SharedState,
 };
+use super::{ApiJson, ApiQuery};
 use crate::now_ms;
 
 impl From<ManageError> for ApiError {
@@ -102,7 +103,7 @@ struct NewDatabase {
 
 async fn create_database(
     State(state): State<SharedState>,
-    Json(body): Json<NewDatabase>,
+    ApiJson(body): ApiJson<NewDatabase>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = DatabaseName::parse_managed(&body.name)?;
     let charset = body.charset.as_deref().map(Charset::parse).transpose()?;
@@ -129,7 +130,7 @@ struct DropQuery {
 async fn drop_database(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    Query(query): Query<DropQuery>,
+    ApiQuery(query): ApiQuery<DropQuery>,
 ) -> ApiResult<StatusCode> {
     let name = DatabaseName::parse_managed(&name)?;
     if query.confirm.as_deref() != Some(name.as_str()) {
@@ -167,7 +168,7 @@ fn password_or_generated(given: Option<&str>) -> ApiResult<(Password, bool)> {
 
 async fn create_user(
     State(state): State<SharedState>,
-    Json(body): Json<NewUser>,
+    ApiJson(body): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let user = UserName::parse_managed(&body.user)?;
     let host = HostPattern::parse(&body.host)?;
@@ -209,10 +210,19 @@ struct NewPassword {
 async fn set_password(
     State(state): State<SharedState>,
     Path((user, host)): Path<(String, String)>,
-    body: Option<Json<NewPassword>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let (user, host) = account(&user, &host)?;
-    let body = body.map(|Json(body)| body).unwrap_or_default();
+    // The body is optional: none (or `{}`) generates a password.
+    let body: NewPassword = if body.iter().all(u8::is_ascii_whitespace) {
+        NewPassword::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request(format!(
+                "invalid request body: {error}; send {{\"password\": \"...\"}} or nothing"
+            ))
+        })?
+    };
     let (password, generated) = password_or_generated(body.password.as_deref())?;
     let for_sql = password.clone();
     with_manager(&state, |manager| async move {
@@ -249,7 +259,7 @@ impl GrantRequest {
 
 async fn grant(
     State(state): State<SharedState>,
-    Json(body): Json<GrantRequest>,
+    ApiJson(body): ApiJson<GrantRequest>,
 ) -> ApiResult<Json<Value>> {
     let (user, host, database, privileges) = body.parse()?;
     let grants = with_manager(&state, |manager| async move {
@@ -261,7 +271,7 @@ async fn grant(
 
 async fn revoke(
     State(state): State<SharedState>,
-    Json(body): Json<GrantRequest>,
+    ApiJson(body): ApiJson<GrantRequest>,
 ) -> ApiResult<Json<Value>> {
     let (user, host, database, privileges) = body.parse()?;
     let grants = with_manager(&state, |manager| async move {
@@ -343,7 +353,7 @@ struct ProvisionBody {
 
 async fn provision(
     State(state): State<SharedState>,
-    Json(body): Json<ProvisionBody>,
+    ApiJson(body): ApiJson<ProvisionBody>,
 ) -> ApiResult<Json<Value>> {
     let request = ProvisionRequest {
         services: body.services,
@@ -413,7 +423,7 @@ struct ConfigQuery {
 
 async fn service_config(
     State(state): State<SharedState>,
-    Query(query): Query<ConfigQuery>,
+    ApiQuery(query): ApiQuery<ConfigQuery>,
 ) -> ApiResult<Response> {
     let Some(name) = query.service else {
         return Err(ApiError::bad_request(

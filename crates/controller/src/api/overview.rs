@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::ApiQuery;
 use super::{
     array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult, Route,
     RouteDoc, SharedState,
@@ -148,7 +149,7 @@ struct EventsQuery {
 
 async fn events(
     State(state): State<SharedState>,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let limit = check_limit(query.limit)?;
     if let Some(node) = &query.node {
@@ -189,7 +190,7 @@ struct DecisionsQuery {
 
 async fn decisions(
     State(state): State<SharedState>,
-    Query(query): Query<DecisionsQuery>,
+    ApiQuery(query): ApiQuery<DecisionsQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let limit = check_limit(query.limit)?;
     let decisions = state.store().decisions(None, limit)?;
@@ -322,7 +323,7 @@ pub(super) fn series(
 
 async fn history(
     State(state): State<SharedState>,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Value>> {
     let window = query.window.as_deref().unwrap_or("1h");
     let Some((_, window_ms)) = WINDOWS.iter().find(|(name, _)| *name == window) else {

@@ -70,7 +70,13 @@ impl TlsListener {
         let (sender, accepted) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, remote) = match listener.accept().await {
+                // Ends with the server: its listener (the receiver) is dropped, and the
+                // port is released at once rather than at the next connection.
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = sender.closed() => return,
+                };
+                let (stream, remote) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of descriptors, say: wait instead of spinning.
@@ -79,9 +85,6 @@ impl TlsListener {
                         continue;
                     }
                 };
-                if sender.is_closed() {
-                    return;
-                }
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();
                 tokio::spawn(async move {

@@ -34,13 +34,13 @@ function timeLabel(ms, spanMs) {
 
 /**
  * series: [{name, points: [[at_ms, value], ...]}]; from/to: the window in ms;
- * format: value -> text. Returns a <figure> holding the SVG and its legend.
+ * format: value -> text; minimum: the least top of the value axis. Returns a <figure> holding the SVG and its legend.
  */
-export function lineChart({title, series, from, to, format}) {
+export function lineChart({title, series, from, to, format, minimum = 0}) {
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
   const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
   const span = Math.max(1, to - from);
-  let max = 0;
+  let max = minimum;
   for (const {points} of series) {
     for (const [, value] of points) max = Math.max(max, Number(value) || 0);
   }

@@ -122,7 +122,7 @@ export function secretBox(label, value) {
     try { await copyText(value); message.ok('Copied.'); } catch (error) { message.error(error); }
   }}, 'Copy');
   return h('div', {class: 'secret', role: 'region', 'aria-label': label},
-    h('p', {}, h('strong', {}, label), ' — shown once, it is not stored in a form anyone can read back.'),
+    h('p', {}, h('strong', {}, label), ' — shown only this once: copy it now.'),
     h('div', {class: 'secret-line'}, code, button),
     message.element);
 }

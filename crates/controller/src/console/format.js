@@ -18,7 +18,13 @@ export function number(value) {
   if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (Math.abs(n) >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
   if (Number.isInteger(n)) return String(n);
-  return n.toFixed(Math.abs(n) < 1 ? 3 : 1);
+  return String(Number(n.toFixed(Math.abs(n) < 1 ? 2 : 1)));
+}
+
+/** An exact count (a seqno): every digit, grouped by thousands. */
+export function integer(value) {
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return '—';
+  return Number(value).toLocaleString('en-US');
 }
 
 /** flow_control_paused is a fraction of time (0..1). */

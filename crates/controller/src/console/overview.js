@@ -16,21 +16,26 @@ const WINDOW_MS = {'5m': 3e5, '1h': 36e5, '6h': 216e5, '24h': 864e5, '7d': 6048e
 /** Long windows change slowly: their history is fetched less often than every tick. */
 const HISTORY_EVERY_MS = {'5m': 2000, '1h': 10000, '6h': 30000, '24h': 60000, '7d': 120000};
 const CHARTS = [
-  {metric: 'qps', title: 'Queries per second', format: format.number},
-  {metric: 'flow_control_paused', title: 'Flow control paused (fraction of time)', format: format.percent},
-  {metric: 'recv_queue', title: 'Receive queue (write-sets)', format: format.number},
-  {metric: 'replication_bytes_per_s', title: 'Replication rate', format: format.rate},
+  // `minimum` is the least top of the value axis, so that a quiet cluster's flat line
+  // sits at the bottom of a sensible scale instead of filling a scale of fractions.
+  {metric: 'qps', title: 'Queries per second', format: format.number, minimum: 10},
+  {metric: 'flow_control_paused', title: 'Flow control paused (fraction of time)', format: format.percent, minimum: 0.1},
+  {metric: 'recv_queue', title: 'Receive queue (write-sets)', format: format.number, minimum: 4},
+  {metric: 'replication_bytes_per_s', title: 'Replication rate', format: format.rate, minimum: 1000},
 ];
 
-/** How a node's state reads: a CSS tone and a label that does not rely on colour. */
+/** How a node's state reads: a CSS tone and a label that does not rely on colour. The
+ *  states are the agent's labels (Galera's Synced, Donor/Desynced, Joiner, Joined, and
+ *  starting, non-Primary, stopped) and the controller's (agent down, unknown). */
 export function nodeTone(node) {
-  if (!node.reachable) return {tone: 'down', label: node.state && node.state !== 'unknown' ? `down (${node.state})` : 'down'};
   const state = String(node.state || 'unknown');
   const lower = state.toLowerCase();
+  if (lower === 'unknown') return {tone: 'neutral', label: 'unknown (not observed yet)'};
+  if (!node.reachable) return {tone: 'down', label: lower.includes('down') ? state : `down (${state})`};
   if (lower === 'synced') return {tone: node.desync ? 'warn' : 'ok', label: node.desync ? 'Synced (desynced)' : 'Synced'};
   if (lower.startsWith('donor') || lower.includes('desync')) return {tone: 'warn', label: state};
-  if (lower === 'joiner' || lower === 'joined') return {tone: 'info', label: state};
-  if (lower.includes('down') || lower.includes('stopped') || lower.includes('unreachable')) return {tone: 'down', label: state};
+  if (lower === 'joiner' || lower === 'joined' || lower === 'starting') return {tone: 'info', label: state};
+  if (lower.includes('down') || lower === 'stopped' || lower === 'non-primary') return {tone: 'down', label: state};
   return {tone: 'neutral', label: state};
 }
 
@@ -50,7 +55,7 @@ function nodeCard(node, writer) {
     h('dl', {class: 'stats'},
       stat('Cluster', node.cluster_size === null || node.cluster_size === undefined ? '—'
         : `${node.cluster_size} nodes, ${node.cluster_status || '?'}`),
-      stat('Last committed', format.number(node.last_committed)),
+      stat('Last committed', format.integer(node.last_committed)),
       stat('Flow control paused', format.percent(node.flow_control_paused), node.flow_control_paused > 0.1 ? 'alert' : ''),
       stat('Recv queue', format.number(node.recv_queue), node.recv_queue > 10 ? 'alert' : ''),
       stat('Send queue', format.number(node.send_queue), node.send_queue > 10 ? 'alert' : ''),
@@ -103,14 +108,19 @@ function decisionsTable(decisions) {
   ], decisions, 'The controller has not had to decide anything yet.');
 }
 
-/** Groups "<metric>:<node>" series by metric; a bare "<metric>" is the cluster's. */
+function newestFirst(list) {
+  return [...(list || [])].sort((a, b) => b.at_ms - a.at_ms);
+}
+
+/** Groups "<metric>:<node>" series by metric; a bare "<metric>" is the whole cluster's
+ *  (sum or maximum over the nodes), drawn first as "all nodes". */
 export function seriesFor(history, metric) {
   const result = [];
   for (const [key, points] of Object.entries((history && history.series) || {})) {
-    if (key === metric) result.push({name: 'cluster', points});
+    if (key === metric) result.push({name: 'all nodes', points});
     else if (key.startsWith(`${metric}:`)) result.push({name: key.slice(metric.length + 1), points});
   }
-  return result.sort((a, b) => a.name.localeCompare(b.name));
+  return result.sort((a, b) => (a.name === 'all nodes' ? -1 : b.name === 'all nodes' ? 1 : a.name.localeCompare(b.name)));
 }
 
 export function mountOverview(main) {
@@ -153,12 +163,15 @@ export function mountOverview(main) {
     const to = Date.now();
     const from = to - WINDOW_MS[windowName];
     replace(charts, CHARTS.map((chart) => lineChart({
-      title: chart.title, series: seriesFor(history, chart.metric), from, to, format: chart.format,
+      title: chart.title, series: seriesFor(history, chart.metric), from, to, format: chart.format, minimum: chart.minimum,
     })));
   }
 
   function showFreshness(error) {
     const age = Date.now() - lastSuccess;
+    // Old numbers stay readable but fade, so that nobody takes them for the present.
+    const stale = Boolean(error) || age > STALE_AFTER_MS;
+    for (const element of [summary, nodes]) element.classList.toggle('is-stale', stale);
     if (lastSuccess === 0 && error) {
       freshness.className = 'freshness stale';
       replace(freshness, `No data: ${error.message}`);
@@ -186,8 +199,8 @@ export function mountOverview(main) {
       const writer = cluster.proxy ? cluster.proxy.writer : null;
       replace(summary.lastChild, clusterSummary(cluster));
       replace(nodes, (cluster.nodes || []).map((node) => nodeCard(node, writer)));
-      replace(events, eventsTable(eventList || []));
-      replace(decisions, decisionsTable(decisionList || []));
+      replace(events, eventsTable(newestFirst(eventList)));
+      replace(decisions, decisionsTable(newestFirst(decisionList)));
       if (newHistory) {
         history = newHistory;
         lastHistoryFetch = lastSuccess;

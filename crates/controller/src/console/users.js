@@ -176,22 +176,25 @@ export function mountUsers(main) {
       return;
     }
     listMessage.clear();
+    // The accounts an operator manages first; the server's and galley's own after them.
+    accounts.sort((a, b) => Number(Boolean(a.system)) - Number(Boolean(b.system)));
     const rows = accounts.map((account) => {
       const panel = h('td', {colspan: 3});
       const panelRow = h('tr', {class: 'confirm-row', hidden: true}, panel);
       const close = () => { panelRow.hidden = true; panel.replaceChildren(); };
       const open = (content) => { replace(panel, content); panelRow.hidden = false; };
       const row = h('tr', {dataset: {account: accountName(account)}},
-        h('th', {scope: 'row'}, h('code', {}, accountName(account))),
+        h('th', {scope: 'row'}, h('code', {}, accountName(account)),
+          account.system ? h('span', {class: 'badge neutral', title: 'The server\'s or galley\'s own account: not changed from here'}, 'system') : null),
         h('td', {}, h('ul', {class: 'grants'}, account.grants.map((text) => h('li', {}, h('code', {}, text))))),
-        h('td', {class: 'row-actions'},
+        h('td', {class: 'row-actions'}, account.system ? null : [
           h('button', {type: 'button', class: 'secondary', 'aria-label': `Set the password of ${accountName(account)}`,
             onclick: () => open(passwordForm(account, close))}, 'Password…'),
           h('button', {type: 'button', class: 'danger secondary', 'aria-label': `Drop ${accountName(account)}`,
             onclick: () => open(dropForm(account, close, async () => {
               listMessage.ok(`Dropped ${accountName(account)}.`);
               await load();
-            }))}, 'Drop…')));
+            }))}, 'Drop…')]));
       return [row, panelRow];
     });
     replace(list, accounts.length === 0 ? h('p', {class: 'empty'}, 'No users.') : h('table', {},
@@ -199,10 +202,10 @@ export function mountUsers(main) {
       h('thead', {}, h('tr', {}, ['Account', 'Grants', ''].map((title) => h('th', {scope: 'col'}, title)))),
       h('tbody', {}, rows)));
     // Keep the grant form's state (what was typed) unless the list of accounts changed.
-    const key = accounts.map(accountName).join('\n');
+    const key = accounts.filter((account) => !account.system).map(accountName).join('\n');
     if (grantSlot.dataset.accounts !== key) {
       grantSlot.dataset.accounts = key;
-      replace(grantSlot, grantForm(accounts, databases, load));
+      replace(grantSlot, grantForm(accounts.filter((account) => !account.system), databases, load));
     }
   }
 

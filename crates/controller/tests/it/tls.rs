@@ -219,6 +219,16 @@ async fn the_api_speaks_tls_and_marks_the_cookie_secure() {
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+    // The server released its port: it can be bound again (polled, bounded).
+    let mut rebound = false;
+    for _ in 0..100 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            rebound = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rebound, "port {port} still held after shutdown");
 }
 
 #[test]

@@ -554,6 +554,18 @@ async fn manage_databases_users_and_openstack(cluster: &TestCluster, root: &Api,
         )
         .await;
     assert_eq!((status, body), (StatusCode::OK, json!({})));
+    let (status, _, body) = root
+        .send(Method::POST, "/api/v1/users/app_user/%25/password", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["password"].as_str().is_some_and(|p| p.len() >= 16),
+        "{body}"
+    );
+    // A malformed body is a 400 in the API's error shape, not axum's plain text.
+    let (status, body) = root.post("/api/v1/databases", json!({"nmae": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("nmae"), "{body}");
 
     // Injection attempts: refused with 400 naming the rule, and nothing executed.
     let schemas_before = databases(&mut sql).await;

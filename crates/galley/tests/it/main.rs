@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod cluster;
+mod console;
 mod controller;
 mod manage_cli;
 mod proxy;
