@@ -367,7 +367,11 @@ impl Controller {
             observation,
             &stopped_on_purpose,
         );
-        Ok(sql_observe::leave_unmanaged_alone(plan, &self.spec))
+        Ok(sql_observe::leave_unmanaged_alone(
+            plan,
+            &self.spec,
+            observation,
+        ))
     }
 
     /// Observes and plans without recording or acting (`galley recover` without --yes).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use agent::api::{NodeReport, ProcessReport};
 use galera::WsrepStatus;
 use mysql_async::prelude::Queryable as _;
-use planner::{Blocked, Plan, Rule};
+use planner::{AgentState, Blocked, Observation, Plan, Rule};
 use spec::{ClusterSpec, NodeSpec};
 
 /// How long connecting to a node, and then reading its status, may take.
@@ -154,11 +154,38 @@ pub fn report_from_sql(node: &str, wsrep: WsrepStatus) -> NodeReport {
 /// it does not manage. When the cluster is not healthy, the plan becomes a refusal by
 /// policy whose reason says that recovery is manual and what galley would have done (or
 /// was waiting for), so that the decision and event history tells the operator what to
-/// do by hand. A healthy plan, or any plan of a managed cluster, is returned unchanged.
-pub fn leave_unmanaged_alone(mut plan: Plan, spec: &ClusterSpec) -> Plan {
+/// do by hand, starting with the nodes that are not serving as the controller saw them
+/// (the planner's own words speak of agents, which imported nodes do not have). A
+/// healthy plan, or any plan of a managed cluster, is returned unchanged.
+pub fn leave_unmanaged_alone(
+    mut plan: Plan,
+    spec: &ClusterSpec,
+    observation: &Observation,
+) -> Plan {
     if !spec.is_imported() || (plan.steps.is_empty() && plan.blocked.is_none()) {
         return plan;
     }
+    let not_serving: Vec<String> = observation
+        .nodes
+        .iter()
+        .filter_map(|node| match &node.agent {
+            AgentState::Unreachable => Some(format!("{} does not answer over SQL", node.name)),
+            AgentState::Reported(facts) => match &facts.wsrep {
+                Some(wsrep) if wsrep.write_health().is_ok() => None,
+                Some(wsrep) => Some(format!(
+                    "{} is {} ({})",
+                    node.name,
+                    wsrep.local_state,
+                    if wsrep.is_primary() {
+                        "Primary"
+                    } else {
+                        "not Primary"
+                    }
+                )),
+                None => Some(format!("{} reports no wsrep status", node.name)),
+            },
+        })
+        .collect();
     let mut seen: Vec<String> = plan
         .steps
         .iter()
@@ -173,7 +200,12 @@ pub fn leave_unmanaged_alone(mut plan: Plan, spec: &ClusterSpec) -> Plan {
     plan.blocked = Some(Blocked::Refused {
         rule: Rule::Policy,
         reason: format!(
-            "recovery is manual for imported nodes (managed = false): galley watches them but never acts on them; the planner says: {}",
+            "recovery is manual for imported nodes (managed = false): {}. galley watches them but never acts on them; the planner says: {}",
+            if not_serving.is_empty() {
+                "the cluster is not healthy".to_owned()
+            } else {
+                not_serving.join(", ")
+            },
             seen.join("; ")
         ),
     });
@@ -183,7 +215,52 @@ pub fn leave_unmanaged_alone(mut plan: Plan, spec: &ClusterSpec) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use planner::{Action, Situation, Step};
+    use planner::{Action, Facts, NodeView, Policy, Situation, Step};
+
+    /// db1 and db2 Synced, db3 unreachable.
+    fn observation() -> Observation {
+        let synced = galera::WsrepStatus::from_variables([
+            ("wsrep_ready", "ON"),
+            ("wsrep_cluster_status", "Primary"),
+            ("wsrep_local_state", "4"),
+            ("read_only", "OFF"),
+        ]);
+        let reported = |name: &str| NodeView {
+            name: name.to_owned(),
+            priority: 1,
+            agent: AgentState::Reported(Box::new(Facts {
+                running: true,
+                wsrep: Some(synced.clone()),
+                has_data: true,
+                grastate: None,
+                recovered: None,
+                stuck: false,
+                failed_starts: 0,
+                backing_off: false,
+            })),
+        };
+        Observation {
+            nodes: vec![
+                reported("db1"),
+                reported("db2"),
+                NodeView {
+                    name: "db3".to_owned(),
+                    priority: 3,
+                    agent: AgentState::Unreachable,
+                },
+            ],
+            high_water_mark: None,
+            policy: Policy {
+                auto_recover_nodes: true,
+                auto_recover_cluster: true,
+                confirm_bootstrap: false,
+                confirm_restart: false,
+                allow_wipe: false,
+                wipe_after_failed_starts: 3,
+            },
+            force: false,
+        }
+    }
 
     fn imported_spec() -> ClusterSpec {
         let text = r#"
@@ -233,7 +310,7 @@ managed = false
             blocked: None,
             notes: Vec::new(),
         };
-        let plan = leave_unmanaged_alone(plan, &imported_spec());
+        let plan = leave_unmanaged_alone(plan, &imported_spec(), &observation());
         assert!(plan.steps.is_empty());
         assert!(plan.runnable().is_empty());
         match plan.blocked {
@@ -260,7 +337,7 @@ managed = false
             notes: Vec::new(),
         };
         assert_eq!(
-            leave_unmanaged_alone(healthy.clone(), &imported_spec()),
+            leave_unmanaged_alone(healthy.clone(), &imported_spec(), &observation()),
             healthy
         );
         let managed = spec::parse(
@@ -275,7 +352,10 @@ managed = false
             blocked: None,
             notes: Vec::new(),
         };
-        assert_eq!(leave_unmanaged_alone(degraded.clone(), &managed), degraded);
+        assert_eq!(
+            leave_unmanaged_alone(degraded.clone(), &managed, &observation()),
+            degraded
+        );
     }
 
     #[test]
@@ -289,11 +369,15 @@ managed = false
             }),
             notes: Vec::new(),
         };
-        let plan = leave_unmanaged_alone(plan, &imported_spec());
+        let plan = leave_unmanaged_alone(plan, &imported_spec(), &observation());
         let Some(Blocked::Refused { reason, .. }) = plan.blocked else {
             panic!("expected a refusal");
         };
         assert!(reason.contains("wait: db3 does not answer"), "{reason}");
+        assert!(
+            reason.contains("(managed = false): db3 does not answer over SQL."),
+            "only the node that is not serving is named: {reason}"
+        );
     }
 
     #[test]

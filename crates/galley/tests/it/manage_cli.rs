@@ -213,6 +213,10 @@ async fn import_and_watch(cluster: &TestCluster) {
         events.contains("recovery is manual for imported nodes"),
         "{events}"
     );
+    assert!(
+        events.contains("node3 does not answer over SQL"),
+        "{events}"
+    );
     cluster.galley_ok(&["start", "node3"]);
 
     let output = galley_in(&["down"], &dir);
