@@ -219,7 +219,7 @@ mod tests {
 
     /// db1 and db2 Synced, db3 unreachable.
     fn observation() -> Observation {
-        let synced = galera::WsrepStatus::from_variables([
+        let synced = WsrepStatus::from_variables([
             ("wsrep_ready", "ON"),
             ("wsrep_cluster_status", "Primary"),
             ("wsrep_local_state", "4"),
