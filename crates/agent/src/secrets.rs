@@ -25,6 +25,10 @@ pub struct Secrets {
     pub cluster_token: String,
     pub admin_password: String,
     pub monitor_password: String,
+    /// The administrative account, when it is not galley's own `galley_admin`: an
+    /// imported cluster (`galley import`) keeps the account the operator gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_user: Option<String>,
     /// The console's `admin` password as `galley up` generated it. The controller sets
     /// it (hashed) in its store when the store has no admin yet; files written before
     /// the console existed lack it.
@@ -44,8 +48,27 @@ impl Secrets {
             cluster_token: random_secret(40),
             admin_password: random_secret(32),
             monitor_password: random_secret(32),
+            admin_user: None,
             console_admin_password: None,
         }
+    }
+
+    /// The secrets of an imported cluster: its existing administrative account, and a
+    /// new cluster token for the controller's API. There is no monitor account (galley
+    /// did not create one), so the monitor password stays empty.
+    pub fn for_imported(admin_user: &str, admin_password: &str) -> Secrets {
+        Secrets {
+            cluster_token: random_secret(40),
+            admin_password: admin_password.to_owned(),
+            monitor_password: String::new(),
+            admin_user: Some(admin_user.to_owned()),
+            console_admin_password: None,
+        }
+    }
+
+    /// The account that administers the servers (`galley_admin` unless imported).
+    pub fn admin_user(&self) -> &str {
+        self.admin_user.as_deref().unwrap_or(ADMIN_USER)
     }
 
     /// Adds a generated console admin password to the secrets file at `path` unless it
@@ -83,7 +106,7 @@ impl Secrets {
         // The toml error could quote a line of the file, so it is not passed on.
         toml::from_str(&text).map_err(|_| {
             anyhow::anyhow!(
-                "the secrets file {} is not valid: it needs cluster_token, admin_password and monitor_password",
+                "the secrets file {} is not valid: it needs cluster_token, admin_password and monitor_password (and optionally admin_user)",
                 path.display()
             )
         })
@@ -171,6 +194,20 @@ mod tests {
         assert_eq!(format!("{loaded:?}"), "Secrets { .. }");
         assert!(loaded.token_matches(&created.cluster_token));
         assert!(!loaded.token_matches("wrong"));
+    }
+
+    #[test]
+    fn an_imported_cluster_keeps_its_admin_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.toml");
+        let secrets = Secrets::for_imported("dba", "pw");
+        secrets.write_new(&path).unwrap();
+        let loaded = Secrets::load(&path).unwrap();
+        assert_eq!(loaded.admin_user(), "dba");
+        assert_eq!(loaded.admin_password, "pw");
+        assert_eq!(Secrets::generate().admin_user(), ADMIN_USER);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("admin_user = \"dba\""), "{text}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod alerts;
 pub mod api;
 pub mod console;
+pub mod sql_observe;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -165,6 +166,8 @@ pub struct Controller {
     memory: tokio::sync::Mutex<Memory>,
     alerts: Alerts,
     options: Options,
+    /// For an imported cluster: the account that reads its nodes over SQL.
+    sql_account: Option<sql_observe::SqlAccount>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -196,6 +199,17 @@ impl Controller {
             settings.alert_command.clone(),
             settings.alert_webhook.clone(),
         );
+        // Imported nodes have no agent: the controller reads them over SQL with the
+        // administrative account `galley import` stored in the secrets file.
+        let sql_account = if spec.is_imported() {
+            let secrets = agent::Secrets::load(&spec.secrets_file)?;
+            Some(sql_observe::SqlAccount {
+                user: secrets.admin_user().to_owned(),
+                password: secrets.admin_password.clone(),
+            })
+        } else {
+            None
+        };
         Ok(Controller {
             spec,
             observations: Observations::default(),
@@ -205,6 +219,7 @@ impl Controller {
             memory: tokio::sync::Mutex::new(Memory::default()),
             alerts,
             options,
+            sql_account,
         })
     }
 
@@ -286,10 +301,21 @@ impl Controller {
         }
     }
 
-    /// Asks every agent at once.
+    /// Asks every agent at once (and reads every imported node over SQL).
     async fn gather(&self) -> Vec<(NodeSpec, Option<NodeReport>)> {
         let mut tasks = tokio::task::JoinSet::new();
-        for (index, (_, client)) in self.nodes.iter().enumerate() {
+        for (index, (node, client)) in self.nodes.iter().enumerate() {
+            if let (false, Some(account)) = (node.managed, &self.sql_account) {
+                let (node, account) = (node.clone(), account.clone());
+                tasks.spawn(async move {
+                    let report = sql_observe::observe(&node, &account).await;
+                    if let Err(error) = &report {
+                        tracing::debug!(node = %node.name, "{error}");
+                    }
+                    (index, report.ok())
+                });
+                continue;
+            }
             let client = client.clone();
             tasks.spawn(async move { (index, client.status().await.ok()) });
         }
@@ -341,10 +367,15 @@ impl Controller {
     /// The plan for an observation, with the nodes stopped on purpose left alone.
     fn plan(&self, observation: &Observation) -> anyhow::Result<Plan> {
         let stopped_on_purpose = self.store().stopped_on_purpose()?;
-        Ok(planner::respect_operator_stops(
+        let plan = planner::respect_operator_stops(
             planner::plan(observation),
             observation,
             &stopped_on_purpose,
+        );
+        Ok(sql_observe::leave_unmanaged_alone(
+            plan,
+            &self.spec,
+            observation,
         ))
     }
 
@@ -445,9 +476,14 @@ impl Controller {
         let mut writers = Vec::new();
         for (node, report) in gathered {
             let remembered = memory.nodes.entry(node.name.clone()).or_default();
+            let unreachable = if node.managed {
+                "agent down"
+            } else {
+                "unreachable"
+            };
             let label = report
                 .as_ref()
-                .map_or_else(|| "agent down".to_owned(), NodeReport::state_label);
+                .map_or_else(|| unreachable.to_owned(), NodeReport::state_label);
             if remembered.label.as_deref() != Some(label.as_str()) {
                 let from = remembered
                     .label
@@ -464,7 +500,10 @@ impl Controller {
                 }
                 let was_serving = from == "Synced" || from == "Donor/Desynced";
                 if was_serving
-                    && (label == "stopped" || label == "agent down" || label == "non-Primary")
+                    && (label == "stopped"
+                        || label == "agent down"
+                        || label == "unreachable"
+                        || label == "non-Primary")
                 {
                     let why = report
                         .as_ref()
@@ -734,6 +773,13 @@ impl Controller {
     ) -> Vec<(Step, Result<String, String>)> {
         let mut executed = Vec::new();
         let mut steps: Vec<Step> = plan.runnable().to_vec();
+        // Never act on an imported node, whatever the plan says (the plan already
+        // leaves them out; this keeps it true for any future path into `act`).
+        steps.retain(|step| {
+            self.spec
+                .node(step.action.node())
+                .is_some_and(|n| n.managed)
+        });
         // A plan refused only by policy runs when an operator approved its first step.
         if steps.is_empty() {
             if let (

@@ -61,6 +61,9 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     }
     let new_console_password = console_admin_password(location)?;
     let cluster = Cluster::load(location, true)?;
+    if cluster.spec.is_imported() {
+        return crate::import::up_imported(&cluster, new_console_password.as_deref()).await;
+    }
     agent::Binaries::locate(&cluster.spec)?;
     if let Some(remote) = cluster
         .spec
@@ -176,7 +179,7 @@ fn console_admin_password(location: &Location) -> anyhow::Result<Option<String>>
     agent::Secrets::ensure_console_admin_password(&loaded.spec.secrets_file)
 }
 
-fn print_console_help(cluster: &Cluster, new_password: Option<&str>) {
+pub(crate) fn print_console_help(cluster: &Cluster, new_password: Option<&str>) {
     let Some(settings) = &cluster.spec.controller else {
         return;
     };
@@ -475,6 +478,13 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
     if crate::control::stop_controller(&cluster).await? {
         println!("controller: stopped");
     }
+    if cluster.spec.is_imported() {
+        println!(
+            "Cluster {} was imported: its nodes keep running (galley does not stop servers it did not deploy).",
+            cluster.spec.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     // The proxy next: clients are refused at once instead of meeting dying nodes.
     if let Some(admin) = cluster.proxy_admin() {
         if admin.status().await.is_ok() {
@@ -529,6 +539,7 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
 pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
     check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
+    cluster.require_managed("start its nodes")?;
     let node = find_node(&cluster, name)?.clone();
     agent::Binaries::locate(&cluster.spec)?;
     controller::set_desired(&cluster.spec, &node.name, true)?;
@@ -577,6 +588,7 @@ pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitC
 pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCode> {
     check_node_name(location, name)?;
     let cluster = Cluster::load(location, true)?;
+    cluster.require_managed("stop its nodes")?;
     let node = find_node(&cluster, name)?;
     // Tell the controller first, so that it does not start the node again.
     controller::set_desired(&cluster.spec, &node.name, false)?;

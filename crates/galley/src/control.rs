@@ -247,7 +247,7 @@ pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCod
                 settings.clone(),
                 controller::api::ApiSecrets {
                     cluster_token: cluster.secrets.cluster_token.clone(),
-                    admin_user: agent::secrets::ADMIN_USER.to_owned(),
+                    admin_user: cluster.secrets.admin_user().to_owned(),
                     admin_password: cluster.secrets.admin_password.clone(),
                 },
                 observations,

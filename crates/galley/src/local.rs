@@ -71,6 +71,17 @@ impl Cluster {
         })
     }
 
+    /// Refuses what only agents can do on a cluster that `galley import` registered.
+    pub fn require_managed(&self, what: &str) -> anyhow::Result<()> {
+        if self.spec.is_imported() {
+            bail!(
+                "cluster {} was imported (its nodes have `managed = false`): galley watches it but does not {what}; do that on the servers themselves",
+                self.spec.name
+            );
+        }
+        Ok(())
+    }
+
     pub fn client(&self, node: &NodeSpec) -> AgentClient {
         AgentClient::new(&node.agent_address(), &self.secrets.cluster_token)
     }

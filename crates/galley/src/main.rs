@@ -1,10 +1,13 @@
 //! The `galley` command: argument parsing and wiring. Each subcommand lives in its own
 //! module; the work itself is done by the library crates.
 
+mod api_client;
 mod cluster;
 mod control;
+mod import;
 mod init;
 mod local;
+mod manage_cli;
 mod restart;
 mod status;
 
@@ -209,6 +212,25 @@ enum Command {
         #[arg(long)]
         node: String,
     },
+    /// Databases, through the controller's API: list, create, drop.
+    Db(manage_cli::DbArgs),
+    /// Database accounts, through the controller's API: list, create, drop, password.
+    User(manage_cli::UserArgs),
+    /// Grant privileges on a database to an account (ALL by default).
+    Grant(manage_cli::GrantArgs),
+    /// Revoke privileges on a database from an account (ALL by default).
+    Revoke(manage_cli::GrantArgs),
+    /// OpenStack services' databases and accounts: provision, show config lines, drift.
+    Openstack(manage_cli::OpenstackArgs),
+    /// API tokens for scripts and remote CLIs: create (shown once), list, revoke.
+    Token(manage_cli::TokenArgs),
+    /// Register an existing Galera cluster that galley did not deploy.
+    ///
+    /// Connects to every node over SQL, checks they form one Galera cluster and that the
+    /// account has the privileges galley needs, then writes <dir>/galley.toml (nodes with
+    /// `managed = false`) and a secrets file (mode 0600). The controller and `galley
+    /// status` then watch the nodes over SQL; galley never starts, stops or recovers them.
+    Import(import::ImportArgs),
 }
 
 /// Which cluster a command acts on.
@@ -289,6 +311,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
         Command::Init { target, flags } => init::init(&target.into(), &flags),
         Command::Restart { rolling, target } => restart::restart(&target.into(), rolling).await,
+        Command::Db(args) => manage_cli::db(args).await,
+        Command::User(args) => manage_cli::user(args).await,
+        Command::Grant(args) => manage_cli::grant(args, true).await,
+        Command::Revoke(args) => manage_cli::grant(args, false).await,
+        Command::Openstack(args) => manage_cli::openstack(args).await,
+        Command::Token(args) => manage_cli::token(args).await,
+        Command::Import(args) => import::run(args).await,
     }
 }
 

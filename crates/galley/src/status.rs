@@ -14,6 +14,8 @@ pub struct NodeRow {
     pub node: String,
     pub address: String,
     pub client_port: u16,
+    /// "up" or "down" for a node galley manages; "none" for an imported node, which
+    /// is read over SQL instead.
     pub agent: &'static str,
     pub state: String,
     pub cluster_size: Option<i64>,
@@ -156,7 +158,26 @@ pub fn print_proxy(row: &ProxyRow) {
 pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
     let mut rows = Vec::new();
     for node in &cluster.spec.nodes {
-        let result = cluster.client(node).status().await;
+        let result = if node.managed {
+            cluster
+                .client(node)
+                .status()
+                .await
+                .map_err(|error| error.to_string())
+        } else {
+            let account = controller::sql_observe::SqlAccount {
+                user: cluster.secrets.admin_user().to_owned(),
+                password: cluster.secrets.admin_password.clone(),
+            };
+            controller::sql_observe::observe(node, &account)
+                .await
+                .map_err(|error| error.to_string())
+        };
+        let agent_state = |reachable: bool| match (node.managed, reachable) {
+            (false, _) => "none",
+            (true, true) => "up",
+            (true, false) => "down",
+        };
         let row = match result {
             Ok(report) => {
                 let wsrep = report.wsrep.as_ref();
@@ -178,7 +199,7 @@ pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
                     node: node.name.clone(),
                     address: node.address.clone(),
                     client_port: node.client_port,
-                    agent: "up",
+                    agent: agent_state(true),
                     state: report.state_label(),
                     cluster_size: wsrep.map(|w| w.cluster_size),
                     cluster_status: wsrep.map(|w| w.cluster_status.clone()),
@@ -200,15 +221,20 @@ pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
                 node: node.name.clone(),
                 address: node.address.clone(),
                 client_port: node.client_port,
-                agent: "down",
-                state: "unknown".to_owned(),
+                agent: agent_state(false),
+                state: if node.managed {
+                    "unknown"
+                } else {
+                    "unreachable"
+                }
+                .to_owned(),
                 cluster_size: None,
                 cluster_status: None,
                 last_committed: None,
                 recv_queue: None,
                 flow_control_paused: None,
                 synced: false,
-                problem: Some(error.to_string()),
+                problem: Some(error),
                 report: None,
             },
         };
@@ -230,10 +256,10 @@ pub fn print_table(rows: &[NodeRow]) {
             "{:<10} {:<16} {:<15} {:>5} {:<12} {:>10} {:>7} {:>10}",
             row.node,
             format!("{}:{}", row.address, row.client_port),
-            if row.agent == "up" {
-                row.state.clone()
-            } else {
+            if row.agent == "down" {
                 "agent down".to_owned()
+            } else {
+                row.state.clone()
             },
             cell(row.cluster_size),
             cell(row.cluster_status.clone()),
@@ -289,7 +315,7 @@ pub async fn run(
         }
         let all_synced = rows.iter().all(|row| row.synced);
         if !watch {
-            if rows.iter().all(|row| row.agent == "down") {
+            if !cluster.spec.is_imported() && rows.iter().all(|row| row.agent == "down") {
                 if let Err(error) = agent::Binaries::locate(&cluster.spec) {
                     eprintln!("{error:#}");
                 }

@@ -24,6 +24,10 @@ pub struct ClusterSpec {
     pub name: String,
     /// Where the generated secrets (admin and monitor passwords, cluster token) live.
     pub secrets_file: PathBuf,
+    /// Where clients send writes when that is not galley's proxy: an existing load
+    /// balancer or virtual IP in front of an imported cluster (`galley import
+    /// --proxy-writer`). Connection strings handed to OpenStack services point at it.
+    pub writer_address: Option<(String, u16)>,
     pub server: ServerSettings,
     pub nodes: Vec<NodeSpec>,
     pub proxy: Option<ProxySpec>,
@@ -40,6 +44,28 @@ impl ClusterSpec {
     /// Node names in spec order, for error messages that list what is allowed.
     pub fn node_names(&self) -> Vec<&str> {
         self.nodes.iter().map(|node| node.name.as_str()).collect()
+    }
+
+    /// Where SQL clients should connect for writes: `[cluster] writer_address`, else the
+    /// galley proxy's writer port, else the most preferred node.
+    pub fn client_endpoint(&self) -> (String, u16) {
+        if let Some((host, port)) = &self.writer_address {
+            return (host.clone(), *port);
+        }
+        if let Some(proxy) = &self.proxy {
+            return (proxy.address.clone(), proxy.writer_port);
+        }
+        self.nodes
+            .iter()
+            .min_by_key(|node| node.priority)
+            .map(|node| (node.address.clone(), node.client_port))
+            .unwrap_or_default()
+    }
+
+    /// True for an imported cluster: its nodes have no agents and galley only watches
+    /// them (validation keeps a spec from mixing managed and unmanaged nodes).
+    pub fn is_imported(&self) -> bool {
+        self.nodes.iter().any(|node| !node.managed)
     }
 
     /// `gcomm://a:4567,b:4567,...`: every member, so that any node can find the others.
@@ -112,6 +138,10 @@ pub struct NodeSpec {
     /// Where `galley deploy` reaches this node's host over SSH (default: `address`), for
     /// hosts whose cluster network is not the one the operator's machine reaches.
     pub ssh_address: String,
+    /// False for a node of an imported cluster that galley did not deploy: it has no
+    /// agent, galley observes it over SQL on `client_port` and never starts, stops or
+    /// recovers it. Its agent, Galera and directory fields are unset (0 or empty).
+    pub managed: bool,
 }
 
 impl NodeSpec {
@@ -139,15 +169,24 @@ impl NodeSpec {
         host_port(&self.address, self.agent_port)
     }
 
-    /// Every port this node listens on, with the spec field it comes from.
-    pub fn ports(&self) -> [(&'static str, u16); 5] {
-        [
+    /// Every port this node listens on, with the spec field it comes from (only the
+    /// client port for an unmanaged node: galley knows nothing else about it).
+    pub fn ports(&self) -> Vec<(&'static str, u16)> {
+        if !self.managed {
+            return vec![("client_port", self.client_port)];
+        }
+        vec![
             ("client_port", self.client_port),
             ("galera_port", self.galera_port),
             ("ist_port", self.ist_port),
             ("sst_port", self.sst_port),
             ("agent_port", self.agent_port),
         ]
+    }
+
+    /// `address:client_port`, where SQL clients reach this node.
+    pub fn client_address(&self) -> String {
+        host_port(&self.address, self.client_port)
     }
 }
 

@@ -26,6 +26,7 @@ pub(crate) struct RawFile {
 pub(crate) struct RawCluster {
     pub name: Option<String>,
     pub secrets_file: Option<String>,
+    pub writer_address: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -59,6 +60,7 @@ pub(crate) struct RawNode {
     pub log_dir: Option<String>,
     pub priority: Option<i64>,
     pub ssh_address: Option<String>,
+    pub managed: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -122,7 +124,7 @@ pub(crate) struct RawDeploy {
 /// correction for an unknown key.
 pub(crate) const TOP_KEYS: &[&str] =
     &["cluster", "server", "node", "proxy", "controller", "deploy"];
-pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file"];
+pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file", "writer_address"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",
     "buffer_pool_size",
@@ -147,7 +149,11 @@ pub(crate) const NODE_KEYS: &[&str] = &[
     "log_dir",
     "priority",
     "ssh_address",
+    "managed",
 ];
+/// What an imported node (`managed = false`) may say: galley reaches it over SQL only.
+pub(crate) const UNMANAGED_NODE_KEYS: &[&str] =
+    &["name", "address", "client_port", "priority", "managed"];
 pub(crate) const PROXY_KEYS: &[&str] = &[
     "address",
     "writer_port",

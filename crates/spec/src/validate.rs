@@ -154,6 +154,10 @@ impl Checker {
                 .as_deref()
                 .unwrap_or("/etc/galley/secrets.toml"),
         );
+        let writer_address = cluster
+            .writer_address
+            .as_deref()
+            .and_then(|text| self.host_and_port("cluster.writer_address", text));
         let server = self.server(raw.server.unwrap_or_default());
         let nodes = self.nodes(raw.node);
         let proxy = raw.proxy.map(|proxy| self.proxy(proxy));
@@ -163,6 +167,7 @@ impl Checker {
         Some(ClusterSpec {
             name,
             secrets_file,
+            writer_address,
             server,
             nodes,
             proxy,
@@ -331,11 +336,110 @@ impl Checker {
             }
         }
         self.shared_directories(&nodes);
+        let unmanaged: Vec<&str> = nodes
+            .iter()
+            .filter(|node| !node.managed)
+            .map(|node| node.name.as_str())
+            .collect();
+        if !unmanaged.is_empty() && unmanaged.len() < nodes.len() {
+            self.problem(
+                "node",
+                format!(
+                    "{} set `managed = false` while the other nodes are managed; a cluster is either deployed by galley (every node managed) or imported (every node `managed = false`)",
+                    unmanaged.join(", ")
+                ),
+            );
+        }
         nodes
+    }
+
+    /// A node of an imported cluster: galley reaches it over SQL only, so it needs a
+    /// name, an address and a client port, and nothing about agents or directories.
+    fn unmanaged_node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
+        let agent_only = [
+            ("galera_port", raw.galera_port.is_some()),
+            ("ist_port", raw.ist_port.is_some()),
+            ("sst_port", raw.sst_port.is_some()),
+            ("agent_port", raw.agent_port.is_some()),
+            ("data_dir", raw.data_dir.is_some()),
+            ("run_dir", raw.run_dir.is_some()),
+            ("log_dir", raw.log_dir.is_some()),
+        ];
+        for (key, present) in agent_only {
+            if present {
+                self.problem(
+                    format!("{label}.{key}"),
+                    format!(
+                        "not used for a node with `managed = false` (galley observes it over SQL only); allowed keys: {}",
+                        raw::UNMANAGED_NODE_KEYS.join(", ")
+                    ),
+                );
+            }
+        }
+        let Some(name) = raw.name else {
+            self.problem(
+                format!("{label}.name"),
+                "missing; every node needs a name, like `name = \"db1\"`",
+            );
+            return None;
+        };
+        self.identifier(&format!("{label}.name"), &name);
+        let address = match raw.address {
+            Some(address) => {
+                self.node_address(&format!("{label}.address"), &address);
+                address
+            }
+            None => {
+                self.problem(
+                    format!("{label}.address"),
+                    "missing; the IP address or host name where galley reaches the node over SQL",
+                );
+                String::new()
+            }
+        };
+        let client_port = match raw.client_port {
+            Some(port) => self.port(&format!("{label}.client_port"), Some(port), 0),
+            None => {
+                self.problem(
+                    format!("{label}.client_port"),
+                    "missing; the port where the node takes SQL clients, like 3306",
+                );
+                0
+            }
+        };
+        let priority = match raw.priority {
+            None => index as u32 + 1,
+            Some(p @ 0..=1000) => p as u32,
+            Some(other) => {
+                self.problem(
+                    format!("{label}.priority"),
+                    format!("{other} is out of range; allowed: 0 to 1000, lower is preferred"),
+                );
+                0
+            }
+        };
+        Some(NodeSpec {
+            name,
+            ssh_address: address.clone(),
+            address,
+            client_port,
+            galera_port: 0,
+            ist_port: 0,
+            sst_port: 0,
+            agent_port: 0,
+            data_dir: PathBuf::new(),
+            run_dir: PathBuf::new(),
+            log_dir: PathBuf::new(),
+            priority,
+            managed: false,
+        })
     }
 
     fn node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
         self.unknown_keys(label, &raw.unknown, raw::NODE_KEYS);
+        if raw.managed == Some(false) {
+            return self.unmanaged_node(label, index, raw);
+        }
         let Some(name) = raw.name else {
             self.problem(
                 format!("{label}.name"),
@@ -429,6 +533,7 @@ impl Checker {
             run_dir,
             log_dir,
             priority,
+            managed: true,
         })
     }
 
@@ -776,6 +881,37 @@ impl Checker {
                 field,
                 format!("`{value}` is neither an IP address nor a host name"),
             ),
+        }
+    }
+
+    /// `host:port` (`[v6]:port` for an IPv6 literal) that clients dial.
+    fn host_and_port(&mut self, field: &str, value: &str) -> Option<(String, u16)> {
+        let parsed = match value.strip_prefix('[') {
+            Some(rest) => rest.split_once("]:"),
+            None => value
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.contains(':')),
+        };
+        let Some((host, port)) = parsed else {
+            self.problem(
+                field,
+                format!("`{value}` is not HOST:PORT; write it like \"10.0.0.10:3306\""),
+            );
+            return None;
+        };
+        let before = self.problems.len();
+        self.node_address(field, host);
+        match port.parse::<u16>() {
+            Ok(port) if port > 0 && self.problems.len() == before => Some((host.to_owned(), port)),
+            Ok(_) | Err(_) => {
+                if self.problems.len() == before {
+                    self.problem(
+                        field,
+                        format!("`{port}` is not a port; allowed: 1 to 65535"),
+                    );
+                }
+                None
+            }
         }
     }
 

@@ -7,6 +7,7 @@ mod cluster;
 mod console;
 mod controller;
 mod init;
+mod manage_cli;
 mod proxy;
 mod rolling;
 mod support;

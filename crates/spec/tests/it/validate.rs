@@ -859,3 +859,138 @@ fn controller_tls_needs_both_files_with_absolute_paths() {
         );
     }
 }
+
+#[test]
+fn imported_nodes_need_only_an_address_and_a_client_port() {
+    let loaded = parse_valid(
+        r#"
+[cluster]
+name = "legacy"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+client_port = 3307
+managed = false
+"#,
+    );
+    assert!(loaded.spec.is_imported());
+    let db3 = loaded.spec.node("db3").expect("db3 is in the spec");
+    assert!(!db3.managed);
+    assert_eq!(db3.ports(), [("client_port", 3307)]);
+    assert_eq!(db3.client_address(), "10.0.0.3:3307");
+    assert!(db3.data_dir.as_os_str().is_empty());
+}
+
+#[test]
+fn a_deployed_node_is_managed_by_default() {
+    let loaded = parse_valid(crate::fixtures::SPREAD_CLUSTER);
+    assert!(!loaded.spec.is_imported());
+    assert!(loaded.spec.nodes.iter().all(|node| node.managed));
+}
+
+#[test]
+fn imported_nodes_refuse_agent_keys_and_need_a_client_port() {
+    check(
+        r#"
+[cluster]
+name = "legacy"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+managed = false
+data_dir = "/var/lib/mysql"
+agent_port = 4580
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+client_port = 3306
+managed = false
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 3 problems
+              - node "db1".agent_port: not used for a node with `managed = false` (galley observes it over SQL only); allowed keys: name, address, client_port, priority, managed
+              - node "db1".data_dir: not used for a node with `managed = false` (galley observes it over SQL only); allowed keys: name, address, client_port, priority, managed
+              - node "db1".client_port: missing; the port where the node takes SQL clients, like 3306"#]],
+    );
+}
+
+#[test]
+fn managed_and_imported_nodes_do_not_mix() {
+    check(
+        r#"
+[cluster]
+name = "legacy"
+
+[[node]]
+name = "db1"
+address = "10.0.0.1"
+client_port = 3306
+managed = false
+
+[[node]]
+name = "db2"
+address = "10.0.0.2"
+data_dir = "/var/lib/mysql"
+
+[[node]]
+name = "db3"
+address = "10.0.0.3"
+data_dir = "/var/lib/mysql"
+"#,
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - node: db1 set `managed = false` while the other nodes are managed; a cluster is either deployed by galley (every node managed) or imported (every node `managed = false`)"#]],
+    );
+}
+
+#[test]
+fn a_writer_address_points_clients_at_an_existing_balancer() {
+    let with =
+        |line: &str| LOCAL_CLUSTER.replacen("[cluster]\n", &format!("[cluster]\n{line}\n"), 1);
+    let loaded = parse_valid(&with("writer_address = \"10.0.0.10:3306\""));
+    assert_eq!(
+        loaded.spec.writer_address,
+        Some(("10.0.0.10".to_owned(), 3306))
+    );
+    assert_eq!(
+        loaded.spec.client_endpoint(),
+        ("10.0.0.10".to_owned(), 3306)
+    );
+    let loaded = parse_valid(LOCAL_CLUSTER);
+    assert_eq!(
+        loaded.spec.client_endpoint(),
+        ("127.0.0.1".to_owned(), 3306)
+    );
+    for (value, fragment) in [
+        ("10.0.0.10", "is not HOST:PORT"),
+        ("10.0.0.10:0", "`0` is not a port"),
+        ("10.0.0.10:http", "`http` is not a port"),
+        ("0.0.0.0:3306", "cannot be dialled"),
+    ] {
+        let error = parse(&with(&format!("writer_address = \"{value}\""))).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("cluster.writer_address"), "{value}: {text}");
+        assert!(text.contains(fragment), "{value}: {text}");
+    }
+}
