@@ -285,27 +285,11 @@ async fn openstack_catalog() -> Json<Value> {
     Json(json!(catalog::entries()))
 }
 
-/// Where the services reach the database: the proxy's writer, or without a proxy the
-/// most preferred node.
+/// Where the services reach the database: `[cluster] writer_address` (an imported
+/// cluster's own balancer), else the proxy's writer, else the most preferred node.
 fn endpoint(state: &SharedState) -> Endpoint {
-    match &state.spec.proxy {
-        Some(proxy) => Endpoint {
-            host: proxy.address.clone(),
-            port: proxy.writer_port,
-        },
-        None => {
-            let node = state
-                .spec
-                .nodes
-                .iter()
-                .min_by_key(|node| node.priority)
-                .expect("a validated spec has nodes");
-            Endpoint {
-                host: node.address.clone(),
-                port: node.client_port,
-            }
-        }
-    }
+    let (host, port) = state.spec.client_endpoint();
+    Endpoint { host, port }
 }
 
 /// The passwords galley holds, by service.
