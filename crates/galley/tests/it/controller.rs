@@ -14,6 +14,9 @@ use serde_json::Value;
 
 use crate::support::{TestCluster, GALLEY};
 
+/// The ids step 4 writes while only node1 runs.
+const LATE_IDS: i32 = 2_000_000_000;
+
 fn status(cluster: &TestCluster) -> Value {
     serde_json::from_slice(&cluster.galley(&["status", "--json"]).stdout).unwrap()
 }
@@ -306,7 +309,9 @@ async fn controller_heals_crashes_and_refuses_below_the_high_water_mark() {
     cluster.galley_ok(&["stop", "node3"]);
     cluster.galley_ok(&["stop", "node2"]);
     let mut conn = cluster.conn(1).await;
-    for id in 100_000..100_020 {
+    // Far above any id the write loop of step 2 reaches, however long it ran (it once
+    // passed 100,000 on a loaded machine and collided with this step's rows).
+    for id in LATE_IDS..LATE_IDS + 20 {
         conn.query_drop(format!("INSERT INTO app.acked VALUES ({id})"))
             .await
             .unwrap();
@@ -381,7 +386,9 @@ async fn controller_heals_crashes_and_refuses_below_the_high_water_mark() {
     wait_all_synced(&cluster, "after node1's data came back", 120).await;
     let mut conn = cluster.conn(2).await;
     let count: i64 = conn
-        .query_first("SELECT COUNT(*) FROM app.acked WHERE id >= 100000")
+        .query_first(format!(
+            "SELECT COUNT(*) FROM app.acked WHERE id >= {LATE_IDS}"
+        ))
         .await
         .unwrap()
         .unwrap();
