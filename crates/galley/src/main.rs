@@ -3,6 +3,8 @@
 
 mod cluster;
 mod control;
+mod deployment;
+mod host;
 mod local;
 mod status;
 
@@ -172,6 +174,54 @@ enum Command {
         #[arg(long)]
         node: String,
     },
+    /// Write the deployment bundle to review or run by hand: per-host configuration,
+    /// service definitions and ordered shell scripts, with a README.
+    ///
+    /// It does exactly what `galley deploy` does. It holds no secret unless
+    /// --include-secrets is given.
+    Generate {
+        #[command(flatten)]
+        target: Target,
+        /// A directory, or a FILE.tar.gz.
+        #[arg(long, short, default_value = "galley-bundle")]
+        output: PathBuf,
+        /// Put the secrets file in the bundle (installed with mode 0600 by step 20).
+        #[arg(long)]
+        include_secrets: bool,
+    },
+    /// Install and start the cluster of galley.toml on its hosts over SSH.
+    ///
+    /// Logs in as [deploy] ssh_user (keys only, passwordless sudo), checks every host
+    /// before changing any, installs MariaDB and galera-4 from the OS packages, copies
+    /// galley and the secrets (mode 0600), starts the agents, bootstraps and joins one
+    /// node at a time, then starts the proxy and controller. Running it again changes
+    /// only what differs; a changed my.cnf is applied by a rolling restart. Host keys are
+    /// checked against <dir>/deploy/known_hosts.
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// Record the host keys of hosts contacted for the first time (never a changed one).
+        #[arg(long)]
+        accept_new_host_keys: bool,
+        /// Connect to and check every host, then stop without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A deployment step on this host (run by the bundle's scripts).
+    #[command(hide = true)]
+    Host {
+        #[command(subcommand)]
+        step: host::HostStep,
+        #[arg(
+            long,
+            value_name = "FILE",
+            global = true,
+            default_value = "/etc/galley/galley.toml"
+        )]
+        config: PathBuf,
+        #[arg(long, global = true, default_value = "")]
+        node: String,
+    },
 }
 
 /// Which cluster a command acts on.
@@ -245,6 +295,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Controller { config, dir } => control::run_controller(&config, &dir).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
+        Command::Generate {
+            target,
+            output,
+            include_secrets,
+        } => deployment::generate(&target.into(), &output, include_secrets),
+        Command::Deploy {
+            target,
+            accept_new_host_keys,
+            dry_run,
+        } => {
+            let location = target.into();
+            tokio::task::spawn_blocking(move || {
+                deployment::deploy(&location, accept_new_host_keys, dry_run)
+            })
+            .await?
+        }
+        Command::Host { step, config, node } => host::run(&config, &node, step).await,
     }
 }
 

@@ -118,7 +118,8 @@ pub(crate) struct RawDeploy {
 
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
-pub(crate) const TOP_KEYS: &[&str] = &["cluster", "server", "node", "proxy", "controller", "deploy"];
+pub(crate) const TOP_KEYS: &[&str] =
+    &["cluster", "server", "node", "proxy", "controller", "deploy"];
 pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",

@@ -610,24 +610,37 @@ impl Checker {
             "deploy.install_dir",
             raw.install_dir.as_deref().unwrap_or("/opt/galley"),
         );
-        if install_dir.as_os_str().to_string_lossy().contains(char::is_whitespace) {
+        if install_dir
+            .as_os_str()
+            .to_string_lossy()
+            .contains(char::is_whitespace)
+        {
             self.problem(
                 "deploy.install_dir",
-                format!("`{}` contains white space; choose a path without", install_dir.display()),
+                format!(
+                    "`{}` contains white space; choose a path without",
+                    install_dir.display()
+                ),
             );
         }
         let vendor = raw.vendor.unwrap_or_else(|| "mariadb".to_owned());
         if vendor != "mariadb" {
             self.problem(
                 "deploy.vendor",
-                format!("`{}` is not supported; allowed: mariadb", vendor.escape_debug()),
+                format!(
+                    "`{}` is not supported; allowed: mariadb",
+                    vendor.escape_debug()
+                ),
             );
         }
         let version = raw.version.unwrap_or_else(|| "10.11".to_owned());
         if version != "10.11" {
             self.problem(
                 "deploy.version",
-                format!("`{}` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)", version.escape_debug()),
+                format!(
+                    "`{}` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)",
+                    version.escape_debug()
+                ),
             );
         }
         let service_manager = match raw.service_manager.as_deref() {

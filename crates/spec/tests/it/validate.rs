@@ -744,7 +744,10 @@ fn deploy_section_defaults() {
     assert_eq!(deploy.version, "10.11");
     assert_eq!(deploy.service_manager, spec::ServiceManager::Auto);
     // Without ssh_address a node is reached over SSH at its cluster address.
-    assert_eq!(loaded.spec.nodes[0].ssh_address, loaded.spec.nodes[0].address);
+    assert_eq!(
+        loaded.spec.nodes[0].ssh_address,
+        loaded.spec.nodes[0].address
+    );
 }
 
 #[test]
@@ -794,9 +797,12 @@ fn deploy_user_must_be_a_user_name() {
 #[test]
 fn node_ssh_address_is_checked() {
     let text = SPREAD_CLUSTER_WITH_SSH.to_owned();
-    check(&text, expect![[r#"
+    check(
+        &text,
+        expect![[r#"
         /etc/galley/galley.toml: 1 problem
-          - node "db1".ssh_address: `bastion..example` is neither an IP address nor a host name"#]]);
+          - node "db1".ssh_address: `bastion..example` is neither an IP address nor a host name"#]],
+    );
 }
 
 const SPREAD_CLUSTER_WITH_SSH: &str = r#"
