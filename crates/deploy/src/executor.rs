@@ -394,7 +394,7 @@ impl Runner<'_> {
                 &secrets,
             )?;
         }
-        self.say(host, "copied bundle, binary and secrets");
+        self.say(host, "bundle copied; binary and secrets in place");
         Ok(())
     }
 
