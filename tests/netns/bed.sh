@@ -9,7 +9,8 @@
 #   bed.sh down DIR                              stop everything the bed started; remove it
 #   bed.sh exec DIR HOST COMMAND...              run a command inside a host (its mounts too)
 #   bed.sh link DIR HOST up|down                 connect or cut a host's network link
-#   bed.sh listen DIR HOST PORT                  hold a port on a host (a foreign program)
+#   bed.sh listen DIR HOST PORT                  hold a port on a host (a foreign program);
+#                                                prints its pid
 #
 # Hosts in PASSWORD_SUDO_HOST (like h3) get a sudo that asks for a password. Needs root,
 # iproute2, openssh-server, sudo, util-linux (unshare, nsenter) and socat.
@@ -171,12 +172,16 @@ down) down "$2" ;;
 exec) host_exec "$2" "$3" "${@:4}" ;;
 link) ip link set "veth-$3" "$4" ;;
 listen)
-    ip netns exec "$(namespace "$3")" setsid socat "TCP-LISTEN:$4,bind=$(address "$3"),reuseaddr,fork" /dev/null </dev/null >/dev/null 2>&1 &
+    ip netns exec "$(namespace "$3")" socat "TCP-LISTEN:$4,bind=$(address "$3"),reuseaddr,fork" /dev/null </dev/null >/dev/null 2>&1 &
+    listener=$!
     for _ in $(seq 1 50); do
-        ip netns exec "$(namespace "$3")" ss -Hltn "sport = :$4" | grep -q . && exit 0
+        if ip netns exec "$(namespace "$3")" ss -Hltn "sport = :$4" | grep -q .; then
+            echo "$listener"
+            exit 0
+        fi
         sleep 0.1
     done
     die "socat did not listen on $3:$4"
     ;;
-*) sed -n '2,15p' "$0" >&2; exit 2 ;;
+*) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

@@ -55,7 +55,7 @@ for entry in $PORTS; do
     if echo "$holders" | grep -q -E '"(mariadbd|galley)"'; then
         continue
     fi
-    owner=$(echo "$holders" | grep -o 'users:(([^)]*' | head -n1 | sed 's/users:((//')
+    owner=$(echo "$holders" | head -n1 | sed -n -E 's/.*users:\(\("([^"]+)",pid=([0-9]+).*/\1 (pid \2)/p')
     fail "port $port ($what) is taken${owner:+ by $owner}; stop that program or choose another port in galley.toml"
 done
 ok "ports free: $(for entry in $PORTS; do printf '%s ' "${entry%%=*}"; done)"

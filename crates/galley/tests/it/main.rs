@@ -4,5 +4,6 @@
 mod cli;
 mod cluster;
 mod controller;
+mod deploy;
 mod proxy;
 mod support;
