@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(mariadb-server mariadb-client galera-4 rsync)
+# The deployment test bed (tests/netns/bed.sh): network namespaces, one sshd per host,
+# sudo, the OpenSSH client galley deploy runs, and socat to hold a port.
+packages+=(iproute2 openssh-server openssh-client sudo socat)
 
 missing=()
 for package in "${packages[@]}"; do

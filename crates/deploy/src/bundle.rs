@@ -54,10 +54,13 @@ pub const STEPS: &[(&str, &str)] = &[
     ("00-check.sh", "every host, in parallel; changes nothing"),
     ("10-install.sh", "every host, in parallel"),
     ("20-configure.sh", "every host, in parallel"),
-    ("30-start-agent.sh", "every host, in parallel"),
+    ("30-start-agent.sh", "each node's host, in parallel"),
     ("40-bootstrap.sh", "the bootstrap node's host only"),
     ("50-join.sh", "each other node's host, one at a time"),
-    ("60-start-proxy-controller.sh", "every host, in parallel"),
+    (
+        "60-start-proxy-controller.sh",
+        "the proxy's and the controller's hosts",
+    ),
     ("70-rolling-restart.sh", "each node's host, one at a time"),
 ];
 
@@ -121,6 +124,8 @@ pub fn generate(
             let applies = match *name {
                 "40-bootstrap.sh" => host.bootstrap,
                 "50-join.sh" => host.node.is_some() && !host.bootstrap,
+                "30-start-agent.sh" | "70-rolling-restart.sh" => host.node.is_some(),
+                "60-start-proxy-controller.sh" => host.proxy || host.controller,
                 _ => true,
             };
             if applies {
@@ -296,8 +301,8 @@ fn readme(spec: &ClusterSpec, deploy: &DeploySpec, hosts: &[Host], with_secrets:
     out.push_str(&format!(
         "\n## Before you start\n\n\
          1. Copy `hosts/<host>/` to each host, for example to `{install_dir}/bundle/`.\n\
-         2. Copy the galley binary into each host's folder as `galley` (step 10 installs it to\n\
-            `{install_dir}/bin/galley`).\n\
+         2. Copy the galley binary into each host's folder as `galley` (step 10 installs it\n   \
+         to `{install_dir}/bin/galley`).\n\
          3. {}\n\n\
          ## Order\n\n\
          Run each step as root (`sudo bash NN-step.sh`) on the hosts named, and finish a step\n\
@@ -305,7 +310,7 @@ fn readme(spec: &ClusterSpec, deploy: &DeploySpec, hosts: &[Host], with_secrets:
         if with_secrets {
             format!("This bundle CONTAINS THE SECRETS (`files/secrets.toml`, installed to `{secrets}` with\n   mode 0600): keep it private and delete it after use.")
         } else {
-            format!("Copy the cluster's secrets file to `{secrets}` on every host, mode 0600, owned by\n   root (`galley deploy` does this over SSH). The bundle holds no secret; generate it\n   with `--include-secrets` to have step 20 install it.")
+            format!("Copy the cluster's secrets file to `{secrets}` on every host, mode 0600,\n   owned by root (`galley deploy` does this over SSH). The bundle holds no secret;\n   generate it with `--include-secrets` to have step 20 install it.")
         }
     ));
     for (index, (name, on)) in STEPS.iter().enumerate() {

@@ -414,7 +414,7 @@ impl Runner<'_> {
         {
             return Ok(());
         }
-        self.say(host, &format!("{step}"));
+        self.say(host, step);
         self.remote(host, step, &format!("sudo -n bash {}", quote(&path)), b"")
             .map(|_| ())
             .with_context(|| format!("on {} ({})", host.label, host.ssh_address))

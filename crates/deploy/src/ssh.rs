@@ -116,8 +116,7 @@ impl Ssh {
         let known_hosts = self.known_hosts.display().to_string();
         let message = stderr
             .lines()
-            .filter(|line| !line.trim().is_empty())
-            .last()
+            .rfind(|line| !line.trim().is_empty())
             .unwrap_or("ssh failed without a message")
             .trim()
             .to_owned();
