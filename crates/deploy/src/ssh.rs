@@ -148,3 +148,81 @@ impl Ssh {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssh() -> Ssh {
+        Ssh {
+            user: "ops".to_owned(),
+            port: 22,
+            key: None,
+            known_hosts: PathBuf::from("/state/known_hosts"),
+            accept_new_host_keys: false,
+            connect_timeout_s: 5,
+        }
+    }
+
+    /// OpenSSH's own messages (9.2) for each way a connection fails.
+    #[test]
+    fn classifies_what_ssh_says() {
+        let cases = [
+            (
+                "ssh: connect to host 10.0.0.9 port 22: No route to host\r\n",
+                "10.0.0.9 is unreachable over SSH (port 22): ssh: connect to host 10.0.0.9 port 22: No route to host",
+            ),
+            (
+                "ssh: connect to host 10.0.0.9 port 22: Connection timed out\r\n",
+                "10.0.0.9 is unreachable over SSH (port 22): ssh: connect to host 10.0.0.9 port 22: Connection timed out",
+            ),
+            (
+                "No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.\r\nHost key verification failed.\r\n",
+                "the host key of 10.0.0.9 is not in galley's known_hosts (/state/known_hosts); check the host, then run again with --accept-new-host-keys for this first contact",
+            ),
+            (
+                "@@@@@@@@@@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\nHost key verification failed.\r\n",
+                "the host key of 10.0.0.9 CHANGED since the last contact (see /state/known_hosts); this can be an attack. If the host was reinstalled, remove its line from that file",
+            ),
+            (
+                "ops@10.0.0.9: Permission denied (publickey).\r\n",
+                "SSH refused the login of ops on 10.0.0.9: ops@10.0.0.9: Permission denied (publickey).; galley logs in with keys only (ssh_key in [deploy], or your ssh-agent)",
+            ),
+        ];
+        for (stderr, expected) in cases {
+            assert_eq!(
+                ssh().classify("10.0.0.9", stderr).to_string(),
+                expected,
+                "for {stderr:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn command_checks_host_keys_and_uses_keys_only() {
+        let mut ssh = ssh();
+        ssh.key = Some(PathBuf::from("/keys/id_ed25519"));
+        let render = |ssh: &Ssh| {
+            let command = ssh.command("10.0.0.9", "sudo -n true");
+            command
+                .get_args()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let strict = render(&ssh);
+        assert!(strict.contains("BatchMode=yes"), "{strict}");
+        assert!(strict.contains("StrictHostKeyChecking=yes"), "{strict}");
+        assert!(
+            strict.contains("UserKnownHostsFile=/state/known_hosts"),
+            "{strict}"
+        );
+        assert!(
+            strict.contains("-i /keys/id_ed25519 -o IdentitiesOnly=yes"),
+            "{strict}"
+        );
+        assert!(strict.ends_with("-- 10.0.0.9 sudo -n true"), "{strict}");
+        ssh.accept_new_host_keys = true;
+        assert!(render(&ssh).contains("StrictHostKeyChecking=accept-new"));
+    }
+}

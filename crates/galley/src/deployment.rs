@@ -111,6 +111,7 @@ pub fn deploy(
         state_dir: location.dir.join("deploy"),
         binary: std::env::current_exe().context("cannot find the galley executable")?,
         secrets_file,
+        secrets_generated: created,
         options: deploy::DeployOptions {
             accept_new_host_keys,
             dry_run,

@@ -300,6 +300,25 @@ fn deploys_to_hosts_over_ssh() {
         "{output}"
     );
 
+    // A dry run connects and checks, and changes nothing.
+    let (ok, output) = galley(&dir, &["deploy", "--dry-run"]);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("Dry run: every host passed its checks; nothing was changed."),
+        "{output}"
+    );
+
+    // Secrets generated anew must not replace an existing cluster's.
+    let moved = dir.join("secrets.toml.kept");
+    std::fs::rename(dir.join("secrets.toml"), &moved).unwrap();
+    let (ok, output) = galley(&dir, &["deploy"]);
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("already has a secrets file at /etc/galley/secrets.toml"),
+        "{output}"
+    );
+    std::fs::rename(&moved, dir.join("secrets.toml")).unwrap();
+
     // A cut link: the other two keep the Primary component; the cut node comes back.
     assert!(bed.run(&["link", "h3", "down"]).status.success());
     runtime.block_on(wait_cluster(&dir, &nodes[..2], 2, Duration::from_secs(60)));
