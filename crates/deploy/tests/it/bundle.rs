@@ -38,7 +38,7 @@ address = "10.0.0.3"
 data_dir = "/var/lib/mysql"
 "#;
 
-fn bundle(secrets: Option<&str>) -> deploy::Bundle {
+pub(crate) fn generated(secrets: Option<&str>) -> deploy::Bundle {
     let spec = spec::parse("galley.toml".as_ref(), SPEC)
         .expect("valid spec")
         .spec;
@@ -47,7 +47,7 @@ fn bundle(secrets: Option<&str>) -> deploy::Bundle {
 }
 
 fn check_file(path: &str, expected: Expect) {
-    let bundle = bundle(None);
+    let bundle = generated(None);
     let text = bundle
         .file(path)
         .unwrap_or_else(|| panic!("no {path} in the bundle"));
@@ -56,7 +56,7 @@ fn check_file(path: &str, expected: Expect) {
 
 #[test]
 fn file_list_and_modes() {
-    let listing: Vec<String> = bundle(None)
+    let listing: Vec<String> = generated(None)
         .files
         .iter()
         .map(|file| format!("{:o} {}", file.mode, file.path))
@@ -308,7 +308,7 @@ fn controller_unit() {
 #[test]
 fn secrets_only_when_asked() {
     let secret = "cluster_token = \"s3cret-token\"\n";
-    let without = bundle(None);
+    let without = generated(None);
     assert!(without
         .files
         .iter()
@@ -317,7 +317,7 @@ fn secrets_only_when_asked() {
         .files
         .iter()
         .all(|file| !file.path.ends_with("secrets.toml")));
-    let with = bundle(Some(secret));
+    let with = generated(Some(secret));
     let secret_files: Vec<_> = with
         .files
         .iter()
@@ -335,7 +335,7 @@ fn secrets_only_when_asked() {
 
 #[test]
 fn every_script_is_valid_bash() {
-    let bundle = bundle(None);
+    let bundle = generated(None);
     for file in bundle
         .files
         .iter()
@@ -358,7 +358,7 @@ fn every_script_is_valid_bash() {
 
 #[test]
 fn inlined_check_is_self_contained() {
-    let bundle = bundle(None);
+    let bundle = generated(None);
     let host = &bundle.hosts[0];
     let script =
         deploy::inline_script(&bundle, host, "00-check.sh").expect("every host has a check");

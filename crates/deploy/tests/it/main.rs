@@ -1,4 +1,5 @@
 //! The deploy crate's tests: snapshots of the generated bundle (what an operator reviews),
-//! and checks that every script is valid bash.
+//! checks that every script is valid bash, and the check step run for real.
 
 mod bundle;
+mod check;
