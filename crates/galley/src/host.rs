@@ -214,7 +214,7 @@ async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow
 }
 
 /// One node of a rolling restart: only while every other node is Synced, so that the
-/// cluster never has two nodes down at once.
+/// cluster never has two nodes down at once; drained at the proxy meanwhile.
 async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
     let report = wait_agent(cluster, node).await?;
     let peers = peers(cluster, node).await;
@@ -226,6 +226,18 @@ async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> any
         );
     }
     let client = cluster.client(node);
+    // Sessions and the writer leave the node first, so that clients see a reconnect at
+    // most, not a dead backend. A proxy that cannot be reached does not stop the restart.
+    let admin = cluster.proxy_admin();
+    if let Some(admin) = &admin {
+        match admin.post(&format!("/drain/{}", node.name)).await {
+            Ok(_) => progress.step(format!("{}: drained at the proxy", node.name)),
+            Err(error) => eprintln!(
+                "warning: cannot drain {} at the proxy: {error:#}",
+                node.name
+            ),
+        }
+    }
     if report.process.running {
         progress.step(format!("{}: stopping", node.name));
         client.stop().await?;
@@ -245,6 +257,14 @@ async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> any
         }
     }
     wait_synced(cluster, node, progress).await?;
+    if let Some(admin) = &admin {
+        if let Err(error) = admin.post(&format!("/undrain/{}", node.name)).await {
+            eprintln!(
+                "warning: cannot undrain {} at the proxy: {error:#}; run `galley undrain {}`",
+                node.name, node.name
+            );
+        }
+    }
     println!("changed: {} restarted and Synced", node.name);
     Ok(())
 }
