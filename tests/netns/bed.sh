@@ -7,6 +7,8 @@
 #
 #   bed.sh up DIR COUNT [PASSWORD_SUDO_HOST...]  create hosts h1..hCOUNT (state in DIR)
 #   bed.sh down DIR                              stop everything the bed started; remove it
+#   bed.sh clean                                 remove a bed left by a killed run (its
+#                                                namespaces and bridge; callers hold the lock)
 #   bed.sh exec DIR HOST COMMAND...              run a command inside a host (its mounts too)
 #   bed.sh link DIR HOST up|down                 connect or cut a host's network link
 #   bed.sh listen DIR HOST PORT                  hold a port on a host (a foreign program);
@@ -157,6 +159,18 @@ down() {
     rm -rf "$dir"
 }
 
+# A run killed before its teardown leaves namespaces named galley-h*: stop what runs in
+# them and remove them. The caller holds the bed's lock, so no live bed is touched.
+clean() {
+    local ns pids
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^galley-h' || true); do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
 # Runs a command in a host's network and mount namespaces (those of its sshd).
 host_exec() {
     local dir=$1 host=$2
@@ -169,6 +183,7 @@ host_exec() {
 case "${1:-}" in
 up) up "$2" "$3" "${@:4}" ;;
 down) down "$2" ;;
+clean) clean ;;
 exec) host_exec "$2" "$3" "${@:4}" ;;
 link) ip link set "veth-$3" "$4" ;;
 listen)
@@ -183,5 +198,5 @@ listen)
     done
     die "socat did not listen on $3:$4"
     ;;
-*) sed -n '2,16p' "$0" >&2; exit 2 ;;
+*) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

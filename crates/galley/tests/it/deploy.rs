@@ -22,18 +22,35 @@ fn bed_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/netns/bed.sh")
 }
 
-/// The bed's hosts; always torn down, even when the test fails.
+/// The bed's hosts; always torn down, even when the test fails. One bed at a time on a
+/// machine (fixed addresses and names): the lock makes a second run wait.
 struct Bed {
     dir: tempfile::TempDir,
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Bed {
     fn up(count: usize, password_sudo: &[&str]) -> Bed {
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/galley-netns-bed.lock")
+            .unwrap();
+        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| errno)
+            .unwrap();
+        let clean = Command::new("bash")
+            .arg(bed_script())
+            .arg("clean")
+            .status()
+            .unwrap();
+        assert!(clean.success(), "bed.sh clean failed");
         let dir = tempfile::Builder::new()
             .prefix("galley-bed-")
             .tempdir()
             .unwrap();
-        let bed = Bed { dir };
+        let bed = Bed { dir, _lock: lock };
         let output = Command::new("bash")
             .arg(bed_script())
             .arg("up")
