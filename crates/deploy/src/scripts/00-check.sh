@@ -45,6 +45,7 @@ if [ -n "$DATA_DIR" ]; then
 fi
 
 # A port is fine when it is free or held by galley's own daemons or mariadbd (a second run).
+command -v ss >/dev/null 2>&1 || fail "cannot check the ports: ss is missing; install iproute2 (apt-get install iproute2) and run again"
 for entry in $PORTS; do
     port=${entry%%=*}
     what=${entry#*=}
