@@ -148,7 +148,12 @@ pub fn generate(
                 0o644,
             );
         }
-        if host.proxy {
+        if let (true, Some(proxy)) = (host.proxy, &spec.proxy) {
+            add(
+                "files/proxy-listeners.txt",
+                proxy_listeners(spec, proxy),
+                0o644,
+            );
             add(
                 "files/systemd/galley-proxy.service",
                 unit(
@@ -237,7 +242,42 @@ fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
     )
 }
 
+/// What a proxy reload cannot apply: its listeners and the nodes it routes to. When this
+/// text changes the proxy restarts; any other change of galley.toml is a reload.
+fn proxy_listeners(spec: &ClusterSpec, proxy: &spec::ProxySpec) -> String {
+    let mut out = String::from(
+        "# The proxy restarts when this changes (a reload cannot apply it); written by galley generate.\n",
+    );
+    let port = |port: Option<u16>| port.map_or("none".to_owned(), |port| port.to_string());
+    writeln!(
+        out,
+        "listen {} writer {} reader {} multi_writer {} admin {}",
+        proxy.address,
+        proxy.writer_port,
+        proxy.reader_port,
+        port(proxy.multi_writer_port),
+        proxy.admin_port
+    )
+    .expect("writing to a String cannot fail");
+    for node in &spec.nodes {
+        writeln!(
+            out,
+            "node {} {}",
+            node.name,
+            spec::host_port(&node.address, node.client_port)
+        )
+        .expect("writing to a String cannot fail");
+    }
+    out
+}
+
 fn unit(deploy: &DeploySpec, description: &str, arguments: &str, kill_mode: &str) -> String {
+    // Only the proxy reads galley.toml again on SIGHUP; the others would die of it.
+    let reload = if arguments.starts_with("proxy ") {
+        "ExecReload=/bin/kill -HUP $MAINPID\n"
+    } else {
+        ""
+    };
     format!(
         "# Written by galley generate.\n\
          [Unit]\n\
@@ -249,7 +289,7 @@ fn unit(deploy: &DeploySpec, description: &str, arguments: &str, kill_mode: &str
          ExecStart={}/bin/galley {arguments}\n\
          Restart=always\n\
          RestartSec=2\n\
-         KillMode={kill_mode}\n\
+         {reload}KillMode={kill_mode}\n\
          LimitNOFILE=65536\n\
          \n\
          [Install]\n\

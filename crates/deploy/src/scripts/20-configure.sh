@@ -16,7 +16,12 @@ install_if_changed() {
 }
 
 if install_if_changed "$here/files/galley.toml" "$CONFIG" 644; then
-    touch "$STATE_DIR/restart-galley-agent" "$STATE_DIR/restart-galley-proxy" "$STATE_DIR/restart-galley-controller"
+    # The proxy reloads galley.toml on SIGHUP and keeps its sessions; it restarts only
+    # when what a reload cannot apply changed (its listeners, the node list, below).
+    touch "$STATE_DIR/restart-galley-agent" "$STATE_DIR/reload-galley-proxy" "$STATE_DIR/restart-galley-controller"
+fi
+if has_role proxy && install_if_changed "$here/files/proxy-listeners.txt" "$STATE_DIR/proxy-listeners.txt" 644; then
+    touch "$STATE_DIR/restart-galley-proxy"
 fi
 if [ -f "$here/files/secrets.toml" ]; then
     if install_if_changed "$here/files/secrets.toml" "$SECRETS_FILE" 600; then

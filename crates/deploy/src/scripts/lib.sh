@@ -98,17 +98,33 @@ service_restart() {
     changed "restarted $1"
 }
 
-# Starts a service that is down; restarts one whose configuration or binary changed.
+# Asks a daemon to read galley.toml again without a restart (the proxy keeps its sessions).
+service_reload() {
+    if use_systemd; then
+        systemctl reload "$1.service"
+    else
+        local child
+        child=$(cat "/run/galley/$1.child.pid" 2>/dev/null || true)
+        [ -n "$child" ] && [ -d "/proc/$child" ] || fail "$1 has no running daemon to reload"
+        kill -HUP "$child"
+    fi
+    changed "reloaded $1"
+}
+
+# Starts a service that is down; restarts one whose binary or settings it cannot reload
+# changed; reloads one whose galley.toml changed otherwise.
 service_ensure() {
-    local flag="$STATE_DIR/restart-$1"
+    local restart="$STATE_DIR/restart-$1" reload="$STATE_DIR/reload-$1"
     if ! service_running "$1"; then
         service_start "$1"
-    elif [ -f "$flag" ]; then
+    elif [ -f "$restart" ]; then
         service_restart "$1"
+    elif [ -f "$reload" ]; then
+        service_reload "$1"
     else
         ok "$1 running"
     fi
-    rm -f "$flag"
+    rm -f "$restart" "$reload"
 }
 
 # Waits until something accepts TCP connections on ADDRESS PORT.

@@ -108,6 +108,7 @@ fn file_list_and_modes() {
         755 hosts/proxy/60-start-proxy-controller.sh
         644 hosts/proxy/files/galley.toml
         755 hosts/proxy/files/galley-supervise
+        644 hosts/proxy/files/proxy-listeners.txt
         644 hosts/proxy/files/systemd/galley-proxy.service
         644 hosts/proxy/files/systemd/galley-controller.service"#]]
     .assert_eq(&listing.join("\n"));
@@ -262,23 +263,59 @@ fn agent_unit_keeps_mariadbd_when_the_agent_restarts() {
     check_file(
         "hosts/db1/files/systemd/galley-agent.service",
         expect![[r#"
-        # Written by galley generate.
-        [Unit]
-        Description=galley agent for node db1
-        After=network-online.target
-        Wants=network-online.target
+            # Written by galley generate.
+            [Unit]
+            Description=galley agent for node db1
+            After=network-online.target
+            Wants=network-online.target
 
-        [Service]
-        ExecStart=/opt/galley/bin/galley agent --config /etc/galley/galley.toml --node db1
-        Restart=always
-        RestartSec=2
-        KillMode=process
-        LimitNOFILE=65536
+            [Service]
+            ExecStart=/opt/galley/bin/galley agent --config /etc/galley/galley.toml --node db1
+            Restart=always
+            RestartSec=2
+            KillMode=process
+            LimitNOFILE=65536
 
-        [Install]
-        WantedBy=multi-user.target
-    "#]],
+            [Install]
+            WantedBy=multi-user.target
+        "#]],
     );
+}
+
+#[test]
+fn proxy_unit_reloads_on_sighup() {
+    check_file(
+        "hosts/proxy/files/systemd/galley-proxy.service",
+        expect![[r#"
+            # Written by galley generate.
+            [Unit]
+            Description=galley proxy of cluster openstack
+            After=network-online.target
+            Wants=network-online.target
+
+            [Service]
+            ExecStart=/opt/galley/bin/galley proxy --config /etc/galley/galley.toml
+            Restart=always
+            RestartSec=2
+            ExecReload=/bin/kill -HUP $MAINPID
+            KillMode=control-group
+            LimitNOFILE=65536
+
+            [Install]
+            WantedBy=multi-user.target
+        "#]],
+    );
+}
+
+#[test]
+fn proxy_restarts_only_for_what_a_reload_cannot_apply() {
+    check_file("hosts/proxy/files/proxy-listeners.txt", expect![[r#"
+        # The proxy restarts when this changes (a reload cannot apply it); written by galley generate.
+        listen 10.0.0.10 writer 3306 reader 3307 multi_writer none admin 4590
+        node db1 10.0.0.1:3306
+        node db2 10.0.0.2:3306
+        node db3 10.0.0.3:3306
+    "#]]);
 }
 
 #[test]
@@ -286,22 +323,22 @@ fn controller_unit() {
     check_file(
         "hosts/proxy/files/systemd/galley-controller.service",
         expect![[r#"
-        # Written by galley generate.
-        [Unit]
-        Description=galley controller of cluster openstack
-        After=network-online.target
-        Wants=network-online.target
+            # Written by galley generate.
+            [Unit]
+            Description=galley controller of cluster openstack
+            After=network-online.target
+            Wants=network-online.target
 
-        [Service]
-        ExecStart=/opt/galley/bin/galley controller --config /etc/galley/galley.toml --dir /var/lib/galley
-        Restart=always
-        RestartSec=2
-        KillMode=control-group
-        LimitNOFILE=65536
+            [Service]
+            ExecStart=/opt/galley/bin/galley controller --config /etc/galley/galley.toml --dir /var/lib/galley
+            Restart=always
+            RestartSec=2
+            KillMode=control-group
+            LimitNOFILE=65536
 
-        [Install]
-        WantedBy=multi-user.target
-    "#]],
+            [Install]
+            WantedBy=multi-user.target
+        "#]],
     );
 }
 

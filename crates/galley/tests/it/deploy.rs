@@ -356,6 +356,12 @@ fn deploys_to_hosts_over_ssh() {
         .filter(|line| line.contains("restarted and Synced"))
         .collect();
     assert_eq!(restarts.len(), 3, "{output}");
+    // The proxy reloads galley.toml and keeps its sessions: its listeners did not change.
+    assert!(
+        output.contains("changed: reloaded galley-proxy"),
+        "{output}"
+    );
+    assert!(!output.contains("restarted galley-proxy"), "{output}");
     for node in &nodes {
         assert_eq!(runtime.block_on(max_connections(&dir, node)), 300);
     }
