@@ -176,11 +176,7 @@ impl Runner<'_> {
     }
 
     fn log(&self, host: &Host, text: &str) {
-        let path = self
-            .deployment
-            .state_dir
-            .join("logs")
-            .join(format!("{}.log", host.label));
+        let path = self.log_path(host);
         if let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

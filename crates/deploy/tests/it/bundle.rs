@@ -309,13 +309,16 @@ fn proxy_unit_reloads_on_sighup() {
 
 #[test]
 fn proxy_restarts_only_for_what_a_reload_cannot_apply() {
-    check_file("hosts/proxy/files/proxy-listeners.txt", expect![[r#"
+    check_file(
+        "hosts/proxy/files/proxy-listeners.txt",
+        expect![[r#"
         # The proxy restarts when this changes (a reload cannot apply it); written by galley generate.
         listen 10.0.0.10 writer 3306 reader 3307 multi_writer none admin 4590
         node db1 10.0.0.1:3306
         node db2 10.0.0.2:3306
         node db3 10.0.0.3:3306
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
