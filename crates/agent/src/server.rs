@@ -224,7 +224,7 @@ impl Server {
         }
     }
 
-    pub async fn report(&self) -> NodeReport {
+    pub async fn report(self: &Arc<Self>) -> NodeReport {
         let process = match &*self.process.lock().await {
             ProcessState::Stopped { last_exit } => ProcessReport {
                 running: false,
@@ -259,7 +259,9 @@ impl Server {
                 .evicted
                 .swap(false, std::sync::atomic::Ordering::Relaxed)
         {
-            self.clear_evict_lists().await;
+            // In the background: a status request answers at once, whatever the peers do.
+            let server = Arc::clone(self);
+            tokio::spawn(async move { server.clear_evict_lists().await });
         }
         NodeReport {
             node: self.node.name.clone(),

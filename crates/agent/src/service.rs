@@ -169,7 +169,7 @@ async fn wipe(
 
 /// A Synced server may need minutes to flush a large buffer pool; a joiner that is not
 /// Synced holds no data worth waiting for and may ignore SIGTERM during a transfer.
-async fn stop_timeout(server: &Server) -> Duration {
+async fn stop_timeout(server: &Arc<Server>) -> Duration {
     if server.report().await.is_synced() {
         Duration::from_secs(600)
     } else {

@@ -912,8 +912,17 @@ impl Controller {
         let interval = Duration::from_millis(self.settings.interval_ms);
         loop {
             let started = tokio::time::Instant::now();
-            if let Err(error) = self.tick().await {
-                tracing::error!("controller tick failed: {error:#}");
+            // A tick waits on agents (up to seconds when they are unreachable), so shutdown
+            // may cut it short. That is safe: store writes are synchronous and never cut in
+            // half, an agent finishes a start or stop it was asked for on its own, and the
+            // next controller plans again from a fresh observation.
+            tokio::select! {
+                result = self.tick() => {
+                    if let Err(error) = result {
+                        tracing::error!("controller tick failed: {error:#}");
+                    }
+                }
+                () = &mut shutdown => break,
             }
             tokio::select! {
                 () = tokio::time::sleep_until(started + interval) => {}

@@ -445,7 +445,7 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
     // The proxy next: clients are refused at once instead of meeting dying nodes.
     if let Some(admin) = cluster.proxy_admin() {
         if admin.status().await.is_ok() {
-            admin.post("/shutdown").await?;
+            admin.shutdown().await?;
             println!("proxy: stopped");
         }
     }
@@ -584,13 +584,12 @@ pub async fn drain(location: &Location, name: &str, draining: bool) -> anyhow::R
     let admin = cluster
         .proxy_admin()
         .context("this cluster has no [proxy] section, so there is nothing to drain through")?;
-    let path = if draining {
-        format!("/drain/{name}")
+    let status = if draining {
+        admin.drain(name).await?
     } else {
-        format!("/undrain/{name}")
+        admin.undrain(name).await?
     };
-    let status = admin.post(&path).await?;
-    let writer = status["writer"].as_str().unwrap_or("none");
+    let writer = status.writer.as_deref().unwrap_or("none");
     if draining {
         println!("{name} is draining: it takes no new sessions; the writer is now {writer}");
     } else {

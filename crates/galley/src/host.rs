@@ -91,7 +91,6 @@ struct Peers {
     primary: Option<String>,
     with_data: Vec<String>,
     silent: Vec<String>,
-    not_synced: Vec<String>,
 }
 
 async fn peers(cluster: &Cluster, node: &NodeSpec) -> Peers {
@@ -99,7 +98,6 @@ async fn peers(cluster: &Cluster, node: &NodeSpec) -> Peers {
         primary: None,
         with_data: Vec::new(),
         silent: Vec::new(),
-        not_synced: Vec::new(),
     };
     for other in cluster
         .spec
@@ -115,18 +113,8 @@ async fn peers(cluster: &Cluster, node: &NodeSpec) -> Peers {
                 if report.data_dir_initialized {
                     peers.with_data.push(other.name.clone());
                 }
-                if !report.is_synced() {
-                    peers
-                        .not_synced
-                        .push(format!("{} is {}", other.name, report.state_label()));
-                }
             }
-            Err(_) => {
-                peers.silent.push(other.name.clone());
-                peers
-                    .not_synced
-                    .push(format!("{}'s agent does not answer", other.name));
-            }
+            Err(_) => peers.silent.push(other.name.clone()),
         }
     }
     peers
@@ -213,58 +201,69 @@ async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow
     Ok(())
 }
 
-/// One node of a rolling restart: only while every other node is Synced, so that the
-/// cluster never has two nodes down at once; drained at the proxy meanwhile.
+/// One node of a rolling restart, by `rolling::restart_one` (drained at the proxy,
+/// stopped, started, Synced, undrained), only while the whole cluster is Synced.
+///
+/// The controller runs on another host, so it cannot be told through its store that the
+/// stop is on purpose; if it starts the node again before we do, that start is taken
+/// as ours.
 async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
-    let report = wait_agent(cluster, node).await?;
-    let peers = peers(cluster, node).await;
-    if !peers.not_synced.is_empty() {
-        bail!(
-            "not restarting {}: {}; a rolling restart takes one node at a time, each after the others are Synced",
-            node.name,
-            peers.not_synced.join(", ")
-        );
-    }
-    let client = cluster.client(node);
-    // Sessions and the writer leave the node first, so that clients see a reconnect at
-    // most, not a dead backend. A proxy that cannot be reached does not stop the restart.
-    let admin = cluster.proxy_admin();
-    if let Some(admin) = &admin {
-        match admin.post(&format!("/drain/{}", node.name)).await {
-            Ok(_) => progress.step(format!("{}: drained at the proxy", node.name)),
-            Err(error) => eprintln!(
-                "warning: cannot drain {} at the proxy: {error:#}",
-                node.name
-            ),
+    wait_agent(cluster, node).await?;
+    let members: Vec<rolling::Member> = cluster
+        .nodes_by_priority()
+        .into_iter()
+        .map(|member| rolling::Member {
+            name: member.name.clone(),
+            agent: cluster.client(member),
+        })
+        .collect();
+    let proxies: Vec<proxy::AdminClient> = cluster.proxy_admin().into_iter().collect();
+    let options = crate::restart::options_for(&cluster.spec);
+    let outcome = rolling::restart_one(
+        &node.name,
+        &members,
+        &proxies,
+        &rolling::NoController,
+        &Lines,
+        &options,
+    )
+    .await;
+    match outcome {
+        Ok(_) => {}
+        Err(rolling::RollingError::Failed {
+            step: rolling::Step::Start,
+            reason,
+            ..
+        }) => {
+            let running = cluster
+                .client(node)
+                .status()
+                .await
+                .is_ok_and(|report| report.process.running);
+            if !running {
+                bail!("{} did not start again: {reason}", node.name);
+            }
+            wait_synced(cluster, node, progress).await?;
+            for admin in &proxies {
+                admin.undrain(&node.name).await.with_context(|| {
+                    format!(
+                        "cannot undrain {} at the proxy; run `galley undrain {}`",
+                        node.name, node.name
+                    )
+                })?;
+            }
         }
-    }
-    if report.process.running {
-        progress.step(format!("{}: stopping", node.name));
-        client.stop().await?;
-    }
-    progress.step(format!(
-        "{}: starting with its new configuration",
-        node.name
-    ));
-    if let Err(error) = client.start(StartMode::Join, false).await {
-        // The controller may have started it again in the meantime; that is fine.
-        if !client
-            .status()
-            .await
-            .is_ok_and(|report| report.process.running)
-        {
-            return Err(error.into());
-        }
-    }
-    wait_synced(cluster, node, progress).await?;
-    if let Some(admin) = &admin {
-        if let Err(error) = admin.post(&format!("/undrain/{}", node.name)).await {
-            eprintln!(
-                "warning: cannot undrain {} at the proxy: {error:#}; run `galley undrain {}`",
-                node.name, node.name
-            );
-        }
+        Err(error) => return Err(error.into()),
     }
     println!("changed: {} restarted and Synced", node.name);
     Ok(())
+}
+
+/// Each step of the restart as a line (kept in the host's deploy log).
+struct Lines;
+
+impl rolling::Observer for Lines {
+    fn event(&self, event: rolling::Event) {
+        println!("ok: {event}");
+    }
 }

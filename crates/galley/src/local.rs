@@ -298,64 +298,12 @@ pub fn proxy_dir(location: &Location) -> PathBuf {
     location.dir.join("proxy")
 }
 
-/// A client for the proxy's admin endpoint.
-#[derive(Debug, Clone)]
-pub struct ProxyAdmin {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl ProxyAdmin {
-    pub fn new(proxy: &spec::ProxySpec, token: &str) -> ProxyAdmin {
-        ProxyAdmin {
-            base: format!(
-                "http://{}",
-                spec::host_port(&proxy.address, proxy.admin_port)
-            ),
-            token: token.to_owned(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("a plain HTTP client builds"),
-        }
-    }
-
-    pub async fn status(&self) -> anyhow::Result<serde_json::Value> {
-        let response = self
-            .http
-            .get(format!("{}/status", self.base))
-            .send()
-            .await?;
-        Ok(response.error_for_status()?.json().await?)
-    }
-
-    pub async fn post(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!(
-                "the proxy refused {path}: {}",
-                body["error"].as_str().unwrap_or("no reason given")
-            );
-        }
-        Ok(body)
-    }
-}
-
 impl Cluster {
-    pub fn proxy_admin(&self) -> Option<ProxyAdmin> {
+    pub fn proxy_admin(&self) -> Option<proxy::AdminClient> {
         self.spec
             .proxy
             .as_ref()
-            .map(|proxy| ProxyAdmin::new(proxy, &self.secrets.cluster_token))
+            .map(|proxy| proxy::AdminClient::for_spec(proxy, &self.secrets.cluster_token))
     }
 
     /// Starts the local proxy as a daemon if the spec has one and it does not answer.

@@ -5,7 +5,9 @@ mod cluster;
 mod control;
 mod deployment;
 mod host;
+mod init;
 mod local;
+mod restart;
 mod status;
 
 use std::path::PathBuf;
@@ -30,6 +32,8 @@ struct Cli {
     command: Command,
 }
 
+// `init` carries many optional flags; the command is parsed once, so its size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create or reuse a 3-node cluster on this machine and start it.
@@ -144,6 +148,36 @@ enum Command {
     /// Let a drained node take sessions again.
     Undrain {
         node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write a galley.toml by answering questions (or flags, with --non-interactive).
+    ///
+    /// Asks for the vendor and version (MariaDB 10.11 only), the cluster name, the
+    /// server settings, the data nodes (name, address, data dir; ports default and never
+    /// collide), the controller and proxy hosts and ports, and how `galley deploy`
+    /// reaches the hosts. Each answer is checked at once by the same validation every
+    /// galley command applies, and asked again until it is valid. Answers can be piped
+    /// on stdin, one per line (an empty line takes the default). Writes <dir>/galley.toml
+    /// (or --config), never over an existing file without --force.
+    Init {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        flags: init::InitFlags,
+    },
+    /// Restart every node one at a time, behind the proxy (--rolling).
+    ///
+    /// Refuses unless every node is Synced. For each node (the proxy's writer last, so
+    /// the writer moves once): drain it at the proxy, wait until the writer is elsewhere
+    /// and its sessions are gone, stop it gracefully, start it (it rejoins by IST), wait
+    /// until it is Synced, undrain it. Clients see at most a reconnect. The controller
+    /// leaves each node alone while it is down on purpose. Stops at the first failure and
+    /// says which node is in which state.
+    Restart {
+        /// One node at a time (the only kind of restart galley does).
+        #[arg(long)]
+        rolling: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -313,6 +347,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?
         }
         Command::Host { step, config, node } => host::run(&config, &node, step).await,
+        Command::Init { target, flags } => init::init(&target.into(), &flags),
+        Command::Restart { rolling, target } => restart::restart(&target.into(), rolling).await,
     }
 }
 

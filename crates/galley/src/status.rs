@@ -124,11 +124,9 @@ pub async fn collect_proxy(cluster: &Cluster) -> Option<ProxyRow> {
             .map(|port| spec::host_port(&proxy.address, port)),
         admin_address: spec::host_port(&proxy.address, proxy.admin_port),
         running,
-        writer: status
-            .as_ref()
-            .and_then(|s| s["writer"].as_str().map(str::to_owned)),
+        writer: status.as_ref().and_then(|s| s.writer.clone()),
         problem,
-        status,
+        status: status.and_then(|s| serde_json::to_value(s).ok()),
     })
 }
 

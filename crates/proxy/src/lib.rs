@@ -5,6 +5,7 @@
 //! the agents: it keeps routing when they are down.
 
 mod admin;
+pub mod client;
 pub mod health;
 mod listener;
 mod metrics;
@@ -16,7 +17,8 @@ pub mod writer;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-pub use state::{Proxy, ProxyStatus, Role};
+pub use client::{AdminClient, AdminError};
+pub use state::{BackendStatus, Proxy, ProxyStatus, Role};
 
 /// What the proxy needs besides the spec: the monitor account for probes and the
 /// cluster token for admin actions.

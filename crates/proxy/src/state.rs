@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use galera::WsrepStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spec::ProxySpec;
 use tokio::sync::watch;
 
@@ -150,7 +150,7 @@ impl Backend {
 }
 
 /// The addresses the listeners are bound to, for status output.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListenerAddresses {
     pub writer: Option<String>,
     pub reader: Option<String>,
@@ -172,7 +172,7 @@ pub struct Proxy {
 }
 
 /// One backend as `/status` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackendStatus {
     pub name: String,
     pub address: String,
@@ -191,7 +191,7 @@ pub struct BackendStatus {
     pub probe_latency_ms: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProxyStatus {
     /// The proxy's process id, for signals (SIGHUP reloads).
     pub pid: u32,

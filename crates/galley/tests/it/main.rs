@@ -5,5 +5,7 @@ mod cli;
 mod cluster;
 mod controller;
 mod deploy;
+mod init;
 mod proxy;
+mod rolling;
 mod support;

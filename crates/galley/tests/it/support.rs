@@ -47,6 +47,19 @@ impl TestCluster {
     /// The same, with a [controller] that observes twice a second.
     pub fn with_controller() -> TestCluster {
         let cluster = TestCluster::build(false);
+        cluster.add_controller();
+        cluster
+    }
+
+    /// A proxy and a controller: the whole product, as `galley up` runs it.
+    pub fn with_proxy_and_controller() -> TestCluster {
+        let cluster = TestCluster::build(true);
+        cluster.add_controller();
+        cluster
+    }
+
+    fn add_controller(&self) {
+        let cluster = self;
         let config = cluster.path().join("galley.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str(&format!(
@@ -55,7 +68,6 @@ impl TestCluster {
             root = cluster.path().display()
         ));
         std::fs::write(&config, text).unwrap();
-        cluster
     }
 
     fn build(with_proxy: bool) -> TestCluster {
