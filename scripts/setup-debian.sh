@@ -10,6 +10,9 @@ packages+=(chromium python3-pymysql python3-sqlalchemy)
 # Node and npm only when missing: a Node installed from elsewhere (its npm built in) stays.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+# The deployment test bed (tests/netns/bed.sh): network namespaces, one sshd per host,
+# sudo, the OpenSSH client galley deploy runs, and socat to hold a port.
+packages+=(iproute2 openssh-server openssh-client sudo socat)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -19,12 +19,12 @@ use crate::local::{self, Cluster, Location};
 const SYNC_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// A spinner on a terminal, plain lines otherwise (CI logs, pipes).
-struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
 }
 
 impl Progress {
-    fn new() -> Progress {
+    pub(crate) fn new() -> Progress {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
@@ -33,11 +33,11 @@ impl Progress {
         Progress { bar }
     }
 
-    fn step(&self, message: impl Into<String>) {
+    pub(crate) fn step(&self, message: impl Into<String>) {
         self.bar.set_message(message.into());
     }
 
-    fn done(&self, message: impl AsRef<str>) {
+    pub(crate) fn done(&self, message: impl AsRef<str>) {
         if self.bar.is_hidden() {
             println!("{}", message.as_ref());
         } else {
@@ -45,7 +45,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -439,7 +439,7 @@ async fn choose_bootstrap_node(
 
 /// Polls the node's agent until it is Synced, showing its state; fails at once if the
 /// server stops, with the reason the agent saw.
-async fn wait_synced(
+pub(crate) async fn wait_synced(
     cluster: &Cluster,
     node: &NodeSpec,
     progress: &Progress,

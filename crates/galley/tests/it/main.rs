@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod console;
 mod controller;
+mod deploy;
 mod init;
 mod manage_cli;
 mod proxy;

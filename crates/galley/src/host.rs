@@ -1,0 +1,269 @@
+//! `galley host ...`: the steps a deployment bundle runs on a host, against that host's
+//! own agent (init and secure, bootstrap, join, rolling restart, wait until Synced),
+//! through the same agent API and code `galley up` uses. Hidden from `--help`: the
+//! bundle's scripts call them.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent::api::{NodeReport, StartMode};
+use anyhow::{bail, Context as _};
+use spec::NodeSpec;
+use tokio::time::Instant;
+
+use crate::cluster::{wait_synced, Progress};
+use crate::local::{Cluster, Location};
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum HostStep {
+    /// Wait until this node's agent answers (after it was started or restarted).
+    WaitAgent,
+    /// Bootstrap a new cluster from this node (init and secure its data dir first), or
+    /// join a running Primary component; nothing when it is Synced already.
+    Bootstrap,
+    /// Join the running cluster and wait until Synced; nothing when it is Synced already.
+    Join,
+    /// Restart this node's mariadbd (new my.cnf) while every other node is Synced.
+    Restart,
+    /// Wait until this node is Synced and print its state.
+    WaitSynced,
+}
+
+pub async fn run(
+    config: &std::path::Path,
+    node_name: &str,
+    step: HostStep,
+) -> anyhow::Result<ExitCode> {
+    let location = Location::new("/var/lib/galley".into(), Some(config.to_path_buf()));
+    let cluster = Cluster::load(&location, false)?;
+    let node = cluster
+        .spec
+        .node(node_name)
+        .with_context(|| {
+            format!(
+                "no node named `{node_name}`; nodes: {}",
+                cluster.spec.node_names().join(", ")
+            )
+        })?
+        .clone();
+    let progress = Progress::new();
+    let result = match step {
+        HostStep::WaitAgent => wait_agent(&cluster, &node).await.map(|_| ()),
+        HostStep::Bootstrap => bootstrap(&cluster, &node, &progress).await,
+        HostStep::Join => join(&cluster, &node, &progress).await,
+        HostStep::Restart => restart(&cluster, &node, &progress).await,
+        HostStep::WaitSynced => wait_synced(&cluster, &node, &progress).await,
+    };
+    progress.finish();
+    result?;
+    if let HostStep::WaitSynced = step {
+        println!("Synced");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_agent(cluster: &Cluster, node: &NodeSpec) -> anyhow::Result<NodeReport> {
+    let client = cluster.client(node);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.status().await {
+            Ok(report) if report.node == node.name => {
+                println!("ok: the agent of {} answers", node.name);
+                return Ok(report);
+            }
+            Ok(report) => bail!(
+                "{}'s agent port {} is answered by the agent of node {}; fix the ports in galley.toml",
+                node.name,
+                node.agent_port,
+                report.node
+            ),
+            Err(error) if Instant::now() > deadline => {
+                bail!("the agent of {} does not answer after 30 s: {error}; see /var/log/galley/galley-agent.log", node.name)
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// What the other nodes' agents say: whether one is in a Primary component, whether one
+/// has data, and which do not answer.
+struct Peers {
+    primary: Option<String>,
+    with_data: Vec<String>,
+    silent: Vec<String>,
+}
+
+async fn peers(cluster: &Cluster, node: &NodeSpec) -> Peers {
+    let mut peers = Peers {
+        primary: None,
+        with_data: Vec::new(),
+        silent: Vec::new(),
+    };
+    for other in cluster
+        .spec
+        .nodes
+        .iter()
+        .filter(|other| other.name != node.name)
+    {
+        match cluster.client(other).status().await {
+            Ok(report) => {
+                if report.process.running && report.wsrep.as_ref().is_some_and(|w| w.is_primary()) {
+                    peers.primary.get_or_insert(other.name.clone());
+                }
+                if report.data_dir_initialized {
+                    peers.with_data.push(other.name.clone());
+                }
+            }
+            Err(_) => peers.silent.push(other.name.clone()),
+        }
+    }
+    peers
+}
+
+async fn bootstrap(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
+    let report = wait_agent(cluster, node).await?;
+    if report.is_synced() {
+        println!("ok: {} is Synced", node.name);
+        return Ok(());
+    }
+    if report.process.running {
+        wait_synced(cluster, node, progress).await?;
+        println!("ok: {} is Synced", node.name);
+        return Ok(());
+    }
+    let peers = peers(cluster, node).await;
+    if let Some(primary) = &peers.primary {
+        // The cluster runs (the controller or an operator brought it back): join it.
+        progress.step(format!("{}: joining {primary}'s cluster", node.name));
+        cluster.client(node).start(StartMode::Join, false).await?;
+        wait_synced(cluster, node, progress).await?;
+        println!("changed: {} joined the running cluster", node.name);
+        return Ok(());
+    }
+    if !peers.silent.is_empty() {
+        bail!(
+            "cannot bootstrap {}: the agents of {} do not answer, so galley cannot tell whether they hold data; start them (step 30) first",
+            node.name,
+            peers.silent.join(", ")
+        );
+    }
+    if report.data_dir_initialized || !peers.with_data.is_empty() {
+        bail!(
+            "the cluster is stopped and already has data; galley deploy does not choose which node bootstraps existing data. \
+             Run `galley recover --config {} --yes`, which picks the most advanced node by the recovery safety rules",
+            cluster.location.config.display()
+        );
+    }
+    progress.step(format!(
+        "{}: initializing and securing the data dir",
+        node.name
+    ));
+    cluster.client(node).init().await?;
+    println!("changed: {} data dir initialized and secured", node.name);
+    progress.step(format!("{}: bootstrapping", node.name));
+    cluster
+        .client(node)
+        .start(StartMode::Bootstrap, false)
+        .await?;
+    wait_synced(cluster, node, progress).await?;
+    println!("changed: {} bootstrapped the cluster", node.name);
+    Ok(())
+}
+
+async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
+    let report = wait_agent(cluster, node).await?;
+    if report.is_synced() {
+        println!("ok: {} is Synced", node.name);
+        return Ok(());
+    }
+    if report.process.running {
+        wait_synced(cluster, node, progress).await?;
+        println!("ok: {} is Synced", node.name);
+        return Ok(());
+    }
+    let peers = peers(cluster, node).await;
+    if peers.primary.is_none() {
+        bail!(
+            "no other node of {} is in a Primary component, so {} has nothing to join; run 40-bootstrap.sh on the first node first",
+            cluster.spec.name,
+            node.name
+        );
+    }
+    progress.step(format!("{}: joining", node.name));
+    let started = Instant::now();
+    cluster.client(node).start(StartMode::Join, false).await?;
+    wait_synced(cluster, node, progress).await?;
+    println!(
+        "changed: {} joined in {:.1} s",
+        node.name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One node of a rolling restart, by `rolling::restart_one` (drained at the proxy,
+/// stopped, started, Synced, undrained), only while the whole cluster is Synced.
+///
+/// The controller runs on another host, so it cannot be told through its store that the
+/// stop is on purpose; if it starts the node again before we do, that start is taken
+/// as ours.
+async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
+    wait_agent(cluster, node).await?;
+    let members: Vec<rolling::Member> = cluster
+        .nodes_by_priority()
+        .into_iter()
+        .map(|member| rolling::Member {
+            name: member.name.clone(),
+            agent: cluster.client(member),
+        })
+        .collect();
+    let proxies: Vec<proxy::AdminClient> = cluster.proxy_admin().into_iter().collect();
+    let options = crate::restart::options_for(&cluster.spec);
+    let outcome = rolling::restart_one(
+        &node.name,
+        &members,
+        &proxies,
+        &rolling::NoController,
+        &Lines,
+        &options,
+    )
+    .await;
+    match outcome {
+        Ok(_) => {}
+        Err(rolling::RollingError::Failed {
+            step: rolling::Step::Start,
+            reason,
+            ..
+        }) => {
+            let running = cluster
+                .client(node)
+                .status()
+                .await
+                .is_ok_and(|report| report.process.running);
+            if !running {
+                bail!("{} did not start again: {reason}", node.name);
+            }
+            wait_synced(cluster, node, progress).await?;
+            for admin in &proxies {
+                admin.undrain(&node.name).await.with_context(|| {
+                    format!(
+                        "cannot undrain {} at the proxy; run `galley undrain {}`",
+                        node.name, node.name
+                    )
+                })?;
+            }
+        }
+        Err(error) => return Err(error.into()),
+    }
+    println!("changed: {} restarted and Synced", node.name);
+    Ok(())
+}
+
+/// Each step of the restart as a line (kept in the host's deploy log).
+struct Lines;
+
+impl rolling::Observer for Lines {
+    fn event(&self, event: rolling::Event) {
+        println!("ok: {event}");
+    }
+}
