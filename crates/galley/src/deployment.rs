@@ -23,6 +23,21 @@ fn load(location: &Location) -> anyhow::Result<(spec::ClusterSpec, String)> {
     Ok((loaded.spec, text))
 }
 
+/// With a controller in the spec, the console's `admin` needs a password: generated into
+/// the secrets file once (the controller stores its hash on first start) and shown once.
+fn console_admin_password(spec: &spec::ClusterSpec, secrets_file: &Path) -> anyhow::Result<()> {
+    if spec.controller.is_none() {
+        return Ok(());
+    }
+    if let Some(password) = agent::Secrets::ensure_console_admin_password(secrets_file)? {
+        println!(
+            "Web console user admin, password (shown only this once; it is kept in {}):\n  {password}",
+            secrets_file.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn generate(
     location: &Location,
     output: &Path,
@@ -35,6 +50,7 @@ pub fn generate(
         if created {
             println!("Generated secrets in {}", path.display());
         }
+        console_admin_password(&spec, &path)?;
         Some(deploy::Secrets(
             std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?,
@@ -104,6 +120,7 @@ pub fn deploy(
     if created {
         println!("Generated secrets in {}", secrets_file.display());
     }
+    console_admin_password(&spec, &secrets_file)?;
     let bundle = deploy::generate(&spec, &text, None)?;
     let deployment = deploy::Deployment {
         spec: spec.clone(),

@@ -247,6 +247,64 @@ async fn max_connections(dir: &Path, node: &str) -> u64 {
 }
 
 /// The controller runs on its host (its supervisor and daemon are alive).
+/// The console answers on the controller's host: health without credentials, a login
+/// with the admin password `galley deploy` generated, and the cluster view with the
+/// cluster token, showing every node Synced.
+async fn console_answers(dir: &Path, base: &str, nodes: usize) {
+    let secrets = secrets(dir);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = http.get(format!("{base}api/v1/health")).send().await;
+        let login = http
+            .post(format!("{base}api/v1/login"))
+            .json(&serde_json::json!({
+                "username": "admin",
+                "password": secrets.console_admin_password.clone().unwrap_or_default(),
+            }))
+            .send()
+            .await;
+        let cluster = http
+            .get(format!("{base}api/v1/cluster"))
+            .bearer_auth(&secrets.cluster_token)
+            .send()
+            .await;
+        let mut problems = Vec::new();
+        match health {
+            Ok(response) if response.status() == 200 => {}
+            other => problems.push(format!("health: {other:?}")),
+        }
+        match login {
+            Ok(response) if response.status() == 200 => {}
+            other => problems.push(format!("login: {other:?}")),
+        }
+        match cluster {
+            Ok(response) if response.status() == 200 => {
+                let view: serde_json::Value = response.json().await.unwrap();
+                let synced = view["nodes"]
+                    .as_array()
+                    .map(|nodes| nodes.iter().filter(|n| n["state"] == "Synced").count())
+                    .unwrap_or(0);
+                if synced != nodes {
+                    problems.push(format!("cluster: {synced} of {nodes} Synced: {view}"));
+                }
+            }
+            other => problems.push(format!("cluster: {other:?}")),
+        }
+        if problems.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the console at {base} does not answer as it should: {problems:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn controller_running(bed: &Bed, host: &str) -> bool {
     bed.exec(
         host,
@@ -302,6 +360,7 @@ fn deploys_to_hosts_over_ssh() {
         controller_running(&bed, "h4"),
         "the controller does not run on h4"
     );
+    runtime.block_on(console_answers(&dir, "http://10.77.0.14:4600/", 3));
     // The secrets went over SSH on stdin: 0600 on the hosts, never in the bundle.
     let mode = bed.exec("h2", "stat -c %a /etc/galley/secrets.toml");
     assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "600");
