@@ -11,5 +11,5 @@ mod service;
 
 pub use client::{AgentClient, AgentError};
 pub use secrets::Secrets;
-pub use server::{Binaries, Server, ServerError, INSTALL_COMMAND};
+pub use server::{read_wsrep_variables, Binaries, Server, ServerError, INSTALL_COMMAND};
 pub use service::serve;

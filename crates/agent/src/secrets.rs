@@ -172,15 +172,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn native_hash_matches_mariadb() {
-        // SELECT PASSWORD('password') gives this on MariaDB and MySQL 5.x.
-        assert_eq!(
-            native_password_hash("password"),
-            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
-        );
-    }
-
-    #[test]
     fn file_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secrets.toml");

@@ -298,19 +298,7 @@ impl Server {
         // completed: if this request is dropped half-way (its HTTP client went away), a
         // connection in the middle of a result set must never serve the next query.
         let mut conn = slot.take().expect("connected above");
-        let query = async {
-            let mut rows: Vec<(String, String)> = conn
-                .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
-                .await?;
-            let (read_only, desync, reject): (String, String, String) = conn
-                .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
-                .await?
-                .unwrap_or_default();
-            rows.push(("read_only".into(), read_only));
-            rows.push(("wsrep_desync".into(), desync));
-            rows.push(("wsrep_reject_queries".into(), reject));
-            Ok::<_, mysql_async::Error>(rows)
-        };
+        let query = read_wsrep_variables(&mut conn);
         let result = tokio::time::timeout(Duration::from_secs(3), query).await;
         match result {
             Ok(Ok(rows)) => {
@@ -947,6 +935,26 @@ fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The wsrep status variables and the settings that decide whether the node serves
+/// (read_only, wsrep_desync, wsrep_reject_queries), as name/value pairs for
+/// `WsrepStatus::from_variables`. The agent reads them over its socket; the controller
+/// reads an imported node's over TCP.
+pub async fn read_wsrep_variables(
+    conn: &mut mysql_async::Conn,
+) -> Result<Vec<(String, String)>, mysql_async::Error> {
+    let mut rows: Vec<(String, String)> = conn
+        .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
+        .await?;
+    let (read_only, desync, reject): (String, String, String) = conn
+        .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
+        .await?
+        .unwrap_or_default();
+    rows.push(("read_only".into(), read_only));
+    rows.push(("wsrep_desync".into(), desync));
+    rows.push(("wsrep_reject_queries".into(), reject));
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use agent::api::{NodeReport, ProcessReport};
 use galera::WsrepStatus;
-use mysql_async::prelude::Queryable as _;
 use planner::{AgentState, Blocked, Observation, Plan, Rule};
 use spec::{ClusterSpec, NodeSpec};
 
@@ -74,19 +73,7 @@ pub async fn read_wsrep(
     conn: &mut mysql_async::Conn,
     address: &str,
 ) -> Result<WsrepStatus, SqlObserveError> {
-    let query = async {
-        let mut rows: Vec<(String, String)> = conn
-            .query("SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep%' OR Variable_name IN ('Questions', 'Threads_connected')")
-            .await?;
-        let (read_only, desync, reject): (String, String, String) = conn
-            .query_first("SELECT @@read_only, @@wsrep_desync, @@wsrep_reject_queries")
-            .await?
-            .unwrap_or_default();
-        rows.push(("read_only".into(), read_only));
-        rows.push(("wsrep_desync".into(), desync));
-        rows.push(("wsrep_reject_queries".into(), reject));
-        Ok::<_, mysql_async::Error>(rows)
-    };
+    let query = agent::read_wsrep_variables(conn);
     match tokio::time::timeout(QUERY_TIMEOUT, query).await {
         Ok(Ok(rows)) => Ok(WsrepStatus::from_variables(
             rows.iter()
