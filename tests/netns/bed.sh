@@ -51,6 +51,9 @@ up() {
     fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    # sshd reads authorized_keys here as the bed's user, who must be able to reach it
+    # (mktemp -d makes 0700 directories).
+    chmod 755 "$dir"
     echo "$count" >"$dir/count"
     id "$USER_NAME" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$USER_NAME"
     # Not locked (sshd without PAM refuses locked accounts), but no password either.
