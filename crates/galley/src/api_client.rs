@@ -544,6 +544,16 @@ impl ApiClient {
     pub async fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
         self.delete(self.url(&["tokens", id])?).await
     }
+
+    /// Tells the controller whether `node` should run (false: stopped on purpose, so
+    /// that it does not heal the node).
+    pub async fn set_desired(&self, node: &str, running: bool) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .put(self.url(&["nodes", node, "desired"])?)
+            .json(&serde_json::json!({ "running": running }));
+        self.send(request).await.map(|_| ())
+    }
 }
 
 #[cfg(test)]

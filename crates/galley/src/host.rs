@@ -201,12 +201,50 @@ async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow
     Ok(())
 }
 
+/// The controller of a deployed cluster, on its own host: told through its API (with the
+/// cluster token from this host's secrets file) that a node is stopped on purpose while
+/// the rolling restart has it down, so that it does not heal the node meanwhile.
+struct RemoteController {
+    api: crate::api_client::ApiClient,
+}
+
+impl RemoteController {
+    /// None without a `[controller]` in the spec.
+    fn for_cluster(cluster: &Cluster) -> anyhow::Result<Option<RemoteController>> {
+        if cluster.spec.controller.is_none() {
+            return Ok(None);
+        }
+        let local = crate::api_client::LocalController::load(&cluster.location)?;
+        let target = crate::api_client::Resolved {
+            base_url: crate::api_client::normalize_url(&local.url)?,
+            token: local.cluster_token,
+            ca_cert: local.ca_cert.filter(|path| path.exists()),
+        };
+        Ok(Some(RemoteController {
+            api: crate::api_client::ApiClient::new(&target)?,
+        }))
+    }
+}
+
+impl rolling::Intent for RemoteController {
+    async fn set_desired(&self, node: &str, running: bool) -> Result<(), String> {
+        match self.api.set_desired(node, running).await {
+            Ok(()) => Ok(()),
+            // A controller that is down cannot heal anything either: go on, and say so.
+            Err(error @ crate::api_client::ApiError::Unreachable { .. }) => {
+                println!(
+                    "note: the controller was not told ({error}); it cannot act while it is down"
+                );
+                Ok(())
+            }
+            Err(error) => Err(format!("the controller refused: {error}")),
+        }
+    }
+}
+
 /// One node of a rolling restart, by `rolling::restart_one` (drained at the proxy,
-/// stopped, started, Synced, undrained), only while the whole cluster is Synced.
-///
-/// The controller runs on another host, so it cannot be told through its store that the
-/// stop is on purpose; if it starts the node again before we do, that start is taken
-/// as ours.
+/// stopped, started, Synced, undrained), only while the whole cluster is Synced. The
+/// controller on its host is told the node is down on purpose meanwhile.
 async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
     wait_agent(cluster, node).await?;
     let members: Vec<rolling::Member> = cluster
@@ -219,15 +257,30 @@ async fn restart(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> any
         .collect();
     let proxies: Vec<proxy::AdminClient> = cluster.proxy_admin().into_iter().collect();
     let options = crate::restart::options_for(&cluster.spec);
-    let outcome = rolling::restart_one(
-        &node.name,
-        &members,
-        &proxies,
-        &rolling::NoController,
-        &Lines,
-        &options,
-    )
-    .await;
+    let outcome = match RemoteController::for_cluster(cluster)? {
+        Some(controller) => {
+            rolling::restart_one(
+                &node.name,
+                &members,
+                &proxies,
+                &controller,
+                &Lines,
+                &options,
+            )
+            .await
+        }
+        None => {
+            rolling::restart_one(
+                &node.name,
+                &members,
+                &proxies,
+                &rolling::NoController,
+                &Lines,
+                &options,
+            )
+            .await
+        }
+    };
     match outcome {
         Ok(_) => {}
         Err(rolling::RollingError::Failed {

@@ -4,18 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::Method;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::ApiQuery;
 use super::{
     array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult, Route,
     RouteDoc, SharedState,
 };
+use super::{ApiJson, ApiQuery};
 use crate::now_ms;
 
 async fn health() -> Json<Value> {
@@ -147,19 +147,44 @@ struct EventsQuery {
     node: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DesiredBody {
+    running: bool,
+}
+
+/// Records the operator's intent for a node, as `galley stop`/`galley start` do on the
+/// controller's own host: a node stopped on purpose is left down, not healed. A rolling
+/// restart driven from another host (a deployment) says so here before it stops a node.
+async fn set_desired(
+    State(state): State<SharedState>,
+    Path(node): Path<String>,
+    ApiJson(body): ApiJson<DesiredBody>,
+) -> ApiResult<Json<Value>> {
+    known_node(&state, &node)?;
+    state.store().set_desired(&node, body.running, now_ms())?;
+    Ok(Json(json!({"node": node, "running": body.running})))
+}
+
+/// A 400 naming the nodes there are, for a node name the spec does not have.
+fn known_node(state: &SharedState, node: &str) -> ApiResult<()> {
+    if state.spec.nodes.iter().any(|n| n.name == node) {
+        return Ok(());
+    }
+    let names: Vec<&str> = state.spec.nodes.iter().map(|n| n.name.as_str()).collect();
+    Err(ApiError::bad_request(format!(
+        "unknown node {node:?}: this cluster has {}",
+        names.join(", ")
+    )))
+}
+
 async fn events(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let limit = check_limit(query.limit)?;
     if let Some(node) = &query.node {
-        if !state.spec.nodes.iter().any(|n| &n.name == node) {
-            let names: Vec<&str> = state.spec.nodes.iter().map(|n| n.name.as_str()).collect();
-            return Err(ApiError::bad_request(format!(
-                "unknown node {node:?}: this cluster has {}",
-                names.join(", ")
-            )));
-        }
+        known_node(&state, node)?;
     }
     let filter = store::EventFilter {
         since_ms: None,
@@ -479,6 +504,20 @@ pub(super) fn routes() -> Vec<Route> {
                 vec![("window", "5m, 1h (default), 6h, 24h or 7d")],
                 history_schema,
             ),
+        ),
+        Route::new(
+            Method::PUT,
+            "/api/v1/nodes/{node}/desired",
+            Access::Authenticated,
+            put(set_desired),
+            RouteDoc {
+                summary: "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
+                query: Vec::new(),
+                request: Some(json!({"type": "object", "required": ["running"], "properties": {"running": boolean()}})),
+                success: (200, Some(object(&[("node", string()), ("running", boolean())]))),
+                errors: &[400],
+                text: false,
+            },
         ),
     ]
 }

@@ -236,6 +236,58 @@ async fn api_authentication_and_overview() {
     // The cluster token (what the CLI on this host uses) is a Bearer token.
     let root = api.with_bearer(&cluster.secrets().cluster_token);
     let observed = wait_observed_synced(&root).await;
+
+    // The operator's intent for a node, as a deployment's rolling restart sets it from
+    // another host: recorded where the controller reads it, and taken back.
+    let store_file = cluster.path().join("controller").join("galley.db");
+    let stopped = || {
+        store::Store::open(&store_file)
+            .unwrap()
+            .stopped_on_purpose()
+            .unwrap()
+    };
+    let (status, _, body) = root
+        .send(
+            Method::PUT,
+            "/api/v1/nodes/node3/desired",
+            Some(json!({"running": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"node": "node3", "running": false}));
+    assert_eq!(stopped(), vec!["node3".to_owned()]);
+    let (status, _, body) = root
+        .send(
+            Method::PUT,
+            "/api/v1/nodes/node3/desired",
+            Some(json!({"running": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(stopped().is_empty());
+    let (status, _, body) = root
+        .send(
+            Method::PUT,
+            "/api/v1/nodes/node9/desired",
+            Some(json!({"running": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("node1, node2, node3"),
+        "{body}"
+    );
+    let (status, _, body) = root
+        .send(
+            Method::PUT,
+            "/api/v1/nodes/node3/desired",
+            Some(json!({"running": "no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(observed["cluster"]["status"], "Primary");
     assert_eq!(observed["cluster"]["size"], 3);
     assert_eq!(observed["controller"]["auto_recover_nodes"], true);

@@ -305,6 +305,25 @@ async fn console_answers(dir: &Path, base: &str, nodes: usize) {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The controller's recent decisions, through its API with the cluster token.
+async fn decisions(dir: &Path, base: &str) -> Vec<serde_json::Value> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}api/v1/decisions?limit=500"))
+        .bearer_auth(secrets(dir).cluster_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 fn controller_running(bed: &Bed, host: &str) -> bool {
     bed.exec(
         host,
@@ -408,8 +427,27 @@ fn deploys_to_hosts_over_ssh() {
         spec_text(&bed, "bed", &nodes, Some(4), 300),
     )
     .unwrap();
+    let rolling_started_ms = now_ms();
     let (ok, output) = galley(&dir, &["deploy"]);
     assert!(ok, "{output}");
+    // The controller on h4 was told that each node was down on purpose, so it left the
+    // restart alone: no decision of its own to start, restart or bootstrap a node.
+    assert!(!output.contains("the controller was not told"), "{output}");
+    let acted: Vec<serde_json::Value> = runtime
+        .block_on(decisions(&dir, "http://10.77.0.14:4600/"))
+        .into_iter()
+        .filter(|decision| decision["at_ms"].as_i64().unwrap_or(0) >= rolling_started_ms)
+        .filter(|decision| {
+            let action = decision["action"].as_str().unwrap_or("");
+            ["start ", "restart ", "bootstrap ", "wipe-and-start "]
+                .iter()
+                .any(|verb| action.starts_with(verb))
+        })
+        .collect();
+    assert!(
+        acted.is_empty(),
+        "the controller acted during the rolling restart: {acted:?}"
+    );
     let restarts: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("restarted and Synced"))
