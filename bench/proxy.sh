@@ -55,6 +55,13 @@ HA_ACTIVE="$(haproxy_active)"
 [[ $HA_ACTIVE == "$WRITER" ]] || log "note: HAProxy's active server ($HA_ACTIVE) differs from galley's writer ($WRITER)"
 
 declare -A PORT=([direct]="$DIRECT_PORT" [haproxy]="$HAPROXY_PORT" [galley]="$WRITER_PORT")
+# The two proxies' processes, to read the CPU time each spends per query (user + system,
+# all threads, from /proc/PID/stat; direct has no proxy).
+GALLEY_PROXY_PID="$(ss -Htlnp "sport = :$WRITER_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
+[[ -n $GALLEY_PROXY_PID ]] || die "cannot find the galley proxy listening on $WRITER_PORT"
+declare -A PROXY_PID=([direct]="" [haproxy]="$(cat "$HAPROXY_PIDFILE")" [galley]="$GALLEY_PROXY_PID")
+CLK_TCK="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TARGETS=(direct haproxy galley)
 
 sb() {   # test port threads duration [extra...]
@@ -120,7 +127,7 @@ PY
 }
 
 CSV="$OUT/results.csv"
-echo "round,test,threads,target,qps,tps,p95_ms,p99_ms,sysbench_p99_ms,errors,reconnects,load1" >"$CSV"
+echo "round,test,threads,target,qps,tps,p95_ms,p99_ms,sysbench_p99_ms,errors,reconnects,load1,proxy_cpu_us_per_query" >"$CSV"
 cell=0
 for round in $(seq 1 "$ROUNDS"); do
     for test in $TESTS; do
@@ -129,10 +136,16 @@ for round in $(seq 1 "$ROUNDS"); do
                 t="${TARGETS[$(((cell + round - 1 + k) % 3))]}"
                 raw="$OUT/r$round-$test-$threads-$t.txt"
                 log "round $round: $test, $threads threads, $t (port ${PORT[$t]}), ${DURATION} s, load $(loadavg)"
+                pid="${PROXY_PID[$t]}"
+                before="$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)"
                 sb "$test" "${PORT[$t]}" "$threads" "$DURATION" run >"$raw" 2>&1 ||
                     { tail -20 "$raw" >&2; die "sysbench $test via $t failed"; }
+                after="$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)"
                 line="$(parse "$raw")"
-                echo "$round,$test,$threads,$t,$line,$(cut -d' ' -f1 /proc/loadavg)" >>"$CSV"
+                qps="${line%%,*}"
+                cpu_per_query="$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v q="$qps" -v d="$DURATION" -v has="$pid" \
+                    'BEGIN { if (has == "" || q == 0) print "nan"; else printf "%.1f", t * 1e6 / hz / (q * d) }')"
+                echo "$round,$test,$threads,$t,$line,$(cut -d' ' -f1 /proc/loadavg),$cpu_per_query" >>"$CSV"
                 log "  -> qps,tps,p95,p99,sb_p99,errors,reconnects = $line"
             done
             cell=$((cell + 1))
@@ -151,8 +164,8 @@ for r in rows:
     cells.setdefault((r["test"], int(r["threads"])), {}).setdefault(r["target"], []).append(r)
 def med(rs, key):
     return statistics.median(float(r[key]) for r in rs)
-print("| test | threads | direct QPS | HAProxy QPS | galley QPS | galley/HAProxy | galley/direct | p95 ms direct / HAProxy / galley | p99 ms direct / HAProxy / galley |")
-print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+print("| test | threads | direct QPS | HAProxy QPS | galley QPS | galley/HAProxy | galley/direct | p95 ms direct / HAProxy / galley | p99 ms direct / HAProxy / galley | proxy CPU µs/query HAProxy / galley |")
+print("|---|---:|---:|---:|---:|---:|---:|---|---|---|")
 for (test, threads), t in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1])):
     q = {k: med(v, "qps") for k, v in t.items()}
     p95 = {k: med(v, "p95_ms") for k, v in t.items()}
@@ -160,6 +173,7 @@ for (test, threads), t in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][
     print(f"| {test} | {threads} | {q['direct']:.0f} | {q['haproxy']:.0f} | {q['galley']:.0f} | "
           f"{q['galley']/q['haproxy']:.2f} | {q['galley']/q['direct']:.2f} | "
           f"{p95['direct']:.2f} / {p95['haproxy']:.2f} / {p95['galley']:.2f} | "
-          f"{p99['direct']:.2f} / {p99['haproxy']:.2f} / {p99['galley']:.2f} |")
+          f"{p99['direct']:.2f} / {p99['haproxy']:.2f} / {p99['galley']:.2f} | "
+          f"{med(t['haproxy'], 'proxy_cpu_us_per_query'):.1f} / {med(t['galley'], 'proxy_cpu_us_per_query'):.1f} |")
 PY
 log "raw output and results.csv in $OUT; load at end $(loadavg)"
