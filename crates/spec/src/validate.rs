@@ -376,27 +376,12 @@ impl Checker {
                 );
             }
         }
-        let Some(name) = raw.name else {
-            self.problem(
-                format!("{label}.name"),
-                "missing; every node needs a name, like `name = \"db1\"`",
-            );
-            return None;
-        };
-        self.identifier(&format!("{label}.name"), &name);
-        let address = match raw.address {
-            Some(address) => {
-                self.node_address(&format!("{label}.address"), &address);
-                address
-            }
-            None => {
-                self.problem(
-                    format!("{label}.address"),
-                    "missing; the IP address or host name where galley reaches the node over SQL",
-                );
-                String::new()
-            }
-        };
+        let name = self.node_name(label, raw.name)?;
+        let address = self.required_node_address(
+            label,
+            raw.address,
+            "missing; the IP address or host name where galley reaches the node over SQL",
+        );
         let client_port = match raw.client_port {
             Some(port) => self.port(&format!("{label}.client_port"), Some(port), 0),
             None => {
@@ -407,17 +392,7 @@ impl Checker {
                 0
             }
         };
-        let priority = match raw.priority {
-            None => index as u32 + 1,
-            Some(p @ 0..=1000) => p as u32,
-            Some(other) => {
-                self.problem(
-                    format!("{label}.priority"),
-                    format!("{other} is out of range; allowed: 0 to 1000, lower is preferred"),
-                );
-                0
-            }
-        };
+        let priority = self.node_priority(label, index, raw.priority);
         Some(NodeSpec {
             name,
             ssh_address: address.clone(),
@@ -435,12 +410,9 @@ impl Checker {
         })
     }
 
-    fn node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
-        self.unknown_keys(label, &raw.unknown, raw::NODE_KEYS);
-        if raw.managed == Some(false) {
-            return self.unmanaged_node(label, index, raw);
-        }
-        let Some(name) = raw.name else {
+    /// A node's name, checked as an identifier; None (with the problem recorded) when missing.
+    fn node_name(&mut self, label: &str, name: Option<String>) -> Option<String> {
+        let Some(name) = name else {
             self.problem(
                 format!("{label}.name"),
                 "missing; every node needs a name, like `name = \"db1\"`",
@@ -448,19 +420,54 @@ impl Checker {
             return None;
         };
         self.identifier(&format!("{label}.name"), &name);
-        let address = match raw.address {
+        Some(name)
+    }
+
+    /// A node's address, which must be given; `missing` says what it is for.
+    fn required_node_address(
+        &mut self,
+        label: &str,
+        address: Option<String>,
+        missing: &str,
+    ) -> String {
+        match address {
             Some(address) => {
                 self.node_address(&format!("{label}.address"), &address);
                 address
             }
             None => {
-                self.problem(
-                    format!("{label}.address"),
-                    "missing; the IP address or host name the other nodes reach it at",
-                );
+                self.problem(format!("{label}.address"), missing);
                 String::new()
             }
-        };
+        }
+    }
+
+    /// A node's priority: its position (1-based) unless given, 0 to 1000.
+    fn node_priority(&mut self, label: &str, index: usize, priority: Option<i64>) -> u32 {
+        match priority {
+            None => index as u32 + 1,
+            Some(p @ 0..=1000) => p as u32,
+            Some(other) => {
+                self.problem(
+                    format!("{label}.priority"),
+                    format!("{other} is out of range; allowed: 0 to 1000, lower is preferred"),
+                );
+                0
+            }
+        }
+    }
+
+    fn node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
+        self.unknown_keys(label, &raw.unknown, raw::NODE_KEYS);
+        if raw.managed == Some(false) {
+            return self.unmanaged_node(label, index, raw);
+        }
+        let name = self.node_name(label, raw.name)?;
+        let address = self.required_node_address(
+            label,
+            raw.address,
+            "missing; the IP address or host name the other nodes reach it at",
+        );
         let data_dir = match raw.data_dir {
             Some(dir) => self.absolute_path(&format!("{label}.data_dir"), &dir),
             None => {
@@ -490,17 +497,7 @@ impl Checker {
                 .as_deref()
                 .unwrap_or(&format!("/var/log/galley/{name}")),
         );
-        let priority = match raw.priority {
-            None => index as u32 + 1,
-            Some(p @ 0..=1000) => p as u32,
-            Some(other) => {
-                self.problem(
-                    format!("{label}.priority"),
-                    format!("{other} is out of range; allowed: 0 to 1000, lower is preferred"),
-                );
-                0
-            }
-        };
+        let priority = self.node_priority(label, index, raw.priority);
         let ssh_address = match raw.ssh_address {
             Some(ssh_address) => {
                 self.node_address(&format!("{label}.ssh_address"), &ssh_address);
