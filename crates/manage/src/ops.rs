@@ -759,12 +759,7 @@ async fn create_user_on(
     host: &HostPattern,
     password: &Password,
 ) -> Result<(), mysql_async::Error> {
-    conn.query_drop(format!(
-        "CREATE USER {} IDENTIFIED BY PASSWORD {}",
-        account_sql(user, host),
-        quote_string(&password.native_hash())
-    ))
-    .await
+    identified_by(conn, "CREATE USER", user, host, password).await
 }
 
 async fn alter_password_on(
@@ -773,8 +768,20 @@ async fn alter_password_on(
     host: &HostPattern,
     password: &Password,
 ) -> Result<(), mysql_async::Error> {
+    identified_by(conn, "ALTER USER", user, host, password).await
+}
+
+/// `<statement> 'user'@'host' IDENTIFIED BY PASSWORD '*hash'`: the clear-text password
+/// never reaches the server.
+async fn identified_by(
+    conn: &mut Conn,
+    statement: &'static str,
+    user: &UserName,
+    host: &HostPattern,
+    password: &Password,
+) -> Result<(), mysql_async::Error> {
     conn.query_drop(format!(
-        "ALTER USER {} IDENTIFIED BY PASSWORD {}",
+        "{statement} {} IDENTIFIED BY PASSWORD {}",
         account_sql(user, host),
         quote_string(&password.native_hash())
     ))
