@@ -544,7 +544,7 @@ pub async fn events(
 }
 
 /// `2026-11-28 00:41:07` in UTC, without a date library.
-fn format_time(at_ms: i64) -> String {
+pub(crate) fn format_time(at_ms: i64) -> String {
     let seconds = at_ms.div_euclid(1000);
     let days = seconds.div_euclid(86_400);
     let of_day = seconds.rem_euclid(86_400);
