@@ -120,17 +120,29 @@ async fn peers(cluster: &Cluster, node: &NodeSpec) -> Peers {
     peers
 }
 
-async fn bootstrap(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
+/// The node's report when its mariadbd is stopped, so that a bootstrap or join step has
+/// work to do; None once it is Synced (waiting for a running one to get there), so that
+/// a second run of the step changes nothing.
+async fn stopped_node(
+    cluster: &Cluster,
+    node: &NodeSpec,
+    progress: &Progress,
+) -> anyhow::Result<Option<NodeReport>> {
     let report = wait_agent(cluster, node).await?;
-    if report.is_synced() {
-        println!("ok: {} is Synced", node.name);
-        return Ok(());
-    }
-    if report.process.running {
+    if !report.is_synced() {
+        if !report.process.running {
+            return Ok(Some(report));
+        }
         wait_synced(cluster, node, progress).await?;
-        println!("ok: {} is Synced", node.name);
-        return Ok(());
     }
+    println!("ok: {} is Synced", node.name);
+    Ok(None)
+}
+
+async fn bootstrap(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
+    let Some(report) = stopped_node(cluster, node, progress).await? else {
+        return Ok(());
+    };
     let peers = peers(cluster, node).await;
     if let Some(primary) = &peers.primary {
         // The cluster runs (the controller or an operator brought it back): join it.
@@ -171,14 +183,7 @@ async fn bootstrap(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> a
 }
 
 async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
-    let report = wait_agent(cluster, node).await?;
-    if report.is_synced() {
-        println!("ok: {} is Synced", node.name);
-        return Ok(());
-    }
-    if report.process.running {
-        wait_synced(cluster, node, progress).await?;
-        println!("ok: {} is Synced", node.name);
+    if stopped_node(cluster, node, progress).await?.is_none() {
         return Ok(());
     }
     let peers = peers(cluster, node).await;
