@@ -237,14 +237,7 @@ mod tests {
                 },
             ],
             high_water_mark: None,
-            policy: Policy {
-                auto_recover_nodes: true,
-                auto_recover_cluster: true,
-                confirm_bootstrap: false,
-                confirm_restart: false,
-                allow_wipe: false,
-                wipe_after_failed_starts: 3,
-            },
+            policy: Policy::default(),
             force: false,
         }
     }
