@@ -392,7 +392,7 @@ pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> 
             monitor_password: secrets.monitor_password.clone(),
             cluster_token: secrets.cluster_token.clone(),
         },
-    );
+    )?;
     let status = running.proxy.status();
     tracing::info!(writer = ?status.listeners.writer, reader = ?status.listeners.reader, admin = ?status.listeners.admin, "proxy listening");
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;

@@ -5,12 +5,14 @@
 //! the agents: it keeps routing when they are down.
 
 mod admin;
+mod bpf;
 pub mod client;
 pub mod health;
 mod listener;
 mod metrics;
 pub mod packet;
 mod probe;
+mod splice;
 pub mod state;
 pub mod writer;
 
@@ -111,15 +113,27 @@ pub fn raise_descriptor_limit() -> u32 {
     (limit.saturating_sub(128) / 2).min(u64::from(u32::MAX)) as u32
 }
 
-/// Starts probes, listeners and the admin endpoint; returns at once.
+/// Starts probes, listeners and the admin endpoint; returns at once. Fails only when
+/// `proxy.forwarding = "kernel"` and the kernel splice cannot be loaded.
 pub fn start(
     spec: &spec::ClusterSpec,
     proxy_spec: &spec::ProxySpec,
     listeners: Listeners,
     credentials: Credentials,
-) -> Running {
-    let proxy = Arc::new(Proxy::new(spec, proxy_spec));
+) -> anyhow::Result<Running> {
+    let mut proxy = Proxy::new(spec, proxy_spec);
     let cap = raise_descriptor_limit();
+    proxy.forwarder =
+        state::Forwarder::choose(proxy_spec.forwarding, cap.min(proxy_spec.max_connections))?;
+    match &proxy.forwarder {
+        state::Forwarder::Kernel(_) => {
+            tracing::info!("forwarding: kernel splice (sockhash + stream verdict)")
+        }
+        state::Forwarder::Userspace { reason } => {
+            tracing::info!("forwarding: userspace copy ({reason})")
+        }
+    }
+    let proxy = Arc::new(proxy);
     proxy
         .descriptor_cap
         .store(cap, std::sync::atomic::Ordering::Relaxed);
@@ -184,5 +198,5 @@ pub fn start(
             tracing::error!("admin endpoint failed: {error}");
         }
     });
-    Running { proxy, shutdown }
+    Ok(Running { proxy, shutdown })
 }

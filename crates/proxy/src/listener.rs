@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::packet::{error_packet, NO_BACKEND, TOO_MANY_CONNECTIONS};
-use crate::state::{Proxy, Role};
+use crate::splice::{self, Ended, KernelSplice};
+use crate::state::{Forwarder, Proxy, Role};
 
 /// Per direction. Two per session: 16 KiB of buffer per client connection.
 const BUFFER_SIZE: usize = 8 * 1024;
@@ -149,17 +150,11 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
     if !proxy.still_valid(role, index) {
         return;
     }
-    let (client_read, client_write) = client.split();
-    let (backend_read, backend_write) = backend.split();
-    let copy = async {
-        tokio::try_join!(
-            pump(
-                client_read,
-                backend_write,
-                &proxy.metrics.bytes_from_clients
-            ),
-            pump(backend_read, client_write, &proxy.metrics.bytes_to_clients),
-        )
+    let forward = async {
+        match &proxy.forwarder {
+            Forwarder::Kernel(splice) => spliced(&proxy, splice, client, backend).await,
+            Forwarder::Userspace { .. } => copied(&proxy, &mut client, &mut backend).await,
+        }
     };
     let evicted = async {
         let _ = evictions.changed().await;
@@ -168,11 +163,184 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
         tokio::time::sleep(Duration::from_millis(proxy.settings().writer_grace_ms)).await;
     };
     tokio::select! {
-        _ = copy => {}
+        result = forward => {
+            if let Err(error) = result {
+                tracing::debug!(backend = %target.name, listener = role.label(), "session ended: {error}");
+            }
+        }
         () = evicted => {
             tracing::debug!(backend = %target.name, listener = role.label(), "session closed: the node left its role");
         }
     }
+}
+
+/// The userspace copy: both directions at once, a fixed buffer each.
+async fn copied(proxy: &Proxy, client: &mut TcpStream, backend: &mut TcpStream) -> io::Result<()> {
+    let (client_read, client_write) = client.split();
+    let (backend_read, backend_write) = backend.split();
+    tokio::try_join!(
+        pump(
+            client_read,
+            backend_write,
+            &proxy.metrics.bytes_from_clients
+        ),
+        pump(backend_read, client_write, &proxy.metrics.bytes_to_clients),
+    )
+    .map(|_| ())
+}
+
+/// The server greets first and says nothing more until the client answers; the greeting
+/// is at most a few hundred bytes.
+const MAX_GREETING: usize = 64 * 1024;
+
+/// How often a spliced session adds its byte counts to the metrics.
+const SPLICED_METRICS_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a half-close waits for the kernel to pass on the bytes before it.
+const FORWARD_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The kernel splice: the proxy passes the server's greeting on itself, so that nothing
+/// is waiting unread when the kernel takes over; then it only watches both sockets for the
+/// end of the session, which it passes on as the copy loop does (FIN for FIN).
+async fn spliced(
+    proxy: &Proxy,
+    splice: &KernelSplice,
+    mut client: TcpStream,
+    mut backend: TcpStream,
+) -> io::Result<()> {
+    let greeting = {
+        let read = read_packet(&mut backend);
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                greeting = &mut read => break greeting?,
+                // The client may not speak before the greeting: readable means its FIN or
+                // a reset (or a wake-up with nothing behind it).
+                ready = client.readable() => {
+                    ready?;
+                    let mut probe = [0u8; 1];
+                    match client.try_read(&mut probe) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(error) => return Err(error),
+                        Ok(_) => return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "the client closed or spoke before the server's greeting",
+                        )),
+                    }
+                }
+            }
+        }
+    };
+    let start = splice::Start::capture(&client, &backend, greeting.len());
+    let joined = match splice.join(&client, &backend) {
+        Ok(joined) => joined,
+        Err(error) => {
+            // The map is full, or a socket closed in between: copy this session instead.
+            proxy.metrics.splice_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("kernel splice refused a session ({error}); copying it");
+            client.write_all(&greeting).await?;
+            proxy
+                .metrics
+                .bytes_to_clients
+                .fetch_add(greeting.len() as u64, Ordering::Relaxed);
+            return copied(proxy, &mut client, &mut backend).await;
+        }
+    };
+    client.write_all(&greeting).await?;
+    let mut counted = (0, 0);
+    let result = watch_spliced(proxy, &start, &client, &backend, &mut counted).await;
+    add_spliced_bytes(proxy, &start, &client, &mut counted);
+    drop(joined);
+    result
+}
+
+/// Adds what a spliced session moved since the last call to the byte metrics; `counted`
+/// holds what was added before (from the client, to the client).
+fn add_spliced_bytes(
+    proxy: &Proxy,
+    start: &splice::Start,
+    client: &TcpStream,
+    counted: &mut (u64, u64),
+) {
+    let (from_client, to_client) = start.client_bytes(client);
+    proxy
+        .metrics
+        .bytes_from_clients
+        .fetch_add(from_client.saturating_sub(counted.0), Ordering::Relaxed);
+    proxy
+        .metrics
+        .bytes_to_clients
+        .fetch_add(to_client.saturating_sub(counted.1), Ordering::Relaxed);
+    *counted = (counted.0.max(from_client), counted.1.max(to_client));
+}
+
+async fn watch_spliced(
+    proxy: &Proxy,
+    start: &splice::Start,
+    client: &TcpStream,
+    backend: &TcpStream,
+    counted: &mut (u64, u64),
+) -> io::Result<()> {
+    let mut client_open = true;
+    let mut backend_open = true;
+    let mut tick = tokio::time::interval(SPLICED_METRICS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while client_open || backend_open {
+        tokio::select! {
+            ready = client.readable(), if client_open => {
+                ready?;
+                if ended(client)? {
+                    splice::wait_forwarded(start, Ended::Client, client, backend, FORWARD_DRAIN_LIMIT).await;
+                    splice::shutdown_write(backend);
+                    client_open = false;
+                }
+            }
+            ready = backend.readable(), if backend_open => {
+                ready?;
+                if ended(backend)? {
+                    splice::wait_forwarded(start, Ended::Backend, client, backend, FORWARD_DRAIN_LIMIT).await;
+                    splice::shutdown_write(client);
+                    backend_open = false;
+                }
+            }
+            _ = tick.tick() => add_spliced_bytes(proxy, start, client, counted),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a spliced socket that polled readable has seen its peer's FIN. The kernel
+/// takes every byte, so a read finds either the end, nothing (a spurious wake-up), or an
+/// error; bytes would mean the splice let some through, and the session is ended rather
+/// than risk passing them on out of order.
+fn ended(socket: &TcpStream) -> io::Result<bool> {
+    let mut probe = [0u8; 1];
+    match socket.try_read(&mut probe) {
+        Ok(0) => Ok(true),
+        Ok(_) => Err(io::Error::other(
+            "bytes reached the proxy past the kernel splice; session closed",
+        )),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// One MySQL packet: 3-byte length, sequence id, payload.
+async fn read_packet(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let length =
+        usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    if length > MAX_GREETING {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the server's first packet is {length} bytes long, not a greeting"),
+        ));
+    }
+    let mut packet = vec![0u8; 4 + length];
+    packet[..4].copy_from_slice(&header);
+    stream.read_exact(&mut packet[4..]).await?;
+    Ok(packet)
 }
 
 /// Copies one direction with one buffer, allocated once per session, never per packet.

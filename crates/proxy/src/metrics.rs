@@ -17,6 +17,9 @@ pub struct Metrics {
     pub failovers: AtomicU64,
     pub rejected_no_backend: AtomicU64,
     pub rejected_limit: AtomicU64,
+    /// Sessions the kernel splice could not take (the map full, a socket closed), copied
+    /// in userspace instead.
+    pub splice_refused: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     /// Sum of probe latencies in microseconds.
@@ -85,13 +88,13 @@ pub fn render(proxy: &Proxy) -> String {
         (
             "galley_proxy_bytes_from_clients_total",
             "counter",
-            "Bytes read from clients and sent to backends.",
+            "Bytes read from clients and sent to backends (a kernel-spliced session adds its bytes every 5 s and when it ends).",
             &metrics.bytes_from_clients,
         ),
         (
             "galley_proxy_bytes_to_clients_total",
             "counter",
-            "Bytes read from backends and sent to clients.",
+            "Bytes read from backends and sent to clients (a kernel-spliced session adds its bytes every 5 s and when it ends).",
             &metrics.bytes_to_clients,
         ),
         (
@@ -112,11 +115,21 @@ pub fn render(proxy: &Proxy) -> String {
             "Clients refused at max_connections.",
             &metrics.rejected_limit,
         ),
+        (
+            "galley_proxy_splice_refused_total",
+            "counter",
+            "Sessions the kernel splice could not take, copied in userspace instead.",
+            &metrics.splice_refused,
+        ),
     ];
     for (name, kind, help, counter) in simple {
         header(&mut out, name, kind, help);
         writeln!(out, "{name} {}", counter.load(Ordering::Relaxed)).expect("String write");
     }
+    let name = "galley_proxy_kernel_forwarding";
+    header(&mut out, name, "gauge", "1 when the kernel forwards sessions' bytes (proxy.forwarding), 0 when the proxy copies them.");
+    let kernel = matches!(proxy.forwarder, crate::state::Forwarder::Kernel(_));
+    writeln!(out, "{name} {}", u64::from(kernel)).expect("String write");
     // Each per-node family reads its value from the backend and whether it is the writer.
     type BackendValue = fn(&Backend, bool) -> u64;
     let per_backend: [(&str, &str, &str, BackendValue); 5] = [

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::health::Hysteresis;
 use crate::metrics::Metrics;
+use crate::splice::KernelSplice;
 use crate::writer::{choose_writer, Candidate};
 
 /// Which listener a client came in on; decides how its backend is chosen.
@@ -169,6 +170,45 @@ pub struct Proxy {
     /// Sessions the file-descriptor limit allows (two descriptors each); caps
     /// `max_connections` so that clients get a clear refusal instead of a stuck accept.
     pub descriptor_cap: AtomicU32,
+    /// Who moves sessions' bytes, chosen once at start (`proxy.forwarding`).
+    pub forwarder: Forwarder,
+}
+
+/// Who moves a session's bytes once the backend has greeted the client.
+#[derive(Debug)]
+pub enum Forwarder {
+    /// The kernel, through the socket map (see `splice`).
+    Kernel(KernelSplice),
+    /// The proxy's own copy loop, and why.
+    Userspace { reason: String },
+}
+
+impl Forwarder {
+    /// Loads the kernel splice where the mode allows and the kernel lets it; `kernel`
+    /// mode fails instead of falling back.
+    pub fn choose(mode: spec::Forwarding, sessions: u32) -> anyhow::Result<Forwarder> {
+        match mode {
+            spec::Forwarding::Userspace => Ok(Forwarder::Userspace {
+                reason: "proxy.forwarding = \"userspace\"".to_owned(),
+            }),
+            spec::Forwarding::Auto | spec::Forwarding::Kernel => match KernelSplice::load(sessions) {
+                Ok(splice) => Ok(Forwarder::Kernel(splice)),
+                Err(error) if mode == spec::Forwarding::Auto => Ok(Forwarder::Userspace {
+                    reason: format!("the kernel splice could not be loaded ({error}); it needs root or CAP_BPF and CAP_NET_ADMIN"),
+                }),
+                Err(error) => Err(anyhow::anyhow!(
+                    "proxy.forwarding = \"kernel\", but the kernel splice could not be loaded: {error}; it needs root or CAP_BPF and CAP_NET_ADMIN (or set forwarding = \"auto\")"
+                )),
+            },
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Forwarder::Kernel(_) => "kernel",
+            Forwarder::Userspace { .. } => "userspace",
+        }
+    }
 }
 
 /// One backend as `/status` shows it.
@@ -201,6 +241,11 @@ pub struct ProxyStatus {
     pub active_connections: u64,
     pub connections_total: u64,
     pub backends: Vec<BackendStatus>,
+    /// "kernel" or "userspace" (see `proxy.forwarding`), and why userspace.
+    #[serde(default)]
+    pub forwarding: String,
+    #[serde(default)]
+    pub forwarding_note: Option<String>,
 }
 
 impl Proxy {
@@ -213,6 +258,9 @@ impl Proxy {
             listeners: RwLock::new(ListenerAddresses::default()),
             active_connections: AtomicU64::new(0),
             descriptor_cap: AtomicU32::new(u32::MAX),
+            forwarder: Forwarder::Userspace {
+                reason: "not chosen yet".to_owned(),
+            },
         }
     }
 
@@ -577,6 +625,11 @@ impl Proxy {
             active_connections: self.active_connections.load(Ordering::Relaxed),
             connections_total: self.metrics.connections_total(),
             backends,
+            forwarding: self.forwarder.label().to_owned(),
+            forwarding_note: match &self.forwarder {
+                Forwarder::Kernel(_) => None,
+                Forwarder::Userspace { reason } => Some(reason.clone()),
+            },
         }
     }
 }

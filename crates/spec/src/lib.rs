@@ -220,6 +220,33 @@ pub struct ProxySpec {
     /// How long sessions on a lost writer may finish before they are closed.
     pub writer_grace_ms: u64,
     pub max_connections: u32,
+    /// Who moves a session's bytes once the backend has greeted the client.
+    pub forwarding: Forwarding,
+}
+
+/// `proxy.forwarding`: who moves a session's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    /// The kernel where the proxy may load its socket programs (root or CAP_BPF +
+    /// CAP_NET_ADMIN), the proxy's own copy loop otherwise.
+    Auto,
+    /// The kernel, or the proxy refuses to start.
+    Kernel,
+    /// The proxy's own copy loop, always.
+    Userspace,
+}
+
+impl Forwarding {
+    pub const ALLOWED: &'static str = "auto (default), kernel, userspace";
+
+    pub fn parse(text: &str) -> Option<Forwarding> {
+        match text {
+            "auto" => Some(Forwarding::Auto),
+            "kernel" => Some(Forwarding::Kernel),
+            "userspace" => Some(Forwarding::Userspace),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -81,6 +81,7 @@ pub(crate) struct RawProxy {
     pub failback: Option<bool>,
     pub writer_grace_ms: Option<i64>,
     pub max_connections: Option<i64>,
+    pub forwarding: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -169,6 +170,7 @@ pub(crate) const PROXY_KEYS: &[&str] = &[
     "failback",
     "writer_grace_ms",
     "max_connections",
+    "forwarding",
 ];
 pub(crate) const CONTROLLER_KEYS: &[&str] = &[
     "address",

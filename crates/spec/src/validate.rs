@@ -593,6 +593,19 @@ impl Checker {
                 1,
                 1_000_000,
             ) as u32,
+            forwarding: match raw.forwarding.as_deref() {
+                None => crate::Forwarding::Auto,
+                Some(text) => crate::Forwarding::parse(text).unwrap_or_else(|| {
+                    self.problem(
+                        "proxy.forwarding",
+                        format!(
+                            "`{text}` is not a forwarding mode; allowed: {}",
+                            crate::Forwarding::ALLOWED
+                        ),
+                    );
+                    crate::Forwarding::Auto
+                }),
+            },
         }
     }
 

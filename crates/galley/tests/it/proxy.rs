@@ -1,6 +1,7 @@
 //! The proxy in front of a real 3-node cluster: single writer, reads spread, the health
 //! rules (desync, read_only, reject_queries), drain, SIGHUP reload with a session kept,
-//! kill -9 of the writer, no fail-back, and the error packet when no node is left.
+//! kill -9 of the writer, no fail-back, and the error packet when no node is left; bytes
+//! pass whole and clean quits stay clean with both forwarders (kernel splice, userspace).
 //! One cluster for the whole story; each step asserts on the state the last one left.
 
 use std::time::Duration;
@@ -46,6 +47,93 @@ async fn set_global(cluster: &TestCluster, node: usize, assignment: &str) {
         .unwrap();
 }
 
+async fn global_status(conn: &mut mysql_async::Conn, name: &str) -> u64 {
+    let row: (String, String) = conn
+        .query_first(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
+        .await
+        .unwrap()
+        .unwrap();
+    row.1.parse().unwrap()
+}
+
+/// Big values pass whole both ways through the writer port, and sessions that end with
+/// COM_QUIT reach the server with it (a FIN passed on before the last bytes would cut it
+/// off, and the server would count the session in Aborted_clients).
+async fn bytes_pass_whole(cluster: &TestCluster, port: u16) {
+    let mut conn = cluster.conn_port(port).await.unwrap();
+    let sent: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    let echoed: Vec<u8> = conn
+        .exec_first("SELECT ?", (sent.clone(),))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        echoed == sent,
+        "4 MB echoed through the proxy came back different"
+    );
+    let big: String = conn
+        .query_first("SELECT REPEAT('abc', 5000000)")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        big == "abc".repeat(5_000_000),
+        "a 15 MB result came back different"
+    );
+    conn.disconnect().await.unwrap();
+
+    let mut direct = cluster.conn(1).await;
+    let aborted_before = global_status(&mut direct, "Aborted_clients").await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let mut conn = cluster.conn_port(port).await.unwrap();
+        ids.push(conn.id());
+        conn.query_drop("DO 1").await.unwrap();
+        conn.disconnect().await.unwrap();
+    }
+    let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let mut gone = false;
+    for _ in 0..200 {
+        let left: u64 = direct
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN ({list})"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        if left == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the server still has sessions of {list}");
+    assert_eq!(
+        global_status(&mut direct, "Aborted_clients").await,
+        aborted_before,
+        "sessions that ended with COM_QUIT were counted as aborted"
+    );
+}
+
+/// Restarts the proxy (SIGTERM, then `galley up` starts it again) after writing `config`.
+async fn restart_proxy(cluster: &TestCluster, config: &str) {
+    std::fs::write(cluster.path().join("galley.toml"), config).unwrap();
+    let pid = cluster.proxy_status().await["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    for _ in 0..100 {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.galley_ok(&["up", "--detach"]);
+    wait_for(cluster, "writer node1", |s| s["writer"] == "node1").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_routes_fails_over_and_refuses_clearly() {
     let cluster = TestCluster::with_proxy();
@@ -72,6 +160,46 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
         status["listeners"]["writer"],
         format!("127.0.0.1:{writer_port}")
     );
+
+    // The tests run as root, so the default forwarding (auto) is the kernel splice.
+    assert_eq!(status["forwarding"], "kernel", "{status:#}");
+    bytes_pass_whole(&cluster, writer_port).await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("galley_proxy_kernel_forwarding 1"),
+        "{metrics}"
+    );
+    let to_clients: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("galley_proxy_bytes_to_clients_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(to_clients >= 19_000_000, "bytes to clients: {to_clients}");
+    // The same with the proxy's own copy loop.
+    let config = std::fs::read_to_string(cluster.path().join("galley.toml")).unwrap();
+    restart_proxy(
+        &cluster,
+        &config.replace(
+            "writer_grace_ms = 0\n",
+            "writer_grace_ms = 0\nforwarding = \"userspace\"\n",
+        ),
+    )
+    .await;
+    let status = cluster.proxy_status().await;
+    assert_eq!(status["forwarding"], "userspace", "{status:#}");
+    assert!(status["forwarding_note"]
+        .as_str()
+        .unwrap()
+        .contains("userspace"));
+    bytes_pass_whole(&cluster, writer_port).await;
+    restart_proxy(&cluster, &config).await;
+    assert_eq!(cluster.proxy_status().await["forwarding"], "kernel");
 
     // Every writer-port session lands on the writer.
     for _ in 0..5 {

@@ -67,7 +67,17 @@ fn unknown_key_far_from_any_lists_what_is_allowed() {
         &spread_cluster_with("[proxy]\ncolour = \"blue\"\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, recv_queue_limit, failback, writer_grace_ms, max_connections"#]],
+              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, recv_queue_limit, failback, writer_grace_ms, max_connections, forwarding"#]],
+    );
+}
+
+#[test]
+fn unknown_forwarding_mode_lists_the_modes() {
+    check(
+        &spread_cluster_with("[proxy]\nforwarding = \"splice\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - proxy.forwarding: `splice` is not a forwarding mode; allowed: auto (default), kernel, userspace"#]],
     );
 }
 
