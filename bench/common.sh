@@ -164,3 +164,43 @@ stop_cluster_if_started() {
         timeout 120 "$GALLEY_BIN" down --dir "$DIR" >/dev/null 2>&1 || true
     fi
 }
+
+# A second galley proxy beside the one `galley up` started, with the same spec but
+# `forwarding = "userspace"` and its ports moved by +50, to measure what the kernel splice
+# buys in the same run. Its config and log are DIR/bench-userspace-proxy.{toml,log}.
+USERSPACE_PROXY_PID=""
+start_userspace_proxy() {
+    local config="$DIR/bench-userspace-proxy.toml"
+    awk '
+        /^\[proxy\]/ { sect = "proxy"; print; print "forwarding = \"userspace\""; next }
+        /^\[/ { sect = "" }
+        sect == "proxy" && $1 == "forwarding" { next }
+        sect == "proxy" && $1 ~ /_port$/ { $3 = $3 + 50 }
+        { print }
+    ' "$DIR/galley.toml" >"$config"
+    USERSPACE_WRITER_PORT=$((WRITER_PORT + 50))
+    USERSPACE_ADMIN_PORT=$((ADMIN_PORT + 50))
+    "$GALLEY_BIN" proxy --config "$config" >"$DIR/bench-userspace-proxy.log" 2>&1 &
+    USERSPACE_PROXY_PID=$!
+    local _
+    for _ in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$USERSPACE_ADMIN_PORT/status" 2>/dev/null | grep -q '"writer":"node'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "the userspace galley proxy did not choose a writer within 10 s; see $DIR/bench-userspace-proxy.log"
+}
+
+stop_userspace_proxy() {
+    if [[ -n $USERSPACE_PROXY_PID ]]; then
+        kill -TERM "$USERSPACE_PROXY_PID" 2>/dev/null || true
+        wait "$USERSPACE_PROXY_PID" 2>/dev/null || true
+        USERSPACE_PROXY_PID=""
+    fi
+}
+
+# The galley proxy's forwarding ("kernel" or "userspace") from its admin endpoint.
+galley_forwarding() {
+    curl -fsS "http://127.0.0.1:$1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("forwarding", "userspace"))'
+}

@@ -3,8 +3,11 @@
 # 2.6 (configured the OpenStack way for Galera, see bench/common.sh) and against the writer
 # node directly, with sysbench, in one run on one machine.
 #
+# A fourth target, galley-userspace, is a second galley proxy started by this script with
+# `forwarding = "userspace"` (ports +50), to show what the kernel splice buys.
+#
 # For each test (oltp_point_select, oltp_read_write) and thread count (8, 32, 64), the
-# three targets run back to back; the order of the three rotates from cell to cell and
+# targets run back to back; their order rotates from cell to cell and
 # from round to round, to spread drift (other load on the machine) over all of them.
 #
 # Environment (all optional):
@@ -35,6 +38,7 @@ cleanup() {
     trap - EXIT INT TERM
     set +e
     stop_haproxy
+    stop_userspace_proxy
     stop_cluster_if_started
     exit "$status"
 }
@@ -47,6 +51,7 @@ mkdir -p "$OUT"
 ensure_cluster
 ensure_sbtest_user
 start_haproxy
+start_userspace_proxy
 SBPW="$(cat "$SBTEST_PWFILE")"
 WRITER="$(galley_writer)"
 [[ -n $WRITER && $WRITER != None ]] || die "the galley proxy has no writer"
@@ -54,15 +59,21 @@ DIRECT_PORT="${CLIENT_PORT[$WRITER]}"
 HA_ACTIVE="$(haproxy_active)"
 [[ $HA_ACTIVE == "$WRITER" ]] || log "note: HAProxy's active server ($HA_ACTIVE) differs from galley's writer ($WRITER)"
 
-declare -A PORT=([direct]="$DIRECT_PORT" [haproxy]="$HAPROXY_PORT" [galley]="$WRITER_PORT")
+declare -A PORT=([direct]="$DIRECT_PORT" [haproxy]="$HAPROXY_PORT" [galley]="$WRITER_PORT" [galley-userspace]="$USERSPACE_WRITER_PORT")
+[[ "$(galley_forwarding "$ADMIN_PORT")" == kernel ]] ||
+    log "note: the galley proxy forwards in userspace (not root?); the galley and galley-userspace columns measure the same thing"
 # The two proxies' processes, to read the CPU time each spends per query (user + system,
 # all threads, from /proc/PID/stat; direct has no proxy).
 GALLEY_PROXY_PID="$(ss -Htlnp "sport = :$WRITER_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
 [[ -n $GALLEY_PROXY_PID ]] || die "cannot find the galley proxy listening on $WRITER_PORT"
-declare -A PROXY_PID=([direct]="" [haproxy]="$(cat "$HAPROXY_PIDFILE")" [galley]="$GALLEY_PROXY_PID")
+declare -A PROXY_PID=([direct]="" [haproxy]="$(cat "$HAPROXY_PIDFILE")" [galley]="$GALLEY_PROXY_PID" [galley-userspace]="$USERSPACE_PROXY_PID")
 CLK_TCK="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-TARGETS=(direct haproxy galley)
+# The whole machine's busy time (all cores, everything but idle and iowait), in ticks: the
+# fair cost per query, since the kernel splice's work (softirq, kworkers) is not charged
+# to the proxy's process.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+TARGETS=(direct haproxy galley galley-userspace)
 
 sb() {   # test port threads duration [extra...]
     local test=$1 port=$2 threads=$3 duration=$4
@@ -75,7 +86,7 @@ sb() {   # test port threads duration [extra...]
 
 log "galley: $GALLEY_BIN ($("$GALLEY_BIN" --version)); $(haproxy -v | head -1); $(sysbench --version)"
 log "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), load $(loadavg)"
-log "ports: direct ($WRITER) ${PORT[direct]}, haproxy ${PORT[haproxy]} (active $HA_ACTIVE), galley writer ${PORT[galley]}"
+log "ports: direct ($WRITER) ${PORT[direct]}, haproxy ${PORT[haproxy]} (active $HA_ACTIVE), galley writer ${PORT[galley]} ($(galley_forwarding "$ADMIN_PORT") forwarding), galley-userspace writer ${PORT[galley-userspace]}"
 log "haproxy config: $HAPROXY_CFG"
 
 # Prepare once, on the writer node directly (replicated to all three).
@@ -127,25 +138,29 @@ PY
 }
 
 CSV="$OUT/results.csv"
-echo "round,test,threads,target,qps,tps,p95_ms,p99_ms,sysbench_p99_ms,errors,reconnects,load1,proxy_cpu_us_per_query" >"$CSV"
+echo "round,test,threads,target,qps,tps,p95_ms,p99_ms,sysbench_p99_ms,errors,reconnects,load1,proxy_cpu_us_per_query,machine_cpu_us_per_query" >"$CSV"
 cell=0
 for round in $(seq 1 "$ROUNDS"); do
     for test in $TESTS; do
         for threads in $THREADS; do
-            for k in 0 1 2; do
-                t="${TARGETS[$(((cell + round - 1 + k) % 3))]}"
+            for k in "${!TARGETS[@]}"; do
+                t="${TARGETS[$(((cell + round - 1 + k) % ${#TARGETS[@]}))]}"
                 raw="$OUT/r$round-$test-$threads-$t.txt"
                 log "round $round: $test, $threads threads, $t (port ${PORT[$t]}), ${DURATION} s, load $(loadavg)"
                 pid="${PROXY_PID[$t]}"
                 before="$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)"
+                machine_before="$(machine_ticks)"
                 sb "$test" "${PORT[$t]}" "$threads" "$DURATION" run >"$raw" 2>&1 ||
                     { tail -20 "$raw" >&2; die "sysbench $test via $t failed"; }
                 after="$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)"
+                machine_after="$(machine_ticks)"
                 line="$(parse "$raw")"
                 qps="${line%%,*}"
                 cpu_per_query="$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v q="$qps" -v d="$DURATION" -v has="$pid" \
                     'BEGIN { if (has == "" || q == 0) print "nan"; else printf "%.1f", t * 1e6 / hz / (q * d) }')"
-                echo "$round,$test,$threads,$t,$line,$(cut -d' ' -f1 /proc/loadavg),$cpu_per_query" >>"$CSV"
+                machine_per_query="$(awk -v t=$((machine_after - machine_before)) -v hz="$CLK_TCK" -v q="$qps" -v d="$DURATION" \
+                    'BEGIN { if (q == 0) print "nan"; else printf "%.1f", t * 1e6 / hz / (q * d) }')"
+                echo "$round,$test,$threads,$t,$line,$(cut -d' ' -f1 /proc/loadavg),$cpu_per_query,$machine_per_query" >>"$CSV"
                 log "  -> qps,tps,p95,p99,sb_p99,errors,reconnects = $line"
             done
             cell=$((cell + 1))
@@ -164,16 +179,32 @@ for r in rows:
     cells.setdefault((r["test"], int(r["threads"])), {}).setdefault(r["target"], []).append(r)
 def med(rs, key):
     return statistics.median(float(r[key]) for r in rs)
-print("| test | threads | direct QPS | HAProxy QPS | galley QPS | galley/HAProxy | galley/direct | p95 ms direct / HAProxy / galley | p99 ms direct / HAProxy / galley | proxy CPU µs/query HAProxy / galley |")
-print("|---|---:|---:|---:|---:|---:|---:|---|---|---|")
-for (test, threads), t in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-    q = {k: med(v, "qps") for k, v in t.items()}
-    p95 = {k: med(v, "p95_ms") for k, v in t.items()}
-    p99 = {k: med(v, "p99_ms") for k, v in t.items()}
-    print(f"| {test} | {threads} | {q['direct']:.0f} | {q['haproxy']:.0f} | {q['galley']:.0f} | "
-          f"{q['galley']/q['haproxy']:.2f} | {q['galley']/q['direct']:.2f} | "
-          f"{p95['direct']:.2f} / {p95['haproxy']:.2f} / {p95['galley']:.2f} | "
-          f"{p99['direct']:.2f} / {p99['haproxy']:.2f} / {p99['galley']:.2f} | "
-          f"{med(t['haproxy'], 'proxy_cpu_us_per_query'):.1f} / {med(t['galley'], 'proxy_cpu_us_per_query'):.1f} |")
+U = "galley-userspace"
+def cell_rows():
+    for (test, threads), t in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        yield test, threads, t, {k: med(v, "qps") for k, v in t.items()}
+print("Throughput (QPS; galley = kernel splice, galley-userspace = the proxy's own copy loop):\n")
+print("| test | threads | direct | HAProxy | galley | galley-userspace | galley/HAProxy | galley/direct | galley-userspace/HAProxy | galley-userspace/direct |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for test, threads, t, q in cell_rows():
+    print(f"| {test} | {threads} | {q['direct']:.0f} | {q['haproxy']:.0f} | {q['galley']:.0f} | {q[U]:.0f} | "
+          f"{q['galley']/q['haproxy']:.2f} | {q['galley']/q['direct']:.2f} | {q[U]/q['haproxy']:.2f} | {q[U]/q['direct']:.2f} |")
+print("\nLatency (ms, from sysbench's histogram), direct / HAProxy / galley / galley-userspace:\n")
+print("| test | threads | p95 | p99 |")
+print("|---|---:|---|---|")
+order = ["direct", "haproxy", "galley", U]
+for test, threads, t, q in cell_rows():
+    p95 = " / ".join(f"{med(t[k], 'p95_ms'):.2f}" for k in order)
+    p99 = " / ".join(f"{med(t[k], 'p99_ms'):.2f}" for k in order)
+    print(f"| {test} | {threads} | {p95} | {p99} |")
+print("\nCPU per query (µs): the whole machine's busy time, direct / HAProxy / galley / galley-userspace;")
+print("and the proxy process's own, HAProxy / galley / galley-userspace (the kernel splice's work is not charged to galley's process):\n")
+print("| test | threads | machine | proxy process |")
+print("|---|---:|---|---|")
+for test, threads, t, q in cell_rows():
+    machine = " / ".join(f"{med(t[k], 'machine_cpu_us_per_query'):.1f}" for k in order)
+    process = " / ".join(f"{med(t[k], 'proxy_cpu_us_per_query'):.1f}" for k in order[1:])
+    errors = sum(int(r["errors"]) for k in order for r in t[k])
+    print(f"| {test} | {threads} | {machine} | {process} |" + (f" errors: {errors}" if errors else ""))
 PY
 log "raw output and results.csv in $OUT; load at end $(loadavg)"
