@@ -13,11 +13,15 @@ B. 10,000 held sessions, proxy alone: MariaDB cannot hold 10,000 sessions, so a 
    proxy process of the same binary is started from a copy of galley.toml whose nodes'
    client ports point at a relay (this script, in a child process). The relay forwards
    the proxy's health-probe connections to the real nodes; once the proxy has chosen a
-   writer the relay switches to "hold": it accepts every further connection and holds it
-   without sending anything. The client then opens N_HOLD (default 10,000) TCP connections
-   to that proxy's writer port. So each proxy session is real (client socket, backend
-   socket, its task and both copy buffers) but idle before the server greeting. The same
-   for a second HAProxy whose one server is the relay.
+   writer the relay switches to "hold": it accepts every further connection, sends it a
+   9-byte stand-in for a server greeting (one MySQL packet) and holds it. The client then
+   opens N_HOLD (default 10,000) TCP connections to that proxy's writer port and reads the
+   greeting on each. So each proxy session is real and past the greeting: in the kernel
+   splice (forwarding = "kernel"), or in the copy loop with both buffers (forwarding =
+   "userspace"); each mode gets its own proxy and relay. The same for a second HAProxy
+   whose one server is the relay. Besides RSS, the machine's slab memory (/proc/meminfo
+   Slab) before and with the sessions: it includes the client's and the relay's sockets
+   too, so only the difference between the two galley modes is the proxy's own.
 C. new connections per second: sysbench with bench/connect.lua (connect + handshake +
    `SELECT 1` + close), 8 threads, RATE_SECONDS (10) s, direct / HAProxy / galley.
 
@@ -93,9 +97,22 @@ def wait_until(what, check, timeout):
 
 
 # ---------------------------------------------------------------- relay (child process)
+# One MySQL packet (3-byte length 5, sequence 0, 5 bytes): enough for the proxy to pass
+# the session to the kernel, as it does after a real greeting.
+FAKE_GREETING = b"\x05\x00\x00\x00" + b"hello"
+
+
+def slab_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Slab in /proc/meminfo")
+
+
 def relay_main(pairs, hold_flag, counter_file):
     """pairs: [(listen_port, target_port)]. Forwards until SIGUSR1 (or hold_flag exists at
-    start), then holds every new connection without sending anything."""
+    start), then greets and holds every new connection."""
     raise_nofile()
     held = []
     state = {"hold": os.path.exists(hold_flag)}
@@ -119,6 +136,7 @@ def relay_main(pairs, hold_flag, counter_file):
     def handler(target):
         async def handle(reader, writer):
             if state["hold"]:
+                writer.write(FAKE_GREETING)
                 held.append(writer)
                 return
             try:
@@ -146,14 +164,18 @@ def relay_main(pairs, hold_flag, counter_file):
 
 # ---------------------------------------------------------------- client side
 async def hold_connections(port, count, concurrency=256):
-    """Opens `count` TCP connections to port; returns the open writers and the failures."""
+    """Opens `count` TCP connections to port and reads the greeting on each; returns the
+    open writers and the failures."""
     sem = asyncio.Semaphore(concurrency)
     writers, failures = [], []
 
     async def one():
         async with sem:
             try:
-                _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+                r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+                greeting = await asyncio.wait_for(r.readexactly(len(FAKE_GREETING)), 10)
+                if greeting != FAKE_GREETING:
+                    raise RuntimeError(f"got {greeting!r} instead of the greeting")
                 writers.append(w)
             except Exception as e:  # noqa: BLE001
                 failures.append(f"{type(e).__name__}: {e}")
@@ -163,8 +185,9 @@ async def hold_connections(port, count, concurrency=256):
 
 
 def measure_hold(label, pid, port, count, session_count):
-    """B: open `count` idle TCP connections; RSS per connection from the process `pid`."""
+    """B: open `count` greeted, idle connections; RSS per connection from the process `pid`."""
     before = rss_kib(pid)
+    slab_before = slab_kib()
     t0 = time.monotonic()
     loop = asyncio.new_event_loop()
     writers, failures = loop.run_until_complete(hold_connections(port, count))
@@ -176,6 +199,7 @@ def measure_hold(label, pid, port, count, session_count):
         if now != sessions:
             sessions, stable_since = now, time.monotonic()
     with_conns = rss_kib(pid)
+    slab_with = slab_kib()
     fds = fd_count(pid)
     for w in writers:
         w.close()
@@ -183,13 +207,15 @@ def measure_hold(label, pid, port, count, session_count):
     loop.close()
     after = rss_kib(pid)
     per = (with_conns - before) / sessions if sessions else float("nan")
-    log(f"{label}: opened {len(writers)}/{count} TCP connections in {took:.1f} s ({len(failures)} failed"
+    slab_per = (slab_with - slab_before) / sessions if sessions else float("nan")
+    log(f"{label}: opened and greeted {len(writers)}/{count} connections in {took:.1f} s ({len(failures)} failed"
         f"{', e.g. ' + failures[0] if failures else ''}); sessions held by the balancer: {sessions}; "
         f"fds {fds}; RSS before {before} KiB, with {with_conns} KiB, after close {after} KiB "
-        f"-> {per:.1f} KiB per session")
+        f"-> {per:.1f} KiB per session; machine slab +{slab_with - slab_before} KiB -> {slab_per:.1f} KiB per session")
     return {"label": label, "target": count, "opened": len(writers), "failed": len(failures),
             "sessions": sessions, "rss_before_kib": before, "rss_with_kib": with_conns,
-            "rss_after_kib": after, "kib_per_session": round(per, 2)}
+            "rss_after_kib": after, "kib_per_session": round(per, 2),
+            "machine_slab_kib_per_session": round(slab_per, 2)}
 
 
 def measure_real(label, pid, port, password, count, session_count):
@@ -324,43 +350,60 @@ def main():
             pairs = [(base + i, n["client_port"]) for i, n in enumerate(spec["node"])]
             hold_flag = os.path.join(work, "hold")
             counter = os.path.join(work, "held")
-            for p in (hold_flag, counter):
-                if os.path.exists(p):
-                    os.remove(p)
+            for mode, shift in (("kernel", 60), ("userspace", 80)):
+                for p in (hold_flag, counter):
+                    if os.path.exists(p):
+                        os.remove(p)
+                mode_pairs = [(relay_port + shift - 60, client_port) for relay_port, client_port in pairs]
+                relay = multiprocessing.Process(target=relay_main, args=(mode_pairs, hold_flag, counter), daemon=True)
+                relay.start()
+                children.append(("proc", relay))
+                time.sleep(0.5)
+                # Second galley proxy: same spec, nodes behind the relay, other listener ports.
+                text = open(os.path.join(args.dir, "galley.toml")).read()
+                text = text.replace(f"writer_port = {proxy['writer_port']}", f"writer_port = {proxy['writer_port'] + shift}")
+                text = text.replace(f"reader_port = {proxy['reader_port']}", f"reader_port = {proxy['reader_port'] + shift}")
+                text = text.replace(f"admin_port = {proxy['admin_port']}", f"admin_port = {proxy['admin_port'] + shift}")
+                if "multi_writer_port" in proxy:
+                    text = text.replace(f"multi_writer_port = {proxy['multi_writer_port']}",
+                                        f"multi_writer_port = {proxy['multi_writer_port'] + shift}")
+                for (relay_port, client_port) in mode_pairs:
+                    text = text.replace(f"client_port = {client_port}", f"client_port = {relay_port}")
+                # The probes run through the relay too: give them slack so that a slow relay
+                # (python, busy accepting) cannot make the proxy drop its writer mid-test.
+                text = text.replace(f"admin_port = {proxy['admin_port'] + shift}\n",
+                                    f"admin_port = {proxy['admin_port'] + shift}\nprobe_timeout_ms = 30000\nfall = 100\n"
+                                    f"forwarding = \"{mode}\"\n")
+                cfg2 = os.path.join(work, f"galley-relay-{mode}.toml")
+                with open(cfg2, "w") as f:
+                    f.write(text)
+                plog = open(os.path.join(work, f"proxy2-{mode}.log"), "w")
+                proxy2 = subprocess.Popen([args.galley, "proxy", "--config", cfg2], stdout=plog, stderr=plog,
+                                          preexec_fn=raise_nofile)
+                children.append(("popen", proxy2))
+                admin2 = f"http://127.0.0.1:{proxy['admin_port'] + shift}/status"
+                wait_until("second proxy has a writer", lambda: http_json(admin2)["writer"] is not None, 20)
+                log(f"second galley proxy pid {proxy2.pid} (open-files limit {nofile_limit(proxy2.pid)}), "
+                    f"forwarding {http_json(admin2).get('forwarding')}, nodes behind the relay, "
+                    f"writer {http_json(admin2)['writer']}")
+                os.kill(relay.pid, signal.SIGUSR1)
+                time.sleep(0.2)
+                results["hold"].append(measure_hold(
+                    f"galley proxy (2nd instance, relay backends, forwarding {mode})", proxy2.pid,
+                    proxy["writer_port"] + shift, args.hold, lambda: http_json(admin2)["active_connections"]))
+                st = http_json(admin2)
+                log(f"second proxy after the test: writer {st['writer']}, "
+                    f"{[(b['name'], b['write_healthy'], b['connect_errors']) for b in st['backends']]}")
+                proxy2.terminate()
+                proxy2.wait(10)
+                relay.terminate()
+                relay.join(10)
+            # HAProxy needs a relay of its own, in hold mode from the start.
+            open(hold_flag, "w").close()
             relay = multiprocessing.Process(target=relay_main, args=(pairs, hold_flag, counter), daemon=True)
             relay.start()
             children.append(("proc", relay))
             time.sleep(0.5)
-            # Second galley proxy: same spec, nodes behind the relay, other listener ports.
-            text = open(os.path.join(args.dir, "galley.toml")).read()
-            text = text.replace(f"writer_port = {proxy['writer_port']}", f"writer_port = {proxy['writer_port'] + 60}")
-            text = text.replace(f"reader_port = {proxy['reader_port']}", f"reader_port = {proxy['reader_port'] + 60}")
-            text = text.replace(f"admin_port = {proxy['admin_port']}", f"admin_port = {proxy['admin_port'] + 60}")
-            for (relay_port, client_port) in pairs:
-                text = text.replace(f"client_port = {client_port}", f"client_port = {relay_port}")
-            # The probes run through the relay too: give them slack so that a slow relay
-            # (python, busy accepting) cannot make the proxy drop its writer mid-test.
-            text = text.replace(f"admin_port = {proxy['admin_port'] + 60}\n",
-                                f"admin_port = {proxy['admin_port'] + 60}\nprobe_timeout_ms = 30000\nfall = 100\n")
-            cfg2 = os.path.join(work, "galley-relay.toml")
-            with open(cfg2, "w") as f:
-                f.write(text)
-            plog = open(os.path.join(work, "proxy2.log"), "w")
-            proxy2 = subprocess.Popen([args.galley, "proxy", "--config", cfg2], stdout=plog, stderr=plog,
-                                      preexec_fn=raise_nofile)
-            children.append(("popen", proxy2))
-            admin2 = f"http://127.0.0.1:{proxy['admin_port'] + 60}/status"
-            wait_until("second proxy has a writer", lambda: http_json(admin2)["writer"] is not None, 20)
-            log(f"second galley proxy pid {proxy2.pid} (open-files limit {nofile_limit(proxy2.pid)}), "
-                f"nodes behind the relay, writer {http_json(admin2)['writer']}")
-            os.kill(relay.pid, signal.SIGUSR1)
-            time.sleep(0.2)
-            results["hold"].append(measure_hold(
-                "galley proxy (2nd instance, relay backends)", proxy2.pid, proxy["writer_port"] + 60,
-                args.hold, lambda: http_json(admin2)["active_connections"]))
-            st = http_json(admin2)
-            log(f"second proxy after the test: writer {st['writer']}, "
-                f"{[(b['name'], b['write_healthy'], b['connect_errors']) for b in st['backends']]}")
             # HAProxy with the relay as its one server, no health check.
             ha2_cfg = os.path.join(work, "haproxy-relay.cfg")
             ha2_sock = os.path.join(work, "haproxy-relay.sock")

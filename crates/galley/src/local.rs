@@ -410,6 +410,9 @@ pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> 
                             || new_proxy.multi_writer_port != proxy_spec.multi_writer_port {
                             tracing::warn!("reload: listener addresses changed; restart the proxy to apply them");
                         }
+                        if new_proxy.forwarding != proxy_spec.forwarding {
+                            tracing::warn!("reload: proxy.forwarding changed; restart the proxy to apply it");
+                        }
                         tracing::info!("reloaded {}", config.display());
                     }
                     None => tracing::error!("reload refused: {} has no [proxy] section now", config.display()),

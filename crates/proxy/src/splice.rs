@@ -158,3 +158,101 @@ pub async fn wait_forwarded(
         pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Two real TCP connections on loopback, application ⇄ proxy ⇄ server, joined by the
+    /// kernel splice: bytes pass whole both ways, and a FIN that follows a megabyte at
+    /// once reaches the server only after the whole megabyte, though small socket
+    /// buffers on the server's side keep most of it queued in the kernel at that moment.
+    #[tokio::test]
+    async fn spliced_sockets_forward_both_ways_and_pass_the_fin_on_last() {
+        let splice = match KernelSplice::load(16) {
+            Ok(splice) => splice,
+            Err(error) => {
+                // Only root (or CAP_BPF + CAP_NET_ADMIN) may load socket programs; the
+                // tests run as root, where this must work.
+                assert!(
+                    !nix::unistd::geteuid().is_root(),
+                    "root could not load the kernel splice: {error}"
+                );
+                assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{error}");
+                return;
+            }
+        };
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let back = tokio::net::TcpSocket::new_v4().unwrap();
+        back.set_recv_buffer_size(4096).unwrap();
+        back.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let back = back.listen(16).unwrap();
+        let mut application = TcpStream::connect(front.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (client, _) = front.accept().await.unwrap();
+        let backend = tokio::net::TcpSocket::new_v4().unwrap();
+        backend.set_send_buffer_size(4096).unwrap();
+        let backend = backend.connect(back.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = back.accept().await.unwrap();
+
+        let start = Start::capture(&client, &backend, 0);
+        let joined = splice.join(&client, &backend).unwrap();
+        application.write_all(b"ping").await.unwrap();
+        let mut ping = [0u8; 4];
+        server.read_exact(&mut ping).await.unwrap();
+        assert_eq!(&ping, b"ping");
+        let reply: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        server.write_all(&reply).await.unwrap();
+        let mut received = vec![0u8; reply.len()];
+        application.read_exact(&mut received).await.unwrap();
+        assert!(received == reply, "the reply came back different");
+
+        // A megabyte and the FIN right behind it, while the server reads slowly.
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let read = server.read(&mut chunk).await.unwrap();
+                if read == 0 {
+                    return got;
+                }
+                got.extend_from_slice(&chunk[..read]);
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        });
+        let upload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
+        application.write_all(&upload).await.unwrap();
+        application.shutdown().await.unwrap();
+        let mut probe = [0u8; 1];
+        loop {
+            client.readable().await.unwrap();
+            match client.try_read(&mut probe) {
+                Ok(0) => break,
+                Ok(_) => panic!("bytes reached the proxy past the splice"),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(error) => panic!("{error}"),
+            }
+        }
+        wait_forwarded(
+            &start,
+            Ended::Client,
+            &client,
+            &backend,
+            Duration::from_secs(10),
+        )
+        .await;
+        shutdown_write(&backend);
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), upload.len(), "bytes lost before the FIN");
+        assert!(got == upload, "the upload came back different");
+        let (from_client, to_client) = start.client_bytes(&client);
+        // TCP counts the FIN it received as one byte.
+        assert_eq!(from_client, 4 + upload.len() as u64 + 1);
+        assert!(to_client >= reply.len() as u64, "{to_client}");
+        drop(joined);
+    }
+}
