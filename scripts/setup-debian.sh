@@ -13,6 +13,8 @@ command -v npm >/dev/null || packages+=(npm)
 # The deployment test bed (tests/netns/bed.sh): network namespaces, one sshd per host,
 # sudo, the OpenSSH client galley deploy runs, and socat to hold a port.
 packages+=(iproute2 openssh-server openssh-client sudo socat)
+# capsh, for the proxy test that drops CAP_BPF to check the userspace fallback.
+packages+=(libcap2-bin)
 
 missing=()
 for package in "${packages[@]}"; do

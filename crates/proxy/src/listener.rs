@@ -290,16 +290,14 @@ async fn watch_spliced(
             ready = client.readable(), if client_open => {
                 ready?;
                 if ended(client)? {
-                    splice::wait_forwarded(start, Ended::Client, client, backend, FORWARD_DRAIN_LIMIT).await;
-                    splice::shutdown_write(backend);
+                    splice::pass_fin_on(start, Ended::Client, client, backend, FORWARD_DRAIN_LIMIT).await;
                     client_open = false;
                 }
             }
             ready = backend.readable(), if backend_open => {
                 ready?;
                 if ended(backend)? {
-                    splice::wait_forwarded(start, Ended::Backend, client, backend, FORWARD_DRAIN_LIMIT).await;
-                    splice::shutdown_write(client);
+                    splice::pass_fin_on(start, Ended::Backend, client, backend, FORWARD_DRAIN_LIMIT).await;
                     backend_open = false;
                 }
             }

@@ -69,7 +69,7 @@ impl Drop for Joined<'_> {
     }
 }
 
-pub use bpf::shutdown_write;
+use bpf::shutdown_write;
 use bpf::TcpBytes;
 
 /// TCP's byte counters of a session's two sockets just before the kernel took it over.
@@ -120,7 +120,7 @@ fn tcp_bytes(socket: &TcpStream) -> TcpBytes {
 /// been written to the other (the kernel forwards from a work queue, a moment after the
 /// data arrived), so that passing the half-close on does not cut the last bytes off.
 /// Bounded: a peer that reads nothing for `limit` gets the FIN anyway.
-pub async fn wait_forwarded(
+async fn wait_forwarded(
     start: &Start,
     ended: Ended,
     client: &TcpStream,
@@ -157,6 +157,22 @@ pub async fn wait_forwarded(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(20));
     }
+}
+
+/// One side has sent its FIN: once the bytes before it are forwarded, sends a FIN to the
+/// other side too (the copy loop's half-close, for a spliced session).
+pub async fn pass_fin_on(
+    start: &Start,
+    ended: Ended,
+    client: &TcpStream,
+    backend: &TcpStream,
+    limit: Duration,
+) {
+    wait_forwarded(start, ended, client, backend, limit).await;
+    shutdown_write(match ended {
+        Ended::Client => backend,
+        Ended::Backend => client,
+    });
 }
 
 #[cfg(test)]
@@ -237,7 +253,7 @@ mod tests {
                 Err(error) => panic!("{error}"),
             }
         }
-        wait_forwarded(
+        pass_fin_on(
             &start,
             Ended::Client,
             &client,
@@ -245,7 +261,6 @@ mod tests {
             Duration::from_secs(10),
         )
         .await;
-        shutdown_write(&backend);
         let got = reader.await.unwrap();
         assert_eq!(got.len(), upload.len(), "bytes lost before the FIN");
         assert!(got == upload, "the upload came back different");

@@ -115,6 +115,15 @@ async fn bytes_pass_whole(cluster: &TestCluster, port: u16) {
     );
 }
 
+async fn proxy_metrics(admin_port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Restarts the proxy (SIGTERM, then `galley up` starts it again) after writing `config`.
 async fn restart_proxy(cluster: &TestCluster, config: &str) {
     std::fs::write(cluster.path().join("galley.toml"), config).unwrap();
@@ -164,12 +173,7 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
     // The tests run as root, so the default forwarding (auto) is the kernel splice.
     assert_eq!(status["forwarding"], "kernel", "{status:#}");
     bytes_pass_whole(&cluster, writer_port).await;
-    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy_metrics(admin_port).await;
     assert!(
         metrics.contains("galley_proxy_kernel_forwarding 1"),
         "{metrics}"
@@ -200,6 +204,109 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
     bytes_pass_whole(&cluster, writer_port).await;
     restart_proxy(&cluster, &config).await;
     assert_eq!(cluster.proxy_status().await["forwarding"], "kernel");
+
+    // Without the capabilities for socket programs (capsh drops them; the proxy stays
+    // root otherwise, so it reads the same files), "kernel" refuses to start and says
+    // why, and "auto" copies in userspace and says why.
+    let multi_port = status["listeners"]["multi_writer"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let ports = crate::support::free_ports(4);
+    let uncapped = cluster.path().join("galley-without-bpf.toml");
+    let write_uncapped = |mode: &str| {
+        let text = config
+            .replace(
+                &format!("writer_port = {writer_port}\n"),
+                &format!("writer_port = {}\n", ports[0]),
+            )
+            .replace(
+                &format!("reader_port = {reader_port}\n"),
+                &format!("reader_port = {}\n", ports[1]),
+            )
+            .replace(
+                &format!("admin_port = {admin_port}\n"),
+                &format!("admin_port = {}\n", ports[2]),
+            )
+            .replace(
+                &format!("multi_writer_port = {multi_port}\n"),
+                &format!("multi_writer_port = {}\n", ports[3]),
+            )
+            .replace(
+                "writer_grace_ms = 0\n",
+                &format!("writer_grace_ms = 0\nforwarding = \"{mode}\"\n"),
+            );
+        std::fs::write(&uncapped, text).unwrap();
+    };
+    let spawn_uncapped = || {
+        std::process::Command::new("capsh")
+            .args([
+                "--drop=cap_bpf,cap_perfmon,cap_sys_admin,cap_net_admin",
+                "--",
+                "-c",
+                "exec \"$0\" proxy --config \"$1\"",
+                crate::support::GALLEY,
+                uncapped.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("capsh (Debian package libcap2-bin) runs")
+    };
+    write_uncapped("kernel");
+    let mut refused = spawn_uncapped();
+    let mut exited = None;
+    for _ in 0..200 {
+        exited = refused.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if exited.is_none() {
+        let _ = refused.kill();
+        panic!("forwarding = \"kernel\" without CAP_BPF did not refuse to start");
+    }
+    let output = refused.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("kernel splice could not be loaded") && stderr.contains("CAP_BPF"),
+        "{stderr}"
+    );
+    write_uncapped("auto");
+    let mut fallback = spawn_uncapped();
+    let mut answered = None;
+    for _ in 0..200 {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{}/status", ports[2])).await {
+            let status: Value = response.json().await.unwrap();
+            if !status["writer"].is_null() {
+                answered = Some(status);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fallback_status = answered.expect("the proxy without CAP_BPF answers and has a writer");
+    assert_eq!(
+        fallback_status["forwarding"], "userspace",
+        "{fallback_status:#}"
+    );
+    assert!(
+        fallback_status["forwarding_note"]
+            .as_str()
+            .unwrap()
+            .contains("could not be loaded"),
+        "{fallback_status:#}"
+    );
+    let mut conn = cluster.conn_port(ports[0]).await.unwrap();
+    assert_eq!(node_name(&mut conn).await, "node1");
+    drop(conn);
+    fallback.kill().unwrap();
+    fallback.wait().unwrap();
 
     // Every writer-port session lands on the writer.
     for _ in 0..5 {
@@ -380,12 +487,7 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
     );
 
     // Metrics carry the counters.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy_metrics(admin_port).await;
     for family in [
         "galley_proxy_connections_total{listener=\"writer\"}",
         "galley_proxy_failovers_total",
