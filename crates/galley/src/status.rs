@@ -109,6 +109,8 @@ pub struct ProxyRow {
     pub running: bool,
     /// The node that takes writes now, per the proxy.
     pub writer: Option<String>,
+    /// Who moves sessions' bytes: "kernel" or "userspace" (with the reason).
+    pub forwarding: Option<String>,
     pub problem: Option<String>,
     pub status: Option<serde_json::Value>,
 }
@@ -133,6 +135,10 @@ pub async fn collect_proxy(cluster: &Cluster) -> Option<ProxyRow> {
         admin_address: spec::host_port(&proxy.address, proxy.admin_port),
         running,
         writer: status.as_ref().and_then(|s| s.writer.clone()),
+        forwarding: status.as_ref().map(|s| match &s.forwarding_note {
+            Some(note) => format!("{} ({note})", s.forwarding),
+            None => s.forwarding.clone(),
+        }),
         problem,
         status: status.and_then(|s| serde_json::to_value(s).ok()),
     })
@@ -147,6 +153,9 @@ pub fn print_proxy(row: &ProxyRow) {
             row.reader_address,
             row.admin_address
         );
+        if let Some(forwarding) = &row.forwarding {
+            println!("  forwarding: {forwarding}");
+        }
     } else {
         println!(
             "\nproxy: not running ({})",

@@ -170,8 +170,14 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
         format!("127.0.0.1:{writer_port}")
     );
 
-    // The tests run as root, so the default forwarding (auto) is the kernel splice.
+    // The tests run as root, so the default forwarding (auto) is the kernel splice;
+    // `galley status` says so.
     assert_eq!(status["forwarding"], "kernel", "{status:#}");
+    let out = cluster.galley_ok(&["status"]);
+    assert!(out.contains("forwarding: kernel"), "{out}");
+    let json: Value =
+        serde_json::from_slice(&cluster.galley(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["proxy"]["forwarding"], "kernel");
     bytes_pass_whole(&cluster, writer_port).await;
     let metrics = proxy_metrics(admin_port).await;
     assert!(
