@@ -1,7 +1,6 @@
 //! A test node: a temporary state directory, a one-node spec on free ports, the agent
 //! service running in-process, and a client for it.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,35 +16,10 @@ pub struct TestNode {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Ports that were free a moment ago; the OS picks them, so parallel tests do not clash.
-pub fn free_ports(count: usize) -> Vec<u16> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    // Below the kernel's ephemeral range (32768 and up): a port taken from there could be
-    // handed to some outgoing connection before the server binds it (an IST or SST
-    // receiver binds late), which hangs a joiner. Spread by pid so that test binaries
-    // running side by side start in different places; each port is checked free.
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = (std::process::id() % 600) * 20;
-    let mut ports = Vec::new();
-    while ports.len() < count {
-        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
-        let port = 20_000 + offset as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    ports
-}
-
 impl TestNode {
     pub async fn start() -> TestNode {
-        let dir = tempfile::Builder::new()
-            .prefix("galley-agent-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        // mariadbd runs as `mysql` and must pass through the test directory.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ports = free_ports(5);
+        let dir = testkit::state_dir("galley-agent-");
+        let ports = testkit::free_ports(5);
         let root: PathBuf = dir.path().to_path_buf();
         let text = format!(
             "[cluster]\nname = \"agenttest\"\nsecrets_file = \"{root}/secrets.toml\"\n\

@@ -13,7 +13,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable as _;
 use serde_json::Value;
 
-use crate::support::{free_ports, TestCluster, GALLEY};
+use crate::support::{TestCluster, GALLEY};
+use testkit::free_ports;
 
 /// Runs `galley ARGS` with `stdin` piped in (a password), as an operator would.
 fn galley_with_stdin(args: &[&str], dir: &Path, stdin: &str) -> Output {

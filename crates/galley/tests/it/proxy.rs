@@ -221,7 +221,7 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
         .unwrap()
         .1
         .to_owned();
-    let ports = crate::support::free_ports(4);
+    let ports = testkit::free_ports(4);
     let uncapped = cluster.path().join("galley-without-bpf.toml");
     let write_uncapped = |mode: &str| {
         let text = config

@@ -1,7 +1,6 @@
 //! A local test cluster: a state directory with a galley.toml on free ports, the galley
 //! binary to drive it, SQL connections to its nodes, and a guard that always tears it down.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -14,25 +13,6 @@ pub struct TestCluster {
     pub proxy_ports: Option<(u16, u16, u16)>,
     /// The controller's API port when the spec has a controller.
     pub controller_port: Option<u16>,
-}
-
-pub fn free_ports(count: usize) -> Vec<u16> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    // Below the kernel's ephemeral range (32768 and up): a port taken from there could be
-    // handed to some outgoing connection before the server binds it (an IST or SST
-    // receiver binds late), which hangs a joiner. Spread by pid so that test binaries
-    // running side by side start in different places; each port is checked free.
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = (std::process::id() % 600) * 20;
-    let mut ports = Vec::new();
-    while ports.len() < count {
-        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
-        let port = 20_000 + offset as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    ports
 }
 
 impl TestCluster {
@@ -59,7 +39,7 @@ impl TestCluster {
     fn add_controller(mut self) -> TestCluster {
         let config = self.path().join("galley.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
-        let port = free_ports(1)[0];
+        let port = testkit::free_ports(1)[0];
         self.controller_port = Some(port);
         text.push_str(&format!(
             "\n[controller]\nstate_dir = \"{root}/controller\"\ninterval_ms = 500\nstuck_after_s = 10\n\
@@ -72,12 +52,8 @@ impl TestCluster {
     }
 
     fn build(with_proxy: bool) -> TestCluster {
-        let dir = tempfile::Builder::new()
-            .prefix("galley-it-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ports = free_ports(19);
+        let dir = testkit::state_dir("galley-it-");
+        let ports = testkit::free_ports(19);
         let root = dir.path().display().to_string();
         let mut text = format!(
             "[cluster]\nname = \"ittest\"\nsecrets_file = \"{root}/secrets.toml\"\n\n\

@@ -2,7 +2,6 @@
 //! directory, a spec on free ports, one agent in-process per node to initialize,
 //! bootstrap and join them, and connections to them (admin, or any account).
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
 use agent::{AgentClient, Secrets, Server};
@@ -17,26 +16,6 @@ pub struct TestNode {
     shutdowns: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Ports that were free a moment ago (the same scheme as the other crates' tests).
-fn free_ports(count: usize) -> Vec<u16> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    // Below the kernel's ephemeral range (32768 and up): a port taken from there could be
-    // handed to some outgoing connection before the server binds it (an IST or SST
-    // receiver binds late). Spread by pid so that test binaries running side by side
-    // start in different places; each port is checked free.
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = (std::process::id() % 600) * 20;
-    let mut ports = Vec::new();
-    while ports.len() < count {
-        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
-        let port = 20_000 + offset as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    ports
-}
-
 impl TestNode {
     /// One node: initializes, bootstraps and waits until it is Synced (bounded).
     pub async fn start() -> TestNode {
@@ -46,18 +25,13 @@ impl TestNode {
     /// `count` nodes: the first initialized and bootstrapped, the others joined one at a
     /// time (rsync SST), each waited for until Synced (bounded).
     pub async fn start_cluster(count: usize) -> TestNode {
-        let dir = tempfile::Builder::new()
-            .prefix("galley-manage-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        // mariadbd runs as `mysql` and must pass through the test directory.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = testkit::state_dir("galley-manage-");
         let root = dir.path().display().to_string();
         let mut text = format!(
             "[cluster]\nname = \"managetest\"\nsecrets_file = \"{root}/secrets.toml\"\n\
              [server]\nbuffer_pool_size = \"64M\"\nlog_file_size = \"16M\"\ngcache_size = \"32M\"\n"
         );
-        for (index, ports) in free_ports(5 * count).chunks(5).enumerate() {
+        for (index, ports) in testkit::free_ports(5 * count).chunks(5).enumerate() {
             text.push_str(&format!(
                 "[[node]]\nname = \"node{index}\"\naddress = \"127.0.0.1\"\nclient_port = {}\n\
                  galera_port = {}\nist_port = {}\nsst_port = {}\nagent_port = {}\n\
