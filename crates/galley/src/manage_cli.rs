@@ -277,6 +277,26 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A list command's output: JSON, or `empty` when there is nothing, or a table with one
+/// row per item.
+fn print_list<T: Serialize>(
+    items: &[T],
+    json: bool,
+    empty: &str,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        print_json(&items)?;
+    } else if items.is_empty() {
+        println!("{empty}");
+    } else {
+        let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+        print!("{}", render_table(headers, &rows));
+    }
+    Ok(())
+}
+
 /// Aligned columns, two spaces apart; the last column is not padded.
 pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -369,31 +389,21 @@ pub async fn db(args: DbArgs) -> anyhow::Result<ExitCode> {
     }
     let client = args.target.client()?;
     match args.command {
-        DbCommand::List { json } => {
-            let databases = client.databases().await?;
-            if json {
-                print_json(&databases)?;
-            } else if databases.is_empty() {
-                println!("No databases besides the system schemas.");
-            } else {
-                let rows: Vec<Vec<String>> = databases
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.name.clone(),
-                            d.size_bytes.map_or("-".to_owned(), human_size),
-                            d.charset.clone().unwrap_or_else(|| "-".to_owned()),
-                            d.collation.clone().unwrap_or_else(|| "-".to_owned()),
-                            d.tables.map_or("-".to_owned(), |t| t.to_string()),
-                        ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    render_table(&["NAME", "SIZE", "CHARSET", "COLLATION", "TABLES"], &rows)
-                );
-            }
-        }
+        DbCommand::List { json } => print_list(
+            &client.databases().await?,
+            json,
+            "No databases besides the system schemas.",
+            &["NAME", "SIZE", "CHARSET", "COLLATION", "TABLES"],
+            |d| {
+                vec![
+                    d.name.clone(),
+                    d.size_bytes.map_or("-".to_owned(), human_size),
+                    d.charset.clone().unwrap_or_else(|| "-".to_owned()),
+                    d.collation.clone().unwrap_or_else(|| "-".to_owned()),
+                    d.tables.map_or("-".to_owned(), |t| t.to_string()),
+                ]
+            },
+        )?,
         DbCommand::Create {
             name,
             charset,
@@ -739,30 +749,20 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
                 println!("(shown once: only its hash is stored. Give it to clients in GALLEY_TOKEN or a file for --token-file.)");
             }
         }
-        TokenCommand::List { json } => {
-            let tokens = client.tokens().await?;
-            if json {
-                print_json(&tokens)?;
-            } else if tokens.is_empty() {
-                println!("No API tokens. Create one with `galley token create NAME`.");
-            } else {
-                let rows: Vec<Vec<String>> = tokens
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            id_text(&t.id),
-                            t.name.clone(),
-                            t.created_ms.map_or("-".to_owned(), format_time),
-                            t.last_used_ms.map_or("never".to_owned(), format_time),
-                        ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    render_table(&["ID", "NAME", "CREATED", "LAST USED"], &rows)
-                );
-            }
-        }
+        TokenCommand::List { json } => print_list(
+            &client.tokens().await?,
+            json,
+            "No API tokens. Create one with `galley token create NAME`.",
+            &["ID", "NAME", "CREATED", "LAST USED"],
+            |t| {
+                vec![
+                    id_text(&t.id),
+                    t.name.clone(),
+                    t.created_ms.map_or("-".to_owned(), format_time),
+                    t.last_used_ms.map_or("never".to_owned(), format_time),
+                ]
+            },
+        )?,
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id).await?;
             println!("Revoked API token {id}.");

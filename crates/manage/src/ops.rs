@@ -456,16 +456,10 @@ impl Manager {
         self.ensure_unprotected(user)?;
         let context = format!("cannot drop the user {}", account_sql(user, host));
         let mut conn = self.conn(&context).await?;
-        match conn
+        let result = conn
             .query_drop(format!("DROP USER {}", account_sql(user, host)))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(error) if server_code(&error) == Some(code::CANNOT_USER) => {
-                Err(user_not_found(user, host))
-            }
-            Err(error) => Err(classify(&context, error)),
-        }
+            .await;
+        on_existing_account(result, &context, user, host)
     }
 
     /// `ALTER USER ... IDENTIFIED BY PASSWORD '<hash>'`. `NotFound` when the account does
@@ -479,13 +473,8 @@ impl Manager {
         self.ensure_unprotected(user)?;
         let context = format!("cannot set the password of {}", account_sql(user, host));
         let mut conn = self.conn(&context).await?;
-        match alter_password_on(&mut conn, user, host, password).await {
-            Ok(()) => Ok(()),
-            Err(error) if server_code(&error) == Some(code::CANNOT_USER) => {
-                Err(user_not_found(user, host))
-            }
-            Err(error) => Err(classify(&context, error)),
-        }
+        let result = alter_password_on(&mut conn, user, host, password).await;
+        on_existing_account(result, &context, user, host)
     }
 
     /// `GRANT <privileges> ON <database>.* TO <account>`; returns the account's grants
@@ -672,6 +661,23 @@ fn user_not_found(user: &UserName, host: &HostPattern) -> ManageError {
         "the user {} does not exist",
         account_sql(user, host)
     ))
+}
+
+/// The result of a statement on an account that must exist: the server's "operation
+/// failed" for the account (1396) means it does not.
+fn on_existing_account(
+    result: Result<(), mysql_async::Error>,
+    context: &str,
+    user: &UserName,
+    host: &HostPattern,
+) -> Result<(), ManageError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if server_code(&error) == Some(code::CANNOT_USER) => {
+            Err(user_not_found(user, host))
+        }
+        Err(error) => Err(classify(context, error)),
+    }
 }
 
 /// Databases with their sizes, all or one.
