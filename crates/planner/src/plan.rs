@@ -695,7 +695,9 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
     };
     let missing: Vec<&str> = reported
         .iter()
-        .filter(|(node, facts)| !facts.has_data && !observation.operator.rebuild.contains(&node.name))
+        .filter(|(node, facts)| {
+            !facts.has_data && !observation.operator.rebuild.contains(&node.name)
+        })
         .map(|(node, _)| node.name.as_str())
         .collect();
     if let Some(node) = missing.first() {
@@ -917,16 +919,12 @@ pub fn respect_operator_stops(
         );
         return plan;
     }
-    if let Some(bootstrap) = plan
-        .steps
-        .iter()
-        .find(|s| {
-            matches!(
-                s.action,
-                Action::Bootstrap { .. } | Action::CreateCluster { .. }
-            ) && on_purpose(s.action.node())
-        })
-    {
+    if let Some(bootstrap) = plan.steps.iter().find(|s| {
+        matches!(
+            s.action,
+            Action::Bootstrap { .. } | Action::CreateCluster { .. }
+        ) && on_purpose(s.action.node())
+    }) {
         let node = bootstrap.action.node().to_owned();
         plan.steps.clear();
         plan.blocked = refused(
