@@ -428,25 +428,9 @@ impl Journal<'_> {
     }
 }
 
-/// The committed position a report proves: a running Primary node's last committed
-/// seqno, or a stopped node's saved or recovered position (a node stopped at seqno N
-/// means N was committed, even if no running node said so).
+/// The high-water mark a report proves (`reconcile::proven_position`).
 fn proven_mark(node: &str, report: &NodeReport, now: i64) -> Option<HighWaterMark> {
-    let position = if report.process.running {
-        let wsrep = report.wsrep.as_ref()?;
-        (wsrep.is_primary() && wsrep.last_committed >= 0 && !wsrep.cluster_state_uuid.is_empty())
-            .then(|| galera::Position {
-                uuid: wsrep.cluster_state_uuid.clone(),
-                seqno: wsrep.last_committed,
-            })?
-    } else {
-        report
-            .grastate
-            .as_ref()
-            .and_then(galera::GraState::position)
-            .or_else(|| report.recovered.clone())
-            .filter(|position| !position.is_empty())?
-    };
+    let position = reconcile::proven_position(report)?;
     Some(HighWaterMark {
         uuid: position.uuid,
         seqno: position.seqno,

@@ -693,29 +693,6 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
             };
         }
     };
-    let missing: Vec<&str> = reported
-        .iter()
-        .filter(|(node, facts)| {
-            !facts.has_data && !observation.operator.rebuild.contains(&node.name)
-        })
-        .map(|(node, _)| node.name.as_str())
-        .collect();
-    if let Some(node) = missing.first() {
-        return Plan {
-            situation: Situation::Stopped,
-            steps: Vec::new(),
-            blocked: refused(
-                Rule::MissingData,
-                format!(
-                    "{node}'s data dir holds no data, but the other nodes have cluster history. galley will not guess \
-                     whether {node} held the latest writes. Restore its data dir, or, if it is lost, run \
-                     `galley up --rebuild {node}` (or `galley recover --rebuild {node} --yes`): the others bootstrap \
-                     and {node} is rebuilt from them by a full state transfer"
-                ),
-            ),
-            notes: Vec::new(),
-        };
-    }
     if let Some(mark) = &observation.high_water_mark {
         if mark.uuid != choice.position.uuid && !observation.force {
             return Plan {
@@ -766,6 +743,31 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
                 notes: Vec::new(),
             };
         }
+    }
+    // After the mark (whose refusal names the writes at stake): an empty data dir may
+    // have held writes the mark never saw.
+    let missing: Vec<&str> = reported
+        .iter()
+        .filter(|(node, facts)| {
+            !facts.has_data && !observation.operator.rebuild.contains(&node.name)
+        })
+        .map(|(node, _)| node.name.as_str())
+        .collect();
+    if let Some(node) = missing.first() {
+        return Plan {
+            situation: Situation::Stopped,
+            steps: Vec::new(),
+            blocked: refused(
+                Rule::MissingData,
+                format!(
+                    "{node}'s data dir holds no data, but the other nodes have cluster history. galley will not guess \
+                     whether {node} held the latest writes. Restore its data dir, or, if it is lost, run \
+                     `galley up --rebuild {node}` (or `galley recover --rebuild {node} --yes`): the others bootstrap \
+                     and {node} is rebuilt from them by a full state transfer"
+                ),
+            ),
+            notes: Vec::new(),
+        };
     }
     let mut steps = Vec::new();
     for position in &positions {
@@ -849,6 +851,27 @@ fn plan_new_cluster(observation: &Observation, reported: &[(&NodeView, &Facts)])
             blocked: refused(
                 Rule::NewCluster,
                 "no node has any data: this is a new cluster; create it with `galley up`",
+            ),
+            notes: Vec::new(),
+        };
+    }
+    // The history says this cluster held data: an empty cluster in its place would
+    // lose all of it without a word (rule 4).
+    if let Some(mark) = observation
+        .high_water_mark
+        .as_ref()
+        .filter(|_| !observation.force)
+    {
+        return Plan {
+            situation: Situation::Stopped,
+            steps: Vec::new(),
+            blocked: refused(
+                Rule::HighWaterMark,
+                format!(
+                    "no node holds any history, but this cluster's history ({}) reached seqno {}: creating a new, empty cluster would lose all of it. \
+                     Restore the data dirs, or start afresh on purpose with --force",
+                    mark.uuid, mark.seqno
+                ),
             ),
             notes: Vec::new(),
         };

@@ -143,6 +143,27 @@ pub fn reported_facts(report: &NodeReport) -> Facts {
     }
 }
 
+/// The committed position a report proves, for the high-water mark: a running Primary
+/// node's last committed seqno, or a stopped node's saved or recovered position (a node
+/// stopped at seqno N means N was committed, even if no running node said so).
+pub fn proven_position(report: &NodeReport) -> Option<galera::Position> {
+    if report.process.running {
+        let wsrep = report.wsrep.as_ref()?;
+        let proven =
+            wsrep.is_primary() && wsrep.last_committed >= 0 && !wsrep.cluster_state_uuid.is_empty();
+        return proven.then(|| galera::Position {
+            uuid: wsrep.cluster_state_uuid.clone(),
+            seqno: wsrep.last_committed,
+        });
+    }
+    report
+        .grastate
+        .as_ref()
+        .and_then(galera::GraState::position)
+        .or_else(|| report.recovered.clone())
+        .filter(|position| !position.is_empty())
+}
+
 /// The engine of one cluster: its members, settings, agents and memory.
 #[derive(Debug)]
 pub struct Engine<A> {

@@ -1,6 +1,6 @@
 //! The planner's integration tests, in one binary: table-driven scenarios written as
-//! compact text fixtures, and seeded random fault schedules against a simulated cluster.
+//! compact text fixtures. The seeded random fault schedules run the planner through the
+//! reconcile engine (crates/reconcile/tests/it/simulation.rs).
 
 mod fixtures;
-mod simulation;
 mod table;

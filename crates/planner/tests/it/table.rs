@@ -554,6 +554,27 @@ fn no_data_anywhere_is_a_new_cluster() {
         ",
         "stopped: create-cluster node1; then start node2",
     );
+    // A cluster whose history is known is not replaced by an empty one, unless the
+    // operator forces it.
+    check(
+        "
+        create_new
+        hwm A:30
+        node1 stopped nodata
+        node2 stopped nodata
+        ",
+        "stopped: refused rule=HighWaterMark",
+    );
+    check(
+        "
+        create_new
+        hwm A:30
+        force
+        node1 stopped nodata
+        node2 stopped nodata
+        ",
+        "stopped: create-cluster node1 +init; then start node2",
+    );
     // History anywhere means no new cluster, whatever the operator asked.
     check(
         "
