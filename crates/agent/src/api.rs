@@ -23,17 +23,22 @@ pub struct NodeReport {
 }
 
 impl NodeReport {
-    /// A short state for tables: the wsrep state when known, else the process state.
-    pub fn state_label(&self) -> String {
+    /// The node's state as tables and the history show it.
+    pub fn state(&self) -> NodeState {
         match (&self.wsrep, self.process.running) {
             (Some(wsrep), true) if !wsrep.is_primary() && wsrep.cluster_status.is_empty() => {
-                "starting".to_owned()
+                NodeState::Starting
             }
-            (Some(wsrep), true) if !wsrep.is_primary() => "non-Primary".to_owned(),
-            (Some(wsrep), true) => wsrep.local_state.to_string(),
-            (None, true) => "starting".to_owned(),
-            (_, false) => "stopped".to_owned(),
+            (Some(wsrep), true) if !wsrep.is_primary() => NodeState::NonPrimary,
+            (Some(wsrep), true) => NodeState::Primary(wsrep.local_state),
+            (None, true) => NodeState::Starting,
+            (_, false) => NodeState::Stopped,
         }
+    }
+
+    /// A short state for tables: the wsrep state when known, else the process state.
+    pub fn state_label(&self) -> String {
+        self.state().to_string()
     }
 
     pub fn is_synced(&self) -> bool {
@@ -42,6 +47,38 @@ impl NodeReport {
                 .wsrep
                 .as_ref()
                 .is_some_and(|wsrep| wsrep.write_health().is_ok())
+    }
+}
+
+/// A node's state from its agent's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Stopped,
+    /// Running, but not answering over SQL yet (or not yet in any component).
+    Starting,
+    NonPrimary,
+    /// In a Primary component, in this wsrep state.
+    Primary(galera::WsrepState),
+}
+
+impl NodeState {
+    /// Synced or donating in a Primary component: serving.
+    pub fn serving(self) -> bool {
+        matches!(
+            self,
+            NodeState::Primary(galera::WsrepState::Synced | galera::WsrepState::DonorDesynced)
+        )
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeState::Stopped => f.write_str("stopped"),
+            NodeState::Starting => f.write_str("starting"),
+            NodeState::NonPrimary => f.write_str("non-Primary"),
+            NodeState::Primary(state) => write!(f, "{state}"),
+        }
     }
 }
 

@@ -27,7 +27,7 @@ impl std::fmt::Debug for AgentClient {
 }
 
 /// Why a call failed: the agent could not be reached, or it answered with an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AgentError {
     #[error("the agent at {address} does not answer: {reason}")]
     Unreachable { address: String, reason: String },

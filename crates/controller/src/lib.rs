@@ -1,43 +1,50 @@
 //! The galley controller: every period it observes each node through its agent (which
 //! reads the server over SQL), keeps the history in SQLite, asks the pure planner what to
-//! do, and acts through the agents. It acts only while it holds the store's lease, so
-//! that a second controller or a `galley recover` never acts at the same time.
+//! do, and acts through the agents, all through the one reconcile engine
+//! (`reconcile::Engine`). It acts only while it holds the store's lease, so that a
+//! second controller or a `galley recover` never acts at the same time.
 //!
 //! Desired state vs observed state: the desired state is "every node Synced in one
 //! Primary component", minus the nodes an operator stopped on purpose. Each tick closes
 //! the gap by at most one step (or all position recoveries together) and then observes
 //! again, so a controller that dies at any point resumes correctly.
+//!
+//! By step: `agents` (what the engine observes and acts through: the agents, and SQL
+//! for imported nodes), `record` (what each round writes down: history, high-water
+//! mark, alerts, decisions; the planner's inputs from the store), `rates` (the pure
+//! parts of that record), and this file (the tick, under the lease).
 
+mod agents;
 mod alerts;
 pub mod api;
 pub mod console;
+mod rates;
+mod record;
 pub mod sql_observe;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use agent::api::{NodeReport, StartMode};
-use agent::AgentClient;
+use agent::api::NodeReport;
 use anyhow::Context as _;
-use planner::{
-    Action, AgentState, Blocked, Facts, Mark, NodeView, Observation, Plan, Policy, Situation, Step,
-};
-use serde_json::json;
+use planner::Policy;
+use reconcile::{Clock as _, Engine, Member, RoundOptions, Settings, SystemClock};
 use spec::{ClusterSpec, ConfirmStep, ControllerSpec, NodeSpec};
-use store::{HighWaterMark, NewDecision, NewEvent, Sample, Severity, Store, Transition};
+use store::Store;
 
+pub use agents::ControllerAgents;
 pub use alerts::{Alert, Alerts};
+pub use rates::evidence;
+
+/// What one tick saw and did; `galley recover` prints it.
+pub type TickReport = reconcile::Round;
 
 /// Wall-clock milliseconds since the epoch, for the history. Durations in the control
-/// logic are differences of these values, computed here and passed to the planner as
-/// verdicts (stuck, backing off), so the planner itself never reads a clock.
+/// logic are differences of these values, read once per tick and passed down, so the
+/// planner itself never reads a clock.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemClock.now_ms()
 }
 
 /// Records the operator's intent for a node (`galley stop` / `galley start`), so that
@@ -58,23 +65,36 @@ pub fn store_path(settings: &ControllerSpec) -> PathBuf {
 
 /// The `[controller]` section, or its defaults under `default_state_dir`.
 pub fn settings_for(spec: &ClusterSpec, default_state_dir: &std::path::Path) -> ControllerSpec {
-    spec.controller.clone().unwrap_or_else(|| ControllerSpec {
-        address: "127.0.0.1".to_owned(),
-        port: 4600,
-        state_dir: default_state_dir.to_path_buf(),
-        interval_ms: 1000,
-        stuck_after_s: 30,
-        retention_hours: 168,
-        auto_recover_nodes: true,
-        auto_recover_cluster: true,
-        confirm: Vec::new(),
-        allow_wipe: false,
-        wipe_after_failed_starts: 3,
-        flow_control_threshold: 0.1,
-        alert_command: Vec::new(),
-        alert_webhook: None,
-        tls: None,
-    })
+    spec.controller
+        .clone()
+        .unwrap_or_else(|| ControllerSpec::defaults(default_state_dir))
+}
+
+/// The engine's policy and patience from the `[controller]` section.
+pub fn engine_settings(settings: &ControllerSpec) -> Settings {
+    Settings {
+        policy: Policy {
+            auto_recover_nodes: settings.auto_recover_nodes,
+            auto_recover_cluster: settings.auto_recover_cluster,
+            confirm_bootstrap: settings.confirm.contains(&ConfirmStep::Bootstrap),
+            confirm_restart: settings.confirm.contains(&ConfirmStep::Restart),
+            allow_wipe: settings.allow_wipe,
+            wipe_after_failed_starts: settings.wipe_after_failed_starts,
+        },
+        stuck_after_ms: settings.stuck_after_s as i64 * 1000,
+    }
+}
+
+/// The engine's members: every node of the spec.
+pub fn members(spec: &ClusterSpec) -> Vec<Member> {
+    spec.nodes
+        .iter()
+        .map(|node| Member {
+            name: node.name.clone(),
+            priority: node.priority,
+            managed: node.managed,
+        })
+        .collect()
 }
 
 /// How this controller instance behaves.
@@ -86,51 +106,8 @@ pub struct Options {
     pub approve_all: bool,
     /// Allow a bootstrap below the high-water mark (`--force`).
     pub force: bool,
-}
-
-#[derive(Debug, Default)]
-struct NodeMemory {
-    label: Option<String>,
-    /// Running but not Synced in a Primary component since then.
-    unsettled_since_ms: Option<i64>,
-    /// Set when this controller started the node, cleared once it is Synced.
-    started_at_ms: Option<i64>,
-    failed_starts: u32,
-    last_failure_ms: Option<i64>,
-    /// For the QPS and multi-writer checks.
-    last_questions: Option<(i64, i64)>,
-    last_replicated: Option<i64>,
-    /// (at_ms, replicated + received bytes) for the replication rate.
-    last_replication_bytes: Option<(i64, i64)>,
-    flow_control_alerted: bool,
-}
-
-impl NodeMemory {
-    /// This controller just started the node: its patience (stuck) starts now.
-    fn started(&mut self, now: i64) {
-        self.started_at_ms = Some(now);
-        self.unsettled_since_ms = Some(now);
-    }
-}
-
-#[derive(Debug, Default)]
-struct Memory {
-    nodes: HashMap<String, NodeMemory>,
-    last_plan_key: Option<String>,
-    recovering: bool,
-    no_primary_alerted: bool,
-    multi_writer_alerted: bool,
-    last_prune_ms: i64,
-}
-
-/// What one tick saw and did; `galley recover` prints it.
-#[derive(Debug, Clone)]
-pub struct TickReport {
-    pub observation: Observation,
-    pub plan: Plan,
-    pub reports: Vec<(String, Option<NodeReport>)>,
-    pub acting: bool,
-    pub executed: Vec<(Step, Result<String, String>)>,
+    /// Nodes whose data the operator says is lost (`galley recover --rebuild NODE`).
+    pub rebuild: Vec<String>,
 }
 
 /// The latest gather: every node's report (None when its agent did not answer) and
@@ -157,17 +134,22 @@ impl Observations {
     }
 }
 
+/// The engine and the journal's memory, behind one lock: one tick at a time.
+#[derive(Debug)]
+struct State {
+    engine: Engine<ControllerAgents>,
+    record: record::RecordMemory,
+    last_prune_ms: i64,
+}
+
 pub struct Controller {
     spec: ClusterSpec,
     observations: Observations,
     settings: ControllerSpec,
-    nodes: Vec<(NodeSpec, AgentClient)>,
     store: Mutex<Store>,
-    memory: tokio::sync::Mutex<Memory>,
+    state: tokio::sync::Mutex<State>,
     alerts: Alerts,
     options: Options,
-    /// For an imported cluster: the account that reads its nodes over SQL.
-    sql_account: Option<sql_observe::SqlAccount>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -189,12 +171,6 @@ impl Controller {
         let path = store_path(&settings);
         let store = Store::open(&path)
             .with_context(|| format!("cannot open the controller's history {}", path.display()))?;
-        let mut nodes: Vec<(NodeSpec, AgentClient)> = spec
-            .nodes
-            .iter()
-            .map(|node| (node.clone(), AgentClient::new(&node.agent_address(), token)))
-            .collect();
-        nodes.sort_by_key(|(node, _)| node.priority);
         let alerts = Alerts::new(
             settings.alert_command.clone(),
             settings.alert_webhook.clone(),
@@ -210,16 +186,23 @@ impl Controller {
         } else {
             None
         };
+        let engine = Engine::new(
+            members(&spec),
+            ControllerAgents::new(&spec.nodes, token, sql_account),
+            engine_settings(&settings),
+        );
         Ok(Controller {
             spec,
             observations: Observations::default(),
             settings,
-            nodes,
             store: Mutex::new(store),
-            memory: tokio::sync::Mutex::new(Memory::default()),
+            state: tokio::sync::Mutex::new(State {
+                engine,
+                record: record::RecordMemory::default(),
+                last_prune_ms: 0,
+            }),
             alerts,
             options,
-            sql_account,
         })
     }
 
@@ -232,784 +215,56 @@ impl Controller {
         self.store.lock().expect("store lock")
     }
 
-    fn policy(&self) -> Policy {
-        Policy {
-            auto_recover_nodes: self.settings.auto_recover_nodes,
-            auto_recover_cluster: self.settings.auto_recover_cluster,
-            confirm_bootstrap: self.settings.confirm.contains(&ConfirmStep::Bootstrap),
-            confirm_restart: self.settings.confirm.contains(&ConfirmStep::Restart),
-            allow_wipe: self.settings.allow_wipe,
-            wipe_after_failed_starts: self.settings.wipe_after_failed_starts,
-        }
-    }
-
-    /// Records an event and, for warnings and worse, sends it as an alert.
-    fn event(&self, severity: Severity, kind: &str, node: Option<&str>, message: String) {
-        let at_ms = now_ms();
-        match severity {
-            Severity::Info => tracing::info!(kind, node, "{message}"),
-            Severity::Warning => tracing::warn!(kind, node, "{message}"),
-            Severity::Critical => tracing::error!(kind, node, "{message}"),
-        }
-        let event = NewEvent {
-            at_ms,
-            severity,
-            kind: kind.to_owned(),
-            node: node.map(str::to_owned),
-            message: message.clone(),
-        };
-        if let Err(error) = self.store().record_event(&event) {
-            tracing::error!("cannot record an event: {error}");
-        }
-        if severity != Severity::Info {
-            self.alerts.send(Alert {
-                cluster: self.spec.name.clone(),
-                at_ms,
-                severity,
-                kind: kind.to_owned(),
-                node: node.map(str::to_owned),
-                message,
-            });
-        }
-    }
-
-    // One parameter per column of the recorded decision; a struct literal at each of
-    // the call sites would say the same at twice the length.
-    #[allow(clippy::too_many_arguments)]
-    fn decision(
-        &self,
-        situation: Situation,
-        rule: &str,
-        action: &str,
-        node: Option<&str>,
-        reason: &str,
-        evidence: serde_json::Value,
-        outcome: &str,
-    ) {
-        let decision = NewDecision {
-            at_ms: now_ms(),
-            situation: Some(situation_name(situation).to_owned()),
-            rule: rule.to_owned(),
-            action: action.to_owned(),
-            node: node.map(str::to_owned),
-            reason: reason.to_owned(),
-            evidence,
-            outcome: outcome.to_owned(),
-        };
-        if let Err(error) = self.store().record_decision(&decision) {
-            tracing::error!("cannot record a decision: {error}");
-        }
-    }
-
-    /// Asks every agent at once (and reads every imported node over SQL).
-    async fn gather(&self) -> Vec<(NodeSpec, Option<NodeReport>)> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, (node, client)) in self.nodes.iter().enumerate() {
-            if let (false, Some(account)) = (node.managed, &self.sql_account) {
-                let (node, account) = (node.clone(), account.clone());
-                tasks.spawn(async move {
-                    let report = sql_observe::observe(&node, &account).await;
-                    if let Err(error) = &report {
-                        tracing::debug!(node = %node.name, "{error}");
-                    }
-                    (index, report.ok())
-                });
-                continue;
-            }
-            let client = client.clone();
-            tasks.spawn(async move { (index, client.status().await.ok()) });
-        }
-        let mut reports: Vec<Option<NodeReport>> = vec![None; self.nodes.len()];
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, report)) = joined {
-                reports[index] = report;
-            }
-        }
-        self.nodes
-            .iter()
-            .map(|(node, _)| node.clone())
-            .zip(reports)
-            .collect()
-    }
-
-    /// What the planner gets: every node's facts, the high-water mark, the policy.
-    fn observation(
-        &self,
-        memory: &Memory,
-        gathered: &[(NodeSpec, Option<NodeReport>)],
-        now: i64,
-        force: bool,
-    ) -> anyhow::Result<Observation> {
-        let high_water_mark = self.store().high_water_mark()?.map(|mark| Mark {
-            uuid: mark.uuid,
-            seqno: mark.seqno,
-        });
-        Ok(Observation {
-            nodes: gathered
-                .iter()
-                .map(|(node, report)| NodeView {
-                    name: node.name.clone(),
-                    priority: node.priority,
-                    agent: match report {
-                        None => AgentState::Unreachable,
-                        Some(report) => {
-                            AgentState::Reported(Box::new(self.facts(memory, node, report, now)))
-                        }
-                    },
-                })
-                .collect(),
-            high_water_mark,
-            policy: self.policy(),
-            force,
-        })
-    }
-
-    /// The plan for an observation, with the nodes stopped on purpose left alone.
-    fn plan(&self, observation: &Observation) -> anyhow::Result<Plan> {
-        let stopped_on_purpose = self.store().stopped_on_purpose()?;
-        let plan = planner::respect_operator_stops(
-            planner::plan(observation),
-            observation,
-            &stopped_on_purpose,
-        );
-        Ok(sql_observe::leave_unmanaged_alone(
-            plan,
-            &self.spec,
-            observation,
-        ))
+    /// The spec's nodes in priority order, as the engine keeps its members.
+    fn nodes_by_priority(&self) -> impl Iterator<Item = &NodeSpec> {
+        let mut nodes: Vec<&NodeSpec> = self.spec.nodes.iter().collect();
+        nodes.sort_by_key(|node| node.priority);
+        nodes.into_iter()
     }
 
     /// Observes and plans without recording or acting (`galley recover` without --yes).
     pub async fn plan_only(&self) -> anyhow::Result<TickReport> {
         let now = now_ms();
-        let gathered = self.gather().await;
-        let memory = self.memory.lock().await;
-        let observation = self.observation(&memory, &gathered, now, self.options.force)?;
-        let plan = self.plan(&observation)?;
-        Ok(TickReport {
-            observation,
-            plan,
-            reports: gathered
-                .into_iter()
-                .map(|(node, report)| (node.name, report))
-                .collect(),
-            acting: false,
-            executed: Vec::new(),
-        })
+        let mut state = self.state.lock().await;
+        let state = &mut *state;
+        let mut journal = record::Journal {
+            controller: self,
+            memory: &mut state.record,
+            recording: false,
+        };
+        state
+            .engine
+            .round(now, &RoundOptions::default(), &mut journal)
+            .await
+            .map_err(|error| anyhow::anyhow!(error))
     }
 
-    /// One observe, plan, act round.
+    /// One observe, plan, act round; it acts only while this controller holds the lease.
     pub async fn tick(&self) -> anyhow::Result<TickReport> {
         let now = now_ms();
         let ttl = (self.settings.interval_ms as i64 * 5).max(5000);
         let acting = self.store().acquire_lease(&self.options.owner, now, ttl)?;
-        let gathered = self.gather().await;
-        self.observations.publish(LastObservation {
-            at_ms: now,
-            nodes: gathered.clone(),
-        });
-        let mut memory = self.memory.lock().await;
-        self.record_observations(&mut memory, &gathered, now);
-        let force =
-            self.options.force || self.store().approval("force", now - 3_600_000)?.is_some();
-        let observation = self.observation(&memory, &gathered, now, force)?;
-        let plan = self.plan(&observation)?;
-        self.record_plan(&mut memory, &plan, &observation);
-        let mut executed = Vec::new();
-        if acting {
-            executed = self.act(&mut memory, &plan, &observation).await;
-        }
-        if now - memory.last_prune_ms > 3_600_000 {
-            memory.last_prune_ms = now;
+        let mut state = self.state.lock().await;
+        let state = &mut *state;
+        let mut journal = record::Journal {
+            controller: self,
+            memory: &mut state.record,
+            recording: true,
+        };
+        let options = RoundOptions { acting, only: None };
+        let round = state
+            .engine
+            .round(now, &options, &mut journal)
+            .await
+            .map_err(|error| anyhow::anyhow!(error))?;
+        if now - state.last_prune_ms > 3_600_000 {
+            state.last_prune_ms = now;
             let older_than = now - self.settings.retention_hours as i64 * 3_600_000;
             if let Err(error) = self.store().prune(older_than) {
                 tracing::warn!("pruning the history failed: {error}");
             }
         }
-        Ok(TickReport {
-            observation,
-            plan,
-            reports: gathered
-                .into_iter()
-                .map(|(node, report)| (node.name, report))
-                .collect(),
-            acting,
-            executed,
-        })
-    }
-
-    fn facts(&self, memory: &Memory, node: &NodeSpec, report: &NodeReport, now: i64) -> Facts {
-        let remembered = memory.nodes.get(&node.name);
-        let unsettled_since = remembered.and_then(|m| m.unsettled_since_ms);
-        let stuck = report.process.running
-            && !report.is_synced()
-            && unsettled_since
-                .is_some_and(|since| now - since > self.settings.stuck_after_s as i64 * 1000);
-        let failed_starts = remembered.map_or(0, |m| m.failed_starts);
-        let backing_off = remembered
-            .and_then(|m| m.last_failure_ms)
-            .is_some_and(|at| {
-                let backoff_ms = (1000i64 << failed_starts.min(6)).min(60_000);
-                now - at < backoff_ms
-            });
-        Facts {
-            running: report.process.running,
-            wsrep: report.wsrep.clone(),
-            has_data: report.data_dir_initialized,
-            grastate: report.grastate.clone(),
-            recovered: report.recovered.clone(),
-            stuck,
-            failed_starts,
-            backing_off,
-        }
-    }
-
-    /// History and alerts from one observation: transitions, samples, the high-water
-    /// mark, flow control and multi-writer checks, failed starts.
-    fn record_observations(
-        &self,
-        memory: &mut Memory,
-        gathered: &[(NodeSpec, Option<NodeReport>)],
-        now: i64,
-    ) {
-        let mut samples = Vec::new();
-        let mut writers = Vec::new();
-        for (node, report) in gathered {
-            let remembered = memory.nodes.entry(node.name.clone()).or_default();
-            let unreachable = if node.managed {
-                "agent down"
-            } else {
-                "unreachable"
-            };
-            let label = report
-                .as_ref()
-                .map_or_else(|| unreachable.to_owned(), NodeReport::state_label);
-            if remembered.label.as_deref() != Some(label.as_str()) {
-                let from = remembered
-                    .label
-                    .clone()
-                    .unwrap_or_else(|| "unknown".to_owned());
-                let transition = Transition {
-                    at_ms: now,
-                    node: node.name.clone(),
-                    from: from.clone(),
-                    to: label.clone(),
-                };
-                if let Err(error) = self.store().record_transition(&transition) {
-                    tracing::error!("cannot record a transition: {error}");
-                }
-                let was_serving = from == "Synced" || from == "Donor/Desynced";
-                if was_serving
-                    && (label == "stopped"
-                        || label == "agent down"
-                        || label == "unreachable"
-                        || label == "non-Primary")
-                {
-                    let why = report
-                        .as_ref()
-                        .and_then(|r| r.process.last_exit.clone())
-                        .unwrap_or_default();
-                    self.event(
-                        Severity::Critical,
-                        "node_down",
-                        Some(&node.name),
-                        format!("{} went from {from} to {label}. {why}", node.name),
-                    );
-                } else if label == "Synced" && remembered.label.is_some() {
-                    self.event(
-                        Severity::Info,
-                        "node_synced",
-                        Some(&node.name),
-                        format!("{} is Synced (was {from})", node.name),
-                    );
-                }
-                remembered.label = Some(label.clone());
-            }
-            let Some(report) = report else {
-                continue;
-            };
-            // A saved or recovered position is proof of committed history too: a node
-            // stopped at seqno N means N was committed, even if no running node said so.
-            if !report.process.running {
-                let proven = report
-                    .grastate
-                    .as_ref()
-                    .and_then(galera::GraState::position)
-                    .or_else(|| report.recovered.clone());
-                if let Some(position) = proven.filter(|p| !p.is_empty()) {
-                    let mark = HighWaterMark {
-                        uuid: position.uuid,
-                        seqno: position.seqno,
-                        node: node.name.clone(),
-                        at_ms: now,
-                    };
-                    if let Err(error) = self.store().raise_high_water_mark(&mark) {
-                        tracing::error!("cannot raise the high-water mark: {error}");
-                    }
-                }
-            }
-            if report.process.running && !report.is_synced() {
-                remembered.unsettled_since_ms.get_or_insert(now);
-            } else {
-                remembered.unsettled_since_ms = None;
-            }
-            if report.is_synced() {
-                remembered.started_at_ms = None;
-                remembered.failed_starts = 0;
-                remembered.last_failure_ms = None;
-            } else if !report.process.running
-                && report.process.last_exit.is_some()
-                && remembered.started_at_ms.take().is_some()
-            {
-                remembered.failed_starts += 1;
-                remembered.last_failure_ms = Some(now);
-                self.event(
-                    Severity::Warning,
-                    "start_failed",
-                    Some(&node.name),
-                    format!(
-                        "{} failed to start ({} in a row): {}",
-                        node.name,
-                        remembered.failed_starts,
-                        report.process.last_exit.clone().unwrap_or_default()
-                    ),
-                );
-            }
-            let Some(wsrep) = &report.wsrep else {
-                continue;
-            };
-            let queries_per_second = match remembered.last_questions {
-                Some((at, questions)) if now > at && wsrep.questions >= questions => {
-                    (wsrep.questions - questions) as f64 * 1000.0 / (now - at) as f64
-                }
-                _ => 0.0,
-            };
-            remembered.last_questions = Some((now, wsrep.questions));
-            let replication_bytes = wsrep.replicated_bytes + wsrep.received_bytes;
-            let replication_bytes_per_second = match remembered.last_replication_bytes {
-                Some((at, bytes)) if now > at && replication_bytes >= bytes => {
-                    (replication_bytes - bytes) as f64 * 1000.0 / (now - at) as f64
-                }
-                _ => f64::NAN,
-            };
-            remembered.last_replication_bytes = Some((now, replication_bytes));
-            if let Some(previous) = remembered.last_replicated {
-                if wsrep.replicated > previous {
-                    writers.push(node.name.clone());
-                }
-            }
-            remembered.last_replicated = Some(wsrep.replicated);
-            if wsrep.flow_control_paused > self.settings.flow_control_threshold {
-                if !remembered.flow_control_alerted {
-                    remembered.flow_control_alerted = true;
-                    self.event(
-                        Severity::Warning,
-                        "flow_control",
-                        Some(&node.name),
-                        format!(
-                            "{} reports flow control paused {:.0}% of the time (threshold {:.0}%): a slow node is throttling the cluster's writes",
-                            node.name,
-                            wsrep.flow_control_paused * 100.0,
-                            self.settings.flow_control_threshold * 100.0
-                        ),
-                    );
-                }
-            } else {
-                remembered.flow_control_alerted = false;
-            }
-            samples.push(Sample {
-                at_ms: now,
-                node: node.name.clone(),
-                last_committed: wsrep.last_committed,
-                queries_per_second,
-                flow_control_paused: wsrep.flow_control_paused,
-                recv_queue: wsrep.local_recv_queue,
-                send_queue: wsrep.local_send_queue,
-                cert_failures: wsrep.cert_failures,
-                bf_aborts: wsrep.bf_aborts,
-                connections: wsrep.threads_connected,
-                replicated: wsrep.replicated,
-                replication_bytes_per_second,
-            });
-            if wsrep.is_primary()
-                && wsrep.last_committed >= 0
-                && !wsrep.cluster_state_uuid.is_empty()
-            {
-                let mark = HighWaterMark {
-                    uuid: wsrep.cluster_state_uuid.clone(),
-                    seqno: wsrep.last_committed,
-                    node: node.name.clone(),
-                    at_ms: now,
-                };
-                let raised = self.store().raise_high_water_mark(&mark);
-                if let Ok(false) = raised {
-                    // Bound first: a MutexGuard in an `if let` scrutinee lives through
-                    // the block, and the block locks the store again.
-                    let stored = self.store().high_water_mark();
-                    if let Ok(Some(stored)) = stored {
-                        if stored.uuid != mark.uuid {
-                            // A new cluster history took over (a forced or first bootstrap
-                            // of other data); follow it, loudly.
-                            let reason = format!(
-                                "the running Primary component has cluster UUID {} instead of {}",
-                                mark.uuid, stored.uuid
-                            );
-                            let _ = self
-                                .store()
-                                .reset_high_water_mark(Some(&mark), &reason, now);
-                        }
-                    }
-                }
-            }
-        }
-        if !samples.is_empty() {
-            if let Err(error) = self.store().record_samples(&samples) {
-                tracing::error!("cannot record samples: {error}");
-            }
-        }
-        if writers.len() > 1 {
-            if !memory.multi_writer_alerted {
-                memory.multi_writer_alerted = true;
-                self.event(
-                    Severity::Warning,
-                    "multiple_writers",
-                    None,
-                    format!(
-                        "{} all replicated writes since the last observation: writes on several nodes cause certification conflicts (deadlock errors in OpenStack); send writes to one node",
-                        writers.join(", ")
-                    ),
-                );
-            }
-        } else {
-            memory.multi_writer_alerted = false;
-        }
-    }
-
-    fn record_plan(&self, memory: &mut Memory, plan: &Plan, observation: &Observation) {
-        let key = plan_key(plan);
-        if memory.last_plan_key.as_deref() == Some(key.as_str()) {
-            return;
-        }
-        memory.last_plan_key = Some(key);
-        let stopped_on_purpose = matches!(
-            plan.blocked,
-            Some(Blocked::Waiting {
-                rule: planner::Rule::Policy,
-                ..
-            })
-        );
-        let no_primary = matches!(plan.situation, Situation::NoPrimary | Situation::Stopped);
-        if no_primary && !stopped_on_purpose && !memory.no_primary_alerted {
-            memory.no_primary_alerted = true;
-            self.event(
-                Severity::Critical,
-                "cluster_not_primary",
-                None,
-                "no node is in a Primary component: the cluster takes no writes".to_owned(),
-            );
-        }
-        if plan.situation == Situation::Healthy {
-            memory.no_primary_alerted = false;
-            if memory.recovering {
-                memory.recovering = false;
-                self.event(
-                    Severity::Info,
-                    "recovery_finished",
-                    None,
-                    "every node is Synced in one Primary component".to_owned(),
-                );
-            }
-            self.decision(
-                plan.situation,
-                "healthy",
-                "none",
-                None,
-                "every node is Synced",
-                json!({}),
-                "nothing to do",
-            );
-            return;
-        }
-        let evidence = evidence(observation);
-        match &plan.blocked {
-            Some(Blocked::Refused { rule, reason }) => {
-                self.decision(
-                    plan.situation,
-                    &format!("{rule:?}"),
-                    "none",
-                    None,
-                    reason,
-                    evidence,
-                    "refused",
-                );
-                self.event(
-                    Severity::Critical,
-                    "recovery_refused",
-                    None,
-                    format!("{reason} ({rule})"),
-                );
-            }
-            Some(Blocked::Waiting { rule, reason }) => {
-                self.decision(
-                    plan.situation,
-                    &format!("{rule:?}"),
-                    "wait",
-                    None,
-                    reason,
-                    evidence,
-                    "waiting",
-                );
-            }
-            None => {}
-        }
-    }
-
-    /// Runs the plan's runnable steps that policy allows or an operator approved.
-    async fn act(
-        &self,
-        memory: &mut Memory,
-        plan: &Plan,
-        observation: &Observation,
-    ) -> Vec<(Step, Result<String, String>)> {
-        let mut executed = Vec::new();
-        let mut steps: Vec<Step> = plan.runnable().to_vec();
-        // Never act on an imported node, whatever the plan says (the plan already
-        // leaves them out; this keeps it true for any future path into `act`).
-        steps.retain(|step| {
-            self.spec
-                .node(step.action.node())
-                .is_some_and(|n| n.managed)
-        });
-        // A plan refused only by policy runs when an operator approved its first step.
-        if steps.is_empty() {
-            if let (
-                Some(Blocked::Refused {
-                    rule: planner::Rule::Policy,
-                    ..
-                }),
-                Some(first),
-            ) = (&plan.blocked, plan.steps.first())
-            {
-                steps.push(first.clone());
-            }
-        }
-        // Position recoveries only read stopped nodes: run them all at once, since each
-        // starts InnoDB and the bootstrap waits for the slowest.
-        if steps.len() > 1
-            && steps
-                .iter()
-                .all(|step| matches!(step.action, Action::Recover { .. }))
-        {
-            if !memory.recovering {
-                memory.recovering = true;
-                self.event(
-                    Severity::Warning,
-                    "recovery_started",
-                    None,
-                    "recovery started: reading every node's position".to_owned(),
-                );
-            }
-            let mut tasks = tokio::task::JoinSet::new();
-            for step in steps {
-                let client = self.client(step.action.node()).cloned();
-                tasks.spawn(async move {
-                    let result = match client {
-                        Some(client) => client
-                            .recover()
-                            .await
-                            .map(|position| format!("recovered position {position}"))
-                            .map_err(|e| e.to_string()),
-                        None => Err(format!("no node {}", step.action.node())),
-                    };
-                    (step, result)
-                });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                let Ok((step, result)) = joined else { continue };
-                self.record_outcome(plan.situation, &step, &result, observation);
-                executed.push((step, result));
-            }
-            return executed;
-        }
-        for step in steps {
-            let key = step.action.key();
-            let policy_blocked = matches!(
-                plan.blocked,
-                Some(Blocked::Refused {
-                    rule: planner::Rule::Policy,
-                    ..
-                })
-            );
-            if step.needs_confirmation || policy_blocked {
-                let approval = if self.options.approve_all {
-                    None
-                } else {
-                    let approval = self.store().approval(&key, now_ms() - 3_600_000);
-                    match approval {
-                        Ok(Some(approval)) => Some(approval),
-                        _ => {
-                            self.decision(
-                                plan.situation,
-                                &format!("{:?}", step.rule),
-                                &key,
-                                Some(step.action.node()),
-                                &step.reason,
-                                evidence(observation),
-                                "needs confirmation: galley recover --yes",
-                            );
-                            continue;
-                        }
-                    }
-                };
-                if let Some(approval) = approval {
-                    let _ = self.store().consume_approval(approval.id);
-                }
-            }
-            if !memory.recovering {
-                memory.recovering = true;
-                self.event(
-                    Severity::Warning,
-                    "recovery_started",
-                    Some(step.action.node()),
-                    format!("recovery started: {} ({})", step.action, step.reason),
-                );
-            }
-            let result = self.execute(memory, &step).await;
-            self.record_outcome(plan.situation, &step, &result, observation);
-            if let Err(error) = &result {
-                self.event(
-                    Severity::Warning,
-                    "step_failed",
-                    Some(step.action.node()),
-                    format!("{} failed: {error}", step.action),
-                );
-            }
-            executed.push((step, result));
-        }
-        executed
-    }
-
-    /// Records a step that ran, with its evidence and how it ended.
-    fn record_outcome(
-        &self,
-        situation: Situation,
-        step: &Step,
-        result: &Result<String, String>,
-        observation: &Observation,
-    ) {
-        let outcome = match result {
-            Ok(done) => format!("done: {done}"),
-            Err(error) => format!("failed: {error}"),
-        };
-        let rule = format!("{:?}", step.rule);
-        self.decision(
-            situation,
-            &rule,
-            &step.action.to_string(),
-            Some(step.action.node()),
-            &step.reason,
-            evidence(observation),
-            &outcome,
-        );
-    }
-
-    fn client(&self, node: &str) -> Option<&AgentClient> {
-        self.nodes
-            .iter()
-            .find(|(spec, _)| spec.name == node)
-            .map(|(_, client)| client)
-    }
-
-    /// Starts the node and remembers that this controller did, so that its patience
-    /// (stuck) and failed-start count run from now. Returns the new pid.
-    async fn start_tracked(
-        &self,
-        memory: &mut Memory,
-        node: &str,
-        mode: StartMode,
-        mark_safe: bool,
-    ) -> Result<u32, String> {
-        let client = self.client(node).ok_or_else(|| format!("no node {node}"))?;
-        let started = client
-            .start(mode, mark_safe)
-            .await
-            .map_err(|error| error.to_string())?;
-        memory
-            .nodes
-            .entry(node.to_owned())
-            .or_default()
-            .started(now_ms());
-        Ok(started.pid)
-    }
-
-    async fn execute(&self, memory: &mut Memory, step: &Step) -> Result<String, String> {
-        let node = step.action.node();
-        let client = self.client(node).ok_or_else(|| format!("no node {node}"))?;
-        let describe = |error: agent::AgentError| error.to_string();
-        match &step.action {
-            Action::Start { .. } => {
-                let pid = self
-                    .start_tracked(memory, node, StartMode::Join, false)
-                    .await?;
-                Ok(format!("started as a joiner (pid {pid})"))
-            }
-            Action::Stop { .. } => {
-                let stopped = client.stop().await.map_err(describe)?;
-                Ok(format!(
-                    "stopped; saved position {:?}",
-                    stopped.grastate.and_then(|g| g.position()).map(|p| p.seqno)
-                ))
-            }
-            Action::Restart { .. } => {
-                client.stop().await.map_err(describe)?;
-                let pid = self
-                    .start_tracked(memory, node, StartMode::Join, false)
-                    .await?;
-                Ok(format!("restarted as a joiner (pid {pid})"))
-            }
-            Action::Recover { .. } => {
-                let position = client.recover().await.map_err(describe)?;
-                Ok(format!("recovered position {position}"))
-            }
-            Action::ClearBootstrapFlag { .. } => {
-                client.clear_bootstrap_flag().await.map_err(describe)?;
-                Ok("cleared safe_to_bootstrap".to_owned())
-            }
-            Action::Bootstrap {
-                mark_safe, seqno, ..
-            } => {
-                // Read before the bootstrap: the planner only plans one below the mark
-                // when an operator forced it, and then the mark must follow the new history.
-                let mark = self.store().high_water_mark();
-                let pid = self
-                    .start_tracked(memory, node, StartMode::Bootstrap, *mark_safe)
-                    .await?;
-                let force_approval = self.store().approval("force", now_ms() - 3_600_000);
-                if let Ok(Some(approval)) = force_approval {
-                    let _ = self.store().consume_approval(approval.id);
-                }
-                if let Ok(Some(mark)) = mark.as_ref().map(Option::as_ref) {
-                    if mark.seqno > *seqno {
-                        let reason = format!(
-                            "forced bootstrap of {node} at seqno {seqno}, below the mark {}, by an operator",
-                            mark.seqno
-                        );
-                        let _ = self.store().reset_high_water_mark(None, &reason, now_ms());
-                    }
-                }
-                Ok(format!("bootstrapped a new Primary Component (pid {pid})"))
-            }
-            Action::WipeAndStart { .. } => {
-                let moved = client.wipe(&now_ms().to_string()).await.map_err(describe)?;
-                let pid = self
-                    .start_tracked(memory, node, StartMode::Join, false)
-                    .await?;
-                Ok(format!(
-                    "data moved to {}; started empty for a full SST (pid {pid})",
-                    moved.moved_to
-                ))
-            }
-        }
+        Ok(round)
     }
 
     /// Observes and acts every interval until `shutdown` resolves; then gives up the lease.
@@ -1035,57 +290,25 @@ impl Controller {
                 () = &mut shutdown => break,
             }
         }
-        let _ = self.store().release_lease(&self.options.owner);
+        if let Err(error) = self.store().release_lease(&self.options.owner) {
+            tracing::error!("cannot give up the controller's lease: {error}");
+        }
     }
 }
 
-/// The situation's name in the history.
-fn situation_name(situation: Situation) -> &'static str {
-    match situation {
-        Situation::Healthy => "healthy",
-        Situation::Degraded => "degraded",
-        Situation::NoPrimary => "no_primary",
-        Situation::Stopped => "stopped",
+/// The controller as the engine's rounds (`galley recover --yes` without a running
+/// controller): each round is a tick, and a tick without the lease is an error.
+#[derive(Debug)]
+pub struct ControllerRounds<'a>(pub &'a Controller);
+
+impl reconcile::Rounds for ControllerRounds<'_> {
+    async fn round(&mut self, _now: i64) -> Result<TickReport, reconcile::RoundError> {
+        let tick = self.0.tick().await?;
+        if !tick.acting {
+            return Err(
+                "another actor holds the controller's lease; try again in a few seconds".into(),
+            );
+        }
+        Ok(tick)
     }
-}
-
-/// What distinguishes one plan from the next, so unchanged plans are not re-recorded.
-fn plan_key(plan: &Plan) -> String {
-    let steps: Vec<String> = plan.runnable().iter().map(|s| s.action.key()).collect();
-    let blocked = match &plan.blocked {
-        Some(Blocked::Waiting { reason, .. }) => format!("wait:{reason}"),
-        Some(Blocked::Refused { reason, .. }) => format!("refused:{reason}"),
-        None => String::new(),
-    };
-    format!("{:?}|{}|{}", plan.situation, steps.join(","), blocked)
-}
-
-/// The per-node facts behind a decision, for the history.
-pub fn evidence(observation: &Observation) -> serde_json::Value {
-    let nodes: BTreeMap<&str, serde_json::Value> = observation
-        .nodes
-        .iter()
-        .map(|node| {
-            let value = match &node.agent {
-                AgentState::Unreachable => json!({"agent": "unreachable"}),
-                AgentState::Reported(facts) => json!({
-                    "running": facts.running,
-                    "state": facts.wsrep.as_ref().map(|w| w.local_state.to_string()),
-                    "primary": facts.wsrep.as_ref().map(|w| w.is_primary()),
-                    "last_committed": facts.wsrep.as_ref().map(|w| w.last_committed),
-                    "grastate": facts.grastate.as_ref().map(|g| json!({"uuid": g.uuid, "seqno": g.seqno, "safe_to_bootstrap": g.safe_to_bootstrap})),
-                    "recovered": facts.recovered.as_ref().map(ToString::to_string),
-                    "has_data": facts.has_data,
-                    "stuck": facts.stuck,
-                    "failed_starts": facts.failed_starts,
-                }),
-            };
-            (node.name.as_str(), value)
-        })
-        .collect();
-    json!({
-        "nodes": nodes,
-        "high_water_mark": observation.high_water_mark.as_ref().map(|m| json!({"uuid": m.uuid, "seqno": m.seqno})),
-        "force": observation.force,
-    })
 }

@@ -239,6 +239,7 @@ mod tests {
             high_water_mark: None,
             policy: Policy::default(),
             force: false,
+            operator: Default::default(),
         }
     }
 

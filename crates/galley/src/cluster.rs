@@ -1,22 +1,19 @@
 //! Whole-cluster and per-node operations: `up`, `down`, `start`, `stop`. They act only
-//! through the agents, and choose a bootstrap node only by the recovery safety rules
-//! (`galera::choose_bootstrap`).
+//! through the agents, and bring nodes up only through the reconcile engine
+//! (`reconcile::bring`), which asks the planner: no bootstrap choice is made here.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agent::api::{NodeReport, StartMode};
+use agent::api::NodeReport;
 use agent::AgentError;
 use anyhow::{bail, Context as _};
-use galera::NodePosition;
 use indicatif::{ProgressBar, ProgressStyle};
+use reconcile::{Goal, Limits, SystemClock};
 use spec::NodeSpec;
 use tokio::time::Instant;
 
 use crate::local::{self, Cluster, Location};
-
-/// How long a joiner may take to become Synced (a full SST of a large node takes long).
-const SYNC_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// A spinner on a terminal, plain lines otherwise (CI logs, pipes).
 pub(crate) struct Progress {
@@ -47,6 +44,16 @@ impl Progress {
 
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+impl reconcile::Progress for Progress {
+    fn step(&self, text: &str) {
+        Progress::step(self, text);
+    }
+
+    fn done(&self, text: &str) {
+        Progress::done(self, text);
     }
 }
 
@@ -253,15 +260,15 @@ async fn reports(cluster: &Cluster) -> anyhow::Result<Vec<(NodeSpec, NodeReport)
     Ok(all)
 }
 
-/// Brings every node to Synced: joins stopped nodes to a running Primary component, or
-/// creates a new cluster, or bootstraps an existing one from its most advanced node.
+/// Brings every node to Synced through the engine: joins stopped nodes to a running
+/// Primary component, or creates a new cluster, or bootstraps an existing one from the
+/// node the planner chooses.
 async fn bring_up(
     cluster: &Cluster,
     progress: &Progress,
     rebuild: &[String],
 ) -> anyhow::Result<()> {
-    let reports = reports(cluster).await?;
-    for (node, report) in &reports {
+    for (node, report) in reports(cluster).await? {
         if let Some(error) = &report.grastate_error {
             bail!(
                 "cannot bring up {}: {error}. Fix or remove the file, then run galley up again",
@@ -269,207 +276,19 @@ async fn bring_up(
             );
         }
     }
-    let primary_running = reports.iter().any(|(_, report)| {
-        report.process.running && report.wsrep.as_ref().is_some_and(|w| w.is_primary())
-    });
-    let running_elsewhere: Vec<&str> = reports
-        .iter()
-        .filter(|(_, report)| report.process.running)
-        .map(|(node, _)| node.name.as_str())
-        .collect();
-    let mut to_join: Vec<&NodeSpec> = Vec::new();
-    if primary_running {
-        // Wait for a node that is still joining, then join the stopped ones.
-        for (node, report) in &reports {
-            if report.process.running {
-                wait_synced(cluster, node, progress).await?;
-            } else {
-                to_join.push(node);
-            }
-        }
-    } else if !running_elsewhere.is_empty() {
-        bail!(
-            "{} running but not in a Primary component; galley will not bootstrap beside a running node (safety rule 1). \
-             Check `galley status`, or stop them with `galley down` and run `galley up` again",
-            running_elsewhere.join(", ")
-        );
-    } else {
-        let bootstrap_node = choose_bootstrap_node(cluster, &reports, progress, rebuild).await?;
-        let node = cluster
-            .spec
-            .node(&bootstrap_node.node)
-            .expect("chosen among the spec's nodes");
-        progress.step(format!("{}: bootstrapping", node.name));
-        let step_started = Instant::now();
-        cluster
-            .client(node)
-            .start(StartMode::Bootstrap, bootstrap_node.mark_safe)
-            .await?;
-        wait_synced(cluster, node, progress).await?;
-        progress.done(format!(
-            "✓ {} bootstrapped the cluster ({}) in {:.1} s",
-            node.name,
-            bootstrap_node.why,
-            step_started.elapsed().as_secs_f64()
-        ));
-        to_join = reports
-            .iter()
-            .map(|(spec, _)| spec)
-            .filter(|spec| spec.name != node.name)
-            .collect();
-    }
-    // One at a time, each after the previous is Synced (safety rule 6): one donor
-    // serves each transfer and the cluster is never left with two joiners at once.
-    for node in to_join {
-        progress.step(format!("{}: joining", node.name));
-        let step_started = Instant::now();
-        cluster.client(node).start(StartMode::Join, false).await?;
-        wait_synced(cluster, node, progress).await?;
-        progress.done(format!(
-            "✓ {} joined in {:.1} s",
-            node.name,
-            step_started.elapsed().as_secs_f64()
-        ));
-    }
+    let inputs = cluster.command_inputs(true, rebuild)?;
+    let mut engine = cluster.engine();
+    reconcile::bring(
+        &mut engine,
+        &Goal::AllSynced,
+        None,
+        inputs,
+        &Limits::default(),
+        progress,
+        &SystemClock,
+    )
+    .await?;
     Ok(())
-}
-
-struct BootstrapNode {
-    node: String,
-    mark_safe: bool,
-    why: String,
-}
-
-/// Picks the bootstrap node of a stopped cluster. A new cluster (no node has data)
-/// initializes and bootstraps its highest-priority node.
-async fn choose_bootstrap_node(
-    cluster: &Cluster,
-    reports: &[(NodeSpec, NodeReport)],
-    progress: &Progress,
-    rebuild: &[String],
-) -> anyhow::Result<BootstrapNode> {
-    if reports
-        .iter()
-        .all(|(_, report)| !report.data_dir_initialized)
-    {
-        let first = &reports[0].0;
-        progress.step(format!(
-            "{}: initializing and securing the data dir",
-            first.name
-        ));
-        let step_started = Instant::now();
-        cluster.client(first).init().await?;
-        progress.done(format!(
-            "✓ {} data dir initialized and secured in {:.1} s",
-            first.name,
-            step_started.elapsed().as_secs_f64()
-        ));
-        return Ok(BootstrapNode {
-            node: first.name.clone(),
-            mark_safe: false,
-            why: "new cluster".to_owned(),
-        });
-    }
-    // A node without data in a cluster with history may have held the latest writes
-    // before its disk was lost: bootstrapping from the others could silently drop them.
-    let missing: Vec<&NodeSpec> = reports
-        .iter()
-        .filter(|(node, report)| !report.data_dir_initialized && !rebuild.contains(&node.name))
-        .map(|(node, _)| node)
-        .collect();
-    if let Some(node) = missing.first() {
-        bail!(
-            "{}'s data dir {} holds no data, but the other nodes have cluster history. galley will not guess \
-             whether {} held the latest writes. Restore its data dir, or, if it is lost, run \
-             `galley up --rebuild {}`: the others bootstrap and {} is rebuilt from them by a full state transfer",
-            node.name,
-            node.data_dir.display(),
-            node.name,
-            node.name,
-            node.name
-        );
-    }
-    let mut positions = Vec::new();
-    for (node, report) in reports {
-        let saved = report.grastate.as_ref().and_then(|state| state.position());
-        let position = match (saved, report.data_dir_initialized) {
-            (Some(position), _) => Some(position),
-            (None, false) => None,
-            // Crashed (seqno -1): ask InnoDB through --wsrep-recover.
-            (None, true) => {
-                progress.step(format!("{}: recovering its position", node.name));
-                Some(cluster.client(node).recover().await?)
-            }
-        };
-        positions.push(NodePosition {
-            name: node.name.clone(),
-            priority: node.priority,
-            reported: true,
-            running: report.process.running,
-            position,
-            safe_to_bootstrap: report
-                .grastate
-                .as_ref()
-                .is_some_and(|state| state.safe_to_bootstrap),
-        });
-    }
-    for position in &positions {
-        let text = position
-            .position
-            .as_ref()
-            .map_or("no data".to_owned(), |p| format!("seqno {}", p.seqno));
-        let safe = if position.safe_to_bootstrap {
-            ", safe_to_bootstrap"
-        } else {
-            ""
-        };
-        progress.done(format!("  {}: {text}{safe}", position.name));
-    }
-    let choice =
-        galera::choose_bootstrap(&positions).map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
-    let mark_safe = !positions
-        .iter()
-        .any(|position| position.name == choice.node && position.safe_to_bootstrap);
-    Ok(BootstrapNode {
-        node: choice.node,
-        mark_safe,
-        why: choice.reason,
-    })
-}
-
-/// Polls the node's agent until it is Synced, showing its state; fails at once if the
-/// server stops, with the reason the agent saw.
-pub(crate) async fn wait_synced(
-    cluster: &Cluster,
-    node: &NodeSpec,
-    progress: &Progress,
-) -> anyhow::Result<()> {
-    let client = cluster.client(node);
-    let deadline = Instant::now() + SYNC_TIMEOUT;
-    loop {
-        let report = client.status().await?;
-        if report.is_synced() {
-            return Ok(());
-        }
-        if !report.process.running {
-            let reason = report
-                .process
-                .last_exit
-                .unwrap_or_else(|| "it was stopped".to_owned());
-            bail!("{} did not reach Synced: {reason}", node.name);
-        }
-        progress.step(format!("{}: {}", node.name, report.state_label()));
-        if Instant::now() > deadline {
-            bail!(
-                "{} is still {} after {} s; see {}",
-                node.name,
-                report.state_label(),
-                SYNC_TIMEOUT.as_secs(),
-                node.error_log().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
@@ -573,8 +392,18 @@ pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitC
     let progress = Progress::new();
     progress.step(format!("{}: starting", node.name));
     let started = Instant::now();
-    cluster.client(&node).start(StartMode::Join, false).await?;
-    let result = wait_synced(&cluster, &node, &progress).await;
+    let inputs = cluster.command_inputs(false, &[])?;
+    let mut engine = cluster.engine();
+    let result = reconcile::bring(
+        &mut engine,
+        &Goal::Synced(node.name.clone()),
+        Some(node.name.clone()),
+        inputs,
+        &Limits::default(),
+        &progress,
+        &SystemClock,
+    )
+    .await;
     progress.finish();
     result?;
     println!(

@@ -210,6 +210,7 @@ pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCod
         owner: format!("controller:{}", std::process::id()),
         approve_all: false,
         force: false,
+        rebuild: Vec::new(),
     };
     let controller = controller::Controller::new(
         cluster.spec.clone(),
@@ -279,8 +280,14 @@ pub async fn recover(
     location: &Location,
     yes: bool,
     force: bool,
+    rebuild: &[String],
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
+    for name in rebuild {
+        if cluster_node_missing(location, name) {
+            bail!("no node named `{name}` to rebuild");
+        }
+    }
     let cluster = Cluster::load(location, !json_output)?;
     let settings = settings(&cluster);
     let owner = format!("recover:{}", std::process::id());
@@ -292,6 +299,7 @@ pub async fn recover(
             owner: owner.clone(),
             approve_all: false,
             force,
+            rebuild: rebuild.to_vec(),
         },
     )?;
     // A dry run must not act: take no lease by observing through a throwaway owner
@@ -332,6 +340,9 @@ pub async fn recover(
         if force {
             store.approve("force", true, now)?;
         }
+        for node in rebuild {
+            store.approve(&format!("rebuild {node}"), force, now)?;
+        }
         println!("Approved for the running controller (pid {pid}); follow it with `galley events` and `galley status`.");
         return Ok(ExitCode::SUCCESS);
     }
@@ -343,35 +354,50 @@ pub async fn recover(
             owner,
             approve_all: true,
             force,
+            rebuild: rebuild.to_vec(),
         },
     )?;
-    // Run ticks until every node is Synced, or the plan is refused; bounded.
-    for _ in 0..900 {
-        let tick = actor.tick().await?;
-        for (step, result) in &tick.executed {
-            match result {
-                Ok(done) => println!("✓ {} — {done}", step.action),
-                Err(error) => println!("✗ {} — {error}", step.action),
+    // Rounds until every node is Synced, or the plan is refused, through the engine's
+    // one loop; a step that fails is reported and planned again, as the controller does.
+    let limits = reconcile::Limits {
+        poll: Duration::from_millis(1000),
+        stall: Duration::from_secs(900),
+        fail_fast: false,
+    };
+    let mut rounds = controller::ControllerRounds(&actor);
+    let outcome = reconcile::drive(
+        &mut rounds,
+        &reconcile::Goal::AllSynced,
+        &limits,
+        &reconcile::SystemClock,
+        |tick| {
+            for (step, result) in &tick.executed {
+                match result {
+                    Ok(done) => println!("✓ {} — {done}", step.action),
+                    Err(error) => println!("✗ {} — {error}", step.action),
+                }
             }
+        },
+    )
+    .await;
+    match outcome {
+        Ok(_) => {
+            println!("Every node is Synced.");
+            Ok(ExitCode::SUCCESS)
         }
-        if !tick.acting {
-            bail!("another actor holds the controller's lease; try again in a few seconds");
+        Err(reconcile::DriveError::Refused { rule, reason }) => {
+            bail!("recovery refused ({rule}): {reason}")
         }
-        match (&tick.plan.situation, &tick.plan.blocked) {
-            (planner::Situation::Healthy, _) => {
-                println!("Every node is Synced.");
-                return Ok(ExitCode::SUCCESS);
-            }
-            (_, Some(Blocked::Refused { rule, reason }))
-                if tick.plan.runnable().is_empty() && tick.executed.is_empty() =>
-            {
-                bail!("recovery refused ({rule}): {reason}");
-            }
-            _ => {}
+        Err(reconcile::DriveError::Stalled { waiting_for, .. }) => {
+            bail!("the cluster did not become healthy: {waiting_for}; see `galley events`")
         }
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        Err(error) => Err(error.into()),
     }
-    bail!("the cluster did not become healthy within 15 minutes; see `galley events`")
+}
+
+/// True when the spec loads and has no node of that name.
+fn cluster_node_missing(location: &Location, name: &str) -> bool {
+    spec::load(&location.config).is_ok_and(|loaded| loaded.spec.node(name).is_none())
 }
 
 /// Observes and plans without acting.

@@ -1,17 +1,19 @@
 //! `galley host ...`: the steps a deployment bundle runs on a host, against that host's
 //! own agent (init and secure, bootstrap, join, rolling restart, wait until Synced),
-//! through the same agent API and code `galley up` uses. Hidden from `--help`: the
+//! through the same reconcile engine `galley up` uses. Hidden from `--help`: the
 //! bundle's scripts call them.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agent::api::{NodeReport, StartMode};
+use agent::api::NodeReport;
 use anyhow::{bail, Context as _};
+use planner::{Action, Situation};
+use reconcile::{Goal, Limits, SystemClock};
 use spec::NodeSpec;
 use tokio::time::Instant;
 
-use crate::cluster::{wait_synced, Progress};
+use crate::cluster::Progress;
 use crate::local::{Cluster, Location};
 
 #[derive(Debug, Clone, Copy, clap::Subcommand)]
@@ -85,39 +87,22 @@ async fn wait_agent(cluster: &Cluster, node: &NodeSpec) -> anyhow::Result<NodeRe
     }
 }
 
-/// What the other nodes' agents say: whether one is in a Primary component, whether one
-/// has data, and which do not answer.
-struct Peers {
-    primary: Option<String>,
-    with_data: Vec<String>,
-    silent: Vec<String>,
-}
-
-async fn peers(cluster: &Cluster, node: &NodeSpec) -> Peers {
-    let mut peers = Peers {
-        primary: None,
-        with_data: Vec::new(),
-        silent: Vec::new(),
-    };
-    for other in cluster
-        .spec
-        .nodes
-        .iter()
-        .filter(|other| other.name != node.name)
-    {
-        match cluster.client(other).status().await {
-            Ok(report) => {
-                if report.process.running && report.wsrep.as_ref().is_some_and(|w| w.is_primary()) {
-                    peers.primary.get_or_insert(other.name.clone());
-                }
-                if report.data_dir_initialized {
-                    peers.with_data.push(other.name.clone());
-                }
-            }
-            Err(_) => peers.silent.push(other.name.clone()),
-        }
-    }
-    peers
+/// Watches the node until it is Synced (it runs, joining), showing its state.
+pub(crate) async fn wait_synced(
+    cluster: &Cluster,
+    node: &NodeSpec,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let mut engine = cluster.engine();
+    reconcile::wait_synced(
+        &mut engine,
+        &node.name,
+        &Limits::default(),
+        &SystemClock,
+        |state| progress.step(format!("{}: {state}", node.name)),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The node's report when its mariadbd is stopped, so that a bootstrap or join step has
@@ -129,7 +114,7 @@ async fn stopped_node(
     progress: &Progress,
 ) -> anyhow::Result<Option<NodeReport>> {
     let report = wait_agent(cluster, node).await?;
-    if !report.is_synced() {
+    if !reconcile::reported_facts(&report).synced() {
         if !report.process.running {
             return Ok(Some(report));
         }
@@ -139,46 +124,73 @@ async fn stopped_node(
     Ok(None)
 }
 
+/// Brings this node to Synced through the engine, acting on it alone.
+async fn bring_node(
+    cluster: &Cluster,
+    node: &NodeSpec,
+    progress: &Progress,
+    inputs: reconcile::Inputs,
+) -> anyhow::Result<()> {
+    let mut engine = cluster.engine();
+    reconcile::bring(
+        &mut engine,
+        &Goal::Synced(node.name.clone()),
+        Some(node.name.clone()),
+        inputs,
+        &Limits::default(),
+        progress,
+        &SystemClock,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The planner's view of the cluster for this step, without acting.
+async fn dry_plan(cluster: &Cluster, inputs: &reconcile::Inputs) -> anyhow::Result<planner::Plan> {
+    let mut engine = cluster.engine();
+    let round = engine
+        .round(
+            reconcile::Clock::now_ms(&SystemClock),
+            &reconcile::RoundOptions::default(),
+            &mut reconcile::NoRecorder(inputs.clone()),
+        )
+        .await
+        .map_err(|error| anyhow::anyhow!(error))?;
+    Ok(round.plan)
+}
+
+/// The first node's step: a new cluster from this node when no node has data, or a
+/// join when a Primary component runs. A stopped cluster with data is left to
+/// `galley recover`: a deployment does not choose which node bootstraps existing data.
 async fn bootstrap(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow::Result<()> {
-    let Some(report) = stopped_node(cluster, node, progress).await? else {
+    if stopped_node(cluster, node, progress).await?.is_none() {
         return Ok(());
-    };
-    let peers = peers(cluster, node).await;
-    if let Some(primary) = &peers.primary {
+    }
+    let inputs = cluster.command_inputs(true, &[])?;
+    let plan = dry_plan(cluster, &inputs).await?;
+    let change = match (plan.situation, plan.steps.first().map(|step| &step.action)) {
         // The cluster runs (the controller or an operator brought it back): join it.
-        progress.step(format!("{}: joining {primary}'s cluster", node.name));
-        cluster.client(node).start(StartMode::Join, false).await?;
-        wait_synced(cluster, node, progress).await?;
-        println!("changed: {} joined the running cluster", node.name);
-        return Ok(());
-    }
-    if !peers.silent.is_empty() {
-        bail!(
-            "cannot bootstrap {}: the agents of {} do not answer, so galley cannot tell whether they hold data; start them (step 30) first",
-            node.name,
-            peers.silent.join(", ")
-        );
-    }
-    if report.data_dir_initialized || !peers.with_data.is_empty() {
-        bail!(
-            "the cluster is stopped and already has data; galley deploy does not choose which node bootstraps existing data. \
-             Run `galley recover --config {} --yes`, which picks the most advanced node by the recovery safety rules",
-            cluster.location.config.display()
-        );
-    }
-    progress.step(format!(
-        "{}: initializing and securing the data dir",
-        node.name
-    ));
-    cluster.client(node).init().await?;
-    println!("changed: {} data dir initialized and secured", node.name);
-    progress.step(format!("{}: bootstrapping", node.name));
-    cluster
-        .client(node)
-        .start(StartMode::Bootstrap, false)
-        .await?;
-    wait_synced(cluster, node, progress).await?;
-    println!("changed: {} bootstrapped the cluster", node.name);
+        (Situation::Degraded | Situation::Healthy, _) => "joined the running cluster",
+        (_, Some(Action::CreateCluster { node: first, .. })) if *first == node.name => {
+            "bootstrapped the cluster"
+        }
+        (_, Some(Action::CreateCluster { node: first, .. })) => bail!(
+            "cannot bootstrap {}: the new cluster starts from {first}, its most preferred node; run this step there",
+            node.name
+        ),
+        _ => {
+            if let Some(planner::Blocked::Waiting { reason, .. }) = &plan.blocked {
+                bail!("cannot bootstrap {}: {reason}; start every agent (step 30) first", node.name);
+            }
+            bail!(
+                "the cluster is stopped and already has data; galley deploy does not choose which node bootstraps existing data. \
+                 Run `galley recover --config {} --yes`, which picks the most advanced node by the recovery safety rules",
+                cluster.location.config.display()
+            )
+        }
+    };
+    bring_node(cluster, node, progress, inputs).await?;
+    println!("changed: {} {change}", node.name);
     Ok(())
 }
 
@@ -186,18 +198,17 @@ async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow
     if stopped_node(cluster, node, progress).await?.is_none() {
         return Ok(());
     }
-    let peers = peers(cluster, node).await;
-    if peers.primary.is_none() {
+    let inputs = cluster.command_inputs(false, &[])?;
+    let plan = dry_plan(cluster, &inputs).await?;
+    if !matches!(plan.situation, Situation::Degraded | Situation::Healthy) {
         bail!(
             "no other node of {} is in a Primary component, so {} has nothing to join; run 40-bootstrap.sh on the first node first",
             cluster.spec.name,
             node.name
         );
     }
-    progress.step(format!("{}: joining", node.name));
     let started = Instant::now();
-    cluster.client(node).start(StartMode::Join, false).await?;
-    wait_synced(cluster, node, progress).await?;
+    bring_node(cluster, node, progress, inputs).await?;
     println!(
         "changed: {} joined in {:.1} s",
         node.name,

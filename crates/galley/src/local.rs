@@ -86,6 +86,54 @@ impl Cluster {
         AgentClient::new(&node.agent_address(), &self.secrets.cluster_token)
     }
 
+    /// The reconcile engine over this cluster's agents, for commands: the operator ran
+    /// the command, so no step waits for a confirmation and nothing is wiped.
+    pub fn engine(&self) -> reconcile::Engine<reconcile::AgentClients> {
+        let clients = self
+            .spec
+            .nodes
+            .iter()
+            .map(|node| (node.name.clone(), self.client(node)))
+            .collect();
+        let controller = crate::control::settings(self);
+        let settings = reconcile::Settings {
+            policy: planner::Policy::default(),
+            stuck_after_ms: controller.stuck_after_s as i64 * 1000,
+        };
+        reconcile::Engine::new(
+            controller::members(&self.spec),
+            reconcile::AgentClients::new(clients),
+            settings,
+        )
+    }
+
+    /// What a command's engine needs from the controller's store (the high-water mark,
+    /// the nodes stopped on purpose), when this host keeps it, and what the operator
+    /// asked for.
+    pub fn command_inputs(
+        &self,
+        create_new: bool,
+        rebuild: &[String],
+    ) -> anyhow::Result<reconcile::Inputs> {
+        let mut inputs = reconcile::Inputs {
+            operator: planner::Operator {
+                create_new,
+                rebuild: rebuild.to_vec(),
+            },
+            ..reconcile::Inputs::default()
+        };
+        let path = controller::store_path(&crate::control::settings(self));
+        if path.exists() {
+            let store = store::Store::open(&path)?;
+            inputs.high_water_mark = store.high_water_mark()?.map(|mark| planner::Mark {
+                uuid: mark.uuid,
+                seqno: mark.seqno,
+            });
+            inputs.stopped_on_purpose = store.stopped_on_purpose()?;
+        }
+        Ok(inputs)
+    }
+
     /// Nodes in priority order (most preferred first).
     pub fn nodes_by_priority(&self) -> Vec<&NodeSpec> {
         let mut nodes: Vec<&NodeSpec> = self.spec.nodes.iter().collect();

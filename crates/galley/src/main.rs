@@ -112,6 +112,10 @@ enum Command {
         /// position are lost. Only when the node that held them is gone for good.
         #[arg(long)]
         force: bool,
+        /// NODE's data is lost (its data dir is empty): the others may bootstrap
+        /// without it, and it is rebuilt from them by a full state transfer.
+        #[arg(long, value_name = "NODE")]
+        rebuild: Vec<String>,
         /// Print the plan and evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -344,8 +348,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             yes,
             force,
+            rebuild,
             json,
-        } => control::recover(&target.into(), yes, force, json).await,
+        } => control::recover(&target.into(), yes, force, &rebuild, json).await,
         Command::Events {
             target,
             json,

@@ -18,5 +18,5 @@ mod plan;
 
 pub use plan::{
     plan, respect_operator_stops, Action, AgentState, Blocked, Facts, Mark, NodeView, Observation,
-    Plan, Policy, Rule, Situation, Step,
+    Operator, Plan, Policy, Rule, Situation, Step,
 };

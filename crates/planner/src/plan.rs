@@ -15,6 +15,40 @@ pub struct Observation {
     pub policy: Policy,
     /// The operator allowed a bootstrap below the high-water mark (`--force`).
     pub force: bool,
+    /// What else the operator asked for on this run (`galley up`, `--rebuild`).
+    #[serde(default)]
+    pub operator: Operator,
+}
+
+/// Requests that only an operator (or a command an operator ran) can make: the planner
+/// never assumes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// Create a new cluster when no node has any data (`galley up`, a deployment's
+    /// bootstrap step). The controller never does: a cluster that lost every disk is not
+    /// silently replaced by an empty one.
+    pub create_new: bool,
+    /// Nodes whose data dir is empty because their data is lost (`--rebuild NODE`): the
+    /// others may bootstrap without them, and they are rebuilt by a full state transfer.
+    pub rebuild: Vec<String>,
+}
+
+impl Observation {
+    /// The node's facts, when its agent reported.
+    pub fn facts(&self, node: &str) -> Option<&Facts> {
+        self.nodes
+            .iter()
+            .find(|view| view.name == node)
+            .and_then(|view| match &view.agent {
+                AgentState::Reported(facts) => Some(facts.as_ref()),
+                AgentState::Unreachable => None,
+            })
+    }
+
+    /// The node reported Synced in a Primary component.
+    pub fn synced(&self, node: &str) -> bool {
+        self.facts(node).is_some_and(Facts::synced)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,11 +92,14 @@ pub struct Facts {
 }
 
 impl Facts {
-    fn primary(&self) -> bool {
+    /// Running in a Primary component.
+    pub fn primary(&self) -> bool {
         self.running && self.wsrep.as_ref().is_some_and(WsrepStatus::is_primary)
     }
 
-    fn synced(&self) -> bool {
+    /// Synced (or donating) in a Primary component: the one definition every wait and
+    /// every "healthy" uses.
+    pub fn synced(&self) -> bool {
         self.primary()
             && self.wsrep.as_ref().is_some_and(|w| {
                 matches!(
@@ -130,6 +167,10 @@ pub enum Action {
     },
     /// Move the data dir aside and start empty, to be rebuilt by SST.
     WipeAndStart { node: String },
+    /// Start a new cluster from this node: initialize and secure its data dir first when
+    /// it has none, then bootstrap. Planned only when no node has any cluster history
+    /// and the operator asked for a new cluster (`Operator::create_new`).
+    CreateCluster { node: String, initialize: bool },
 }
 
 impl Action {
@@ -141,7 +182,8 @@ impl Action {
             | Action::Recover { node }
             | Action::ClearBootstrapFlag { node }
             | Action::Bootstrap { node, .. }
-            | Action::WipeAndStart { node } => node,
+            | Action::WipeAndStart { node }
+            | Action::CreateCluster { node, .. } => node,
         }
     }
 
@@ -155,6 +197,7 @@ impl Action {
             Action::ClearBootstrapFlag { .. } => "clear-bootstrap-flag",
             Action::Bootstrap { .. } => "bootstrap",
             Action::WipeAndStart { .. } => "wipe-and-start",
+            Action::CreateCluster { .. } => "create-cluster",
         };
         format!("{verb} {}", self.node())
     }
@@ -194,6 +237,8 @@ pub enum Rule {
     HighWaterMark,
     PreferPcRecovery,
     DeadMemberInView,
+    NewCluster,
+    MissingData,
     Policy,
 }
 
@@ -226,6 +271,12 @@ impl fmt::Display for Rule {
             }
             Rule::DeadMemberInView => {
                 "start a joiner only after the Primary component has dropped the dead member"
+            }
+            Rule::NewCluster => {
+                "a new cluster only when no node has any history, and only when asked"
+            }
+            Rule::MissingData => {
+                "a node whose data dir is empty may have held the latest writes: bootstrap without it only when the operator says its data is lost"
             }
             Rule::Policy => "policy in galley.toml [controller]",
         };
@@ -580,15 +631,7 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
 fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -> Plan {
     let policy = &observation.policy;
     if reported.iter().all(|(_, facts)| !facts.has_data) {
-        return Plan {
-            situation: Situation::Stopped,
-            steps: Vec::new(),
-            blocked: refused(
-                Rule::MostAdvancedNode,
-                "no node has any data: this is a new cluster; create it with `galley up`",
-            ),
-            notes: Vec::new(),
-        };
+        return plan_new_cluster(observation, reported);
     }
     let unknown: Vec<&str> = reported
         .iter()
@@ -631,6 +674,11 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
         .collect();
     let choice = match galera::choose_bootstrap(&positions) {
         Ok(choice) => choice,
+        // Data, but no history anywhere (a node initialized but never started, or SSTs
+        // cut short): nothing to lose by starting afresh, if the operator asks for it.
+        Err(galera::BootstrapRefusal::NoHistory) if observation.operator.create_new => {
+            return plan_new_cluster(observation, reported);
+        }
         Err(refusal) => {
             let rule = match refusal {
                 galera::BootstrapRefusal::NodesRunning(_) => Rule::NoBootstrapBesideRunningNodes,
@@ -645,6 +693,29 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
             };
         }
     };
+    let missing: Vec<&str> = reported
+        .iter()
+        .filter(|(node, facts)| {
+            !facts.has_data && !observation.operator.rebuild.contains(&node.name)
+        })
+        .map(|(node, _)| node.name.as_str())
+        .collect();
+    if let Some(node) = missing.first() {
+        return Plan {
+            situation: Situation::Stopped,
+            steps: Vec::new(),
+            blocked: refused(
+                Rule::MissingData,
+                format!(
+                    "{node}'s data dir holds no data, but the other nodes have cluster history. galley will not guess \
+                     whether {node} held the latest writes. Restore its data dir, or, if it is lost, run \
+                     `galley up --rebuild {node}` (or `galley recover --rebuild {node} --yes`): the others bootstrap \
+                     and {node} is rebuilt from them by a full state transfer"
+                ),
+            ),
+            notes: Vec::new(),
+        };
+    }
     if let Some(mark) = &observation.high_water_mark {
         if mark.uuid != choice.position.uuid && !observation.force {
             return Plan {
@@ -768,6 +839,62 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
     }
 }
 
+/// No node has any history: a new cluster from the most preferred node, when the
+/// operator asked for one; the others join one at a time once it is Primary.
+fn plan_new_cluster(observation: &Observation, reported: &[(&NodeView, &Facts)]) -> Plan {
+    if !observation.operator.create_new {
+        return Plan {
+            situation: Situation::Stopped,
+            steps: Vec::new(),
+            blocked: refused(
+                Rule::NewCluster,
+                "no node has any data: this is a new cluster; create it with `galley up`",
+            ),
+            notes: Vec::new(),
+        };
+    }
+    let first = observation
+        .nodes
+        .iter()
+        .min_by_key(|node| node.priority)
+        .expect("a cluster has nodes");
+    let initialize = reported
+        .iter()
+        .find(|(node, _)| node.name == first.name)
+        .is_some_and(|(_, facts)| !facts.has_data);
+    let mut steps = vec![step(
+        Action::CreateCluster {
+            node: first.name.clone(),
+            initialize,
+        },
+        Rule::NewCluster,
+        format!(
+            "new cluster: no node has any history; {} is the most preferred node",
+            first.name
+        ),
+        false,
+    )];
+    for (node, _) in reported.iter().filter(|(node, _)| node.name != first.name) {
+        steps.push(step(
+            Action::Start {
+                node: node.name.clone(),
+            },
+            Rule::OneJoinerAtATime,
+            format!(
+                "{} joins after {} is Primary, one node at a time",
+                node.name, first.name
+            ),
+            false,
+        ));
+    }
+    Plan {
+        situation: Situation::Stopped,
+        steps,
+        blocked: None,
+        notes: Vec::new(),
+    }
+}
+
 /// Applies the operator's intent: nodes stopped on purpose (`galley stop`) are not
 /// started again. Their positions still count for a bootstrap choice (rule 3); if the
 /// choice falls on such a node, the plan is refused instead of bootstrapping another.
@@ -792,11 +919,12 @@ pub fn respect_operator_stops(
         );
         return plan;
     }
-    if let Some(bootstrap) = plan
-        .steps
-        .iter()
-        .find(|s| matches!(s.action, Action::Bootstrap { .. }) && on_purpose(s.action.node()))
-    {
+    if let Some(bootstrap) = plan.steps.iter().find(|s| {
+        matches!(
+            s.action,
+            Action::Bootstrap { .. } | Action::CreateCluster { .. }
+        ) && on_purpose(s.action.node())
+    }) {
         let node = bootstrap.action.node().to_owned();
         plan.steps.clear();
         plan.blocked = refused(
@@ -846,6 +974,7 @@ mod tests {
             high_water_mark: None,
             policy: Policy::default(),
             force: false,
+            operator: Operator::default(),
         }
     }
 

@@ -294,6 +294,7 @@ pub async fn rolling_restart(
             Ok(()) => {
                 let run = RestartOne {
                     member,
+                    members,
                     proxies,
                     intent,
                     observer,
@@ -372,6 +373,7 @@ pub async fn restart_one(
         .and_then(|(_, pid)| pid);
     let run = RestartOne {
         member,
+        members,
         proxies,
         intent,
         observer,
@@ -513,6 +515,8 @@ async fn describe_failed(member: &Member, step: Step) -> String {
 
 struct RestartOne<'a, I, O> {
     member: &'a Member,
+    /// Every node of the cluster: the wait for Synced observes them all.
+    members: &'a [Member],
     proxies: &'a [AdminClient],
     intent: &'a I,
     observer: &'a O,
@@ -663,44 +667,65 @@ impl<I: Intent, O: Observer> RestartOne<'_, I, O> {
         }
     }
 
-    /// Polls the agent until the node is Synced; fails at once if the server stops.
+    /// Watches the node through the reconcile engine until it is Synced; fails at once
+    /// if the server stops. Returns its mariadbd pid.
     async fn wait_synced(&self) -> Result<Option<u32>, String> {
-        let deadline = Instant::now() + self.options.sync_timeout;
+        let agents = reconcile::AgentClients::new(
+            self.members
+                .iter()
+                .map(|member| (member.name.clone(), member.agent.clone()))
+                .collect(),
+        );
+        let members = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(priority, member)| reconcile::Member {
+                name: member.name.clone(),
+                priority: priority as u32,
+                managed: true,
+            })
+            .collect();
+        // Watching only: the policy and patience are never used to act.
+        let settings = reconcile::Settings {
+            policy: planner::Policy::default(),
+            stuck_after_ms: i64::MAX,
+        };
+        let mut engine = reconcile::Engine::new(members, agents, settings);
+        let limits = reconcile::Limits {
+            poll: self.options.poll_interval,
+            stall: self.options.sync_timeout,
+            fail_fast: true,
+        };
         // `Starting` was already reported; show each later state once.
-        let mut last_state = "starting".to_owned();
-        loop {
-            match self.member.agent.status().await {
-                Ok(report) if report.is_synced() => return Ok(report.process.pid),
-                Ok(report) if !report.process.running => {
-                    let reason = report
-                        .process
-                        .last_exit
-                        .unwrap_or_else(|| "it was stopped".to_owned());
-                    return Err(format!("{} did not reach Synced: {reason}", self.name()));
+        let round = reconcile::wait_synced(
+            &mut engine,
+            self.name(),
+            &limits,
+            &reconcile::SystemClock,
+            |state| {
+                if state != "starting" {
+                    self.observer.event(Event::Joining {
+                        node: self.name().to_owned(),
+                        state: state.to_owned(),
+                    });
                 }
-                Ok(report) => {
-                    let state = report.state_label();
-                    if state != last_state {
-                        self.observer.event(Event::Joining {
-                            node: self.name().to_owned(),
-                            state: state.clone(),
-                        });
-                        last_state = state;
-                    }
-                }
-                // An agent busy starting the server may answer slowly; keep polling
-                // until the deadline.
-                Err(error) => last_state = format!("unknown ({error})"),
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} is still {last_state} after {} s; see its mariadbd error log",
-                    self.name(),
-                    self.options.sync_timeout.as_secs()
-                ));
-            }
-            tokio::time::sleep(self.options.poll_interval).await;
-        }
+            },
+        )
+        .await
+        .map_err(|error| match error {
+            reconcile::DriveError::Stalled { waiting_for, after } => format!(
+                "{waiting_for} after {} s; see its mariadbd error log",
+                after.as_secs()
+            ),
+            other => other.to_string(),
+        })?;
+        Ok(round
+            .reports
+            .iter()
+            .find(|(name, _)| name == self.name())
+            .and_then(|(_, report)| report.as_ref())
+            .and_then(|report| report.process.pid))
     }
 
     /// Undrains at every proxy and waits until each sees the node write-healthy again,

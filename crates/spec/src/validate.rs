@@ -94,6 +94,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Loaded, SpecError> {
     }
 }
 
+impl ControllerSpec {
+    /// The `[controller]` section's defaults (what an empty section validates to), with
+    /// the history under `state_dir`: for a cluster whose spec has no such section.
+    pub fn defaults(state_dir: &Path) -> ControllerSpec {
+        let mut checker = Checker::default();
+        let mut defaults = checker.controller(RawController::default());
+        debug_assert!(checker.problems.is_empty(), "{:?}", checker.problems);
+        defaults.state_dir = state_dir.to_path_buf();
+        defaults
+    }
+}
+
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,

@@ -7,6 +7,8 @@
 //! ```text
 //! hwm A:15                                   # the high-water mark (uuid letter:seqno)
 //! force                                      # the operator's --force
+//! create_new                                 # `galley up`: a new cluster may be created
+//! rebuild node7                              # `--rebuild node7`: its data is lost
 //! policy auto_recover_cluster=false allow_wipe=true
 //! node1 primary synced seqno=10              # running in the Primary component
 //! node2 primary joiner                       # joiner | joined | donor | synced
@@ -26,7 +28,8 @@
 //! the rest of the plan (`then ...`) and the notes (`note waiting|refused rule=Rule`). A
 //! reason is followed by the fixture's node names it mentions, in fixture order, in
 //! parentheses. A step is `verb node`; a bootstrap is `bootstrap node@seqno`, with
-//! `+safe` when it marks the node safe_to_bootstrap; `?` ends a step that needs an
+//! `+safe` when it marks the node safe_to_bootstrap; a new cluster is `create-cluster
+//! node`, with `+init` when its data dir is initialized first; `?` ends a step that needs an
 //! operator's confirmation. `nothing` stands for an empty plan.
 
 use galera::{GraState, Position, WsrepStatus, ZERO_UUID};
@@ -94,6 +97,7 @@ pub fn parse(fixture: &str) -> Observation {
         high_water_mark: None,
         policy: Policy::default(),
         force: false,
+        operator: Default::default(),
     };
     for line in fixture
         .lines()
@@ -110,6 +114,11 @@ pub fn parse(fixture: &str) -> Observation {
                 });
             }
             "force" => observation.force = true,
+            "create_new" => observation.operator.create_new = true,
+            "rebuild" => observation
+                .operator
+                .rebuild
+                .extend(words[1..].iter().map(|name| (*name).to_owned())),
             "policy" => {
                 for setting in &words[1..] {
                     apply_policy(&mut observation.policy, setting);
@@ -243,6 +252,12 @@ pub fn render_step(step: &Step) -> String {
             format!(
                 "bootstrap {node}@{seqno}{}",
                 if *mark_safe { " +safe" } else { "" }
+            )
+        }
+        Action::CreateCluster { node, initialize } => {
+            format!(
+                "create-cluster {node}{}",
+                if *initialize { " +init" } else { "" }
             )
         }
         other => other.key(),

@@ -355,6 +355,17 @@ impl Cluster {
             }),
             policy: self.policy.clone(),
             force,
+            // The simulated operator knows which disks it lost and says so, as an
+            // operator does with `--rebuild`; the high-water mark still guards rule 4.
+            operator: planner::Operator {
+                create_new: false,
+                rebuild: self
+                    .nodes
+                    .iter()
+                    .filter(|node| !node.has_data)
+                    .map(|node| node.name.clone())
+                    .collect(),
+            },
         }
     }
 
@@ -465,6 +476,11 @@ impl Cluster {
                 if let Some(grastate) = self.nodes[index].grastate.as_mut() {
                     grastate.safe_to_bootstrap = false;
                 }
+            }
+            Action::CreateCluster { .. } => {
+                return Err(format!(
+                    "`{action}`: the simulated cluster always has history and never asks for a new one"
+                ));
             }
             Action::Bootstrap { seqno, .. } => {
                 // (a) Never while any node runs.
@@ -597,6 +613,7 @@ fn verb(action: &Action, force: bool) -> &'static str {
         Action::Bootstrap { .. } if force => "forced bootstrap",
         Action::Bootstrap { .. } => "bootstrap",
         Action::WipeAndStart { .. } => "wipe-and-start",
+        Action::CreateCluster { .. } => "create-cluster",
     }
 }
 

@@ -267,6 +267,7 @@ fn all_crashed_recovers_every_position_then_bootstraps_the_highest() {
     // A graceful position and a recovered one compare alike.
     check(
         "
+        rebuild node3
         node1 stopped grastate=A:12 safe
         node2 stopped recovered=A:14
         node3 stopped nodata
@@ -413,10 +414,11 @@ fn all_running_outside_a_primary_component_waits_for_pc_recovery() {
 
 #[test]
 fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
-    // node2 lost its disk, which held writes 13..15.
+    // node2 lost its disk, which held writes 13..15 (the operator says it is lost).
     check(
         "
         hwm A:15
+        rebuild node2
         node1 stopped grastate=A:12 safe
         node2 stopped nodata
         node3 stopped grastate=A:10
@@ -427,6 +429,7 @@ fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
         "
         hwm A:15
         force
+        rebuild node2
         node1 stopped grastate=A:12 safe
         node2 stopped nodata
         node3 stopped grastate=A:10
@@ -443,6 +446,7 @@ fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
     check(
         "
         hwm A:12
+        rebuild node2
         node1 stopped grastate=A:12 safe
         node2 stopped nodata
         ",
@@ -513,13 +517,82 @@ fn leftover_bootstrap_flags_are_cleared_before_the_bootstrap() {
 
 #[test]
 fn no_data_anywhere_is_a_new_cluster() {
+    // The controller never creates a cluster on its own.
     check(
         "
         node1 stopped nodata
         node2 stopped nodata
         node3 stopped nodata
         ",
-        "stopped: refused rule=MostAdvancedNode",
+        "stopped: refused rule=NewCluster",
+    );
+    // `galley up` asks for one: the most preferred node initializes and bootstraps.
+    check(
+        "
+        create_new
+        node1 stopped nodata
+        node2 stopped nodata
+        node3 stopped nodata
+        ",
+        "stopped: create-cluster node1 +init; then start node2, start node3",
+    );
+    // Initialized but never started (an `up` cut short): its files hold no history, so
+    // once recovery says so, it bootstraps as it is.
+    check(
+        "
+        create_new
+        node1 stopped crashed
+        node2 stopped nodata
+        ",
+        "stopped: recover node1",
+    );
+    check(
+        "
+        create_new
+        node1 stopped recovered=0:-1
+        node2 stopped nodata
+        ",
+        "stopped: create-cluster node1; then start node2",
+    );
+    // History anywhere means no new cluster, whatever the operator asked.
+    check(
+        "
+        create_new
+        node1 stopped nodata
+        node2 stopped grastate=A:7 safe
+        ",
+        "stopped: refused rule=MissingData (node1)",
+    );
+}
+
+#[test]
+fn a_node_without_data_blocks_a_bootstrap_until_the_operator_says_it_is_lost() {
+    // node3's empty data dir may be a lost disk that held the latest writes.
+    check(
+        "
+        node1 stopped grastate=A:12 safe
+        node2 stopped grastate=A:11
+        node3 stopped nodata
+        ",
+        "stopped: refused rule=MissingData (node3)",
+    );
+    check(
+        "
+        rebuild node3
+        node1 stopped grastate=A:12 safe
+        node2 stopped grastate=A:11
+        node3 stopped nodata
+        ",
+        "stopped: bootstrap node1@12; then start node2, start node3",
+    );
+    // A running cluster is another matter: the empty node joins it by SST.
+    check(
+        "
+        node1 primary synced
+        node2 primary synced
+        node3 stopped nodata
+        ",
+        "degraded: start node3",
     );
 }
 
@@ -586,6 +659,7 @@ fn every_decision_names_its_rule_and_reason() {
     let plan = check(
         "
         hwm A:15
+        rebuild node2
         node1 stopped grastate=A:12 safe
         node2 stopped nodata
         ",
