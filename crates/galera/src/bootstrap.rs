@@ -1,7 +1,7 @@
-//! Which node may bootstrap a stopped cluster, by the recovery safety rules of DESIGN.md:
-//! never while a node runs (rule 1), only once every node has reported (rule 3), only a
-//! node with the cluster's UUID and the highest seqno (rule 3), whatever
-//! `safe_to_bootstrap` says on a less advanced node.
+//! Which node may bootstrap a stopped cluster, by the recovery safety rules of
+//! docs/safety-rules.md: never while a node runs (rule 1), only once every node has
+//! reported (rule 3), only a node with the cluster's UUID and the highest seqno (rule 3),
+//! whatever `safe_to_bootstrap` says on a less advanced node.
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! wsrep status variables, the node state they describe, and the health rules that decide
-//! whether a node may take writes or reads (DESIGN.md, "Galera facts").
+//! whether a node may take writes or reads (docs/galera.md, "Node states").
 
 use std::collections::HashMap;
 use std::fmt;

@@ -3,7 +3,7 @@
 //! the reason to wait or refuse, comes out. No I/O and no clock: the controller measures
 //! time (how long a node is stuck, whether a backoff is over) and passes the verdicts in.
 //!
-//! The safety rules of DESIGN.md, and where they live:
+//! The safety rules of docs/safety-rules.md, and where they live:
 //! 1. never bootstrap while any node may be in a Primary component: bootstrap is planned
 //!    only when every node is reported stopped;
 //! 2. never two bootstraps: one `Bootstrap` step at most, leftover flags cleared first;

@@ -334,6 +334,15 @@ impl ConfirmStep {
     pub const ALLOWED: &'static [&'static str] = &["bootstrap", "restart"];
 }
 
+/// True for `localhost` and loopback IP addresses: a node there runs on this machine,
+/// and a local cluster keeps its files in the state directory.
+pub fn is_local_address(address: &str) -> bool {
+    address == "localhost"
+        || address
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `host:port`, with brackets around an IPv6 literal.
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -360,4 +369,30 @@ pub fn load(path: &Path) -> Result<Loaded, SpecError> {
         }],
     })?;
     parse(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_addresses_are_loopback_or_localhost() {
+        for address in ["127.0.0.1", "127.0.0.2", "::1", "localhost"] {
+            assert!(is_local_address(address), "{address}");
+        }
+        for address in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "db1.example.org",
+            "localhost.example.org",
+        ] {
+            assert!(!is_local_address(address), "{address}");
+        }
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed() {
+        assert_eq!(host_port("10.0.0.1", 3306), "10.0.0.1:3306");
+        assert_eq!(host_port("::1", 3306), "[::1]:3306");
+    }
 }

@@ -24,7 +24,7 @@ pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
         format!("ist.recv_addr={}", host_port(&node.address, node.ist_port)),
         format!("gcache.size={}", server.gcache_size),
         // After a crash of every node, re-form the Primary Component by itself once the
-        // whole last view is back; this cannot lose data (DESIGN.md, rule 5).
+        // whole last view is back; this cannot lose data (docs/safety-rules.md, rule 5).
         "pc.recovery=TRUE".to_owned(),
     ]
     .join(";");

@@ -12,6 +12,16 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
+/// Shorter than the server's TLS handshake timeout (10 s), so that an answer within it
+/// cannot be the server giving up on a handshake.
+const BEFORE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TLS record of content type alert (21), level fatal (2), description decode_error
+/// (50): RFC 8446, sections 5.1 and 6.
+const TLS_ALERT_RECORD: u8 = 21;
+const TLS_ALERT_FATAL: u8 = 2;
+const TLS_ALERT_DECODE_ERROR: u8 = 50;
+
 fn openssl(dir: &Path, args: &[&str]) {
     let output = Command::new("openssl")
         .args(args)
@@ -179,17 +189,23 @@ async fn the_api_speaks_tls_and_marks_the_cookie_secure() {
     let _silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
+    // The login must come back before the silent client's handshake times out (10 s):
+    // otherwise the silent one held it up.
     let body = r#"{"username":"admin","password":"a long console password"}"#;
-    let login = request(
-        &connector,
-        port,
-        &format!(
-            "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+    let login = tokio::time::timeout(
+        BEFORE_HANDSHAKE_TIMEOUT,
+        request(
+            &connector,
+            port,
+            &format!(
+                "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
         ),
     )
     .await
+    .expect("a silent client does not hold up the others")
     .unwrap();
     assert!(login.starts_with("HTTP/1.1 200"), "{login}");
     let cookie = login
@@ -202,7 +218,10 @@ async fn the_api_speaks_tls_and_marks_the_cookie_secure() {
         "{cookie}"
     );
 
-    // Plain HTTP on the TLS port gets no answer from the API.
+    // Plain HTTP on the TLS port is refused at once: rustls reads "GET " as a record of
+    // no known type and answers with a fatal decode_error alert, then closes. Waiting
+    // less than the server's 10 s handshake timeout tells that refusal from a server
+    // that merely hangs until it gives up on the handshake.
     let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
@@ -211,11 +230,21 @@ async fn the_api_speaks_tls_and_marks_the_cookie_secure() {
         .await
         .unwrap();
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(15), plain.read_to_end(&mut answer)).await;
-    assert!(
-        !String::from_utf8_lossy(&answer).contains("\"ok\""),
-        "plain HTTP was served"
+    tokio::time::timeout(BEFORE_HANDSHAKE_TIMEOUT, plain.read_to_end(&mut answer))
+        .await
+        .expect("plain HTTP is refused, not left hanging")
+        .expect("the server closes the connection after its alert");
+    assert_eq!(
+        (answer.first(), answer.get(5), answer.get(6)),
+        (
+            Some(&TLS_ALERT_RECORD),
+            Some(&TLS_ALERT_FATAL),
+            Some(&TLS_ALERT_DECODE_ERROR)
+        ),
+        "expected one fatal decode_error TLS alert, got {answer:?} ({})",
+        String::from_utf8_lossy(&answer)
     );
+    assert_eq!(answer.len(), 7, "nothing follows the alert: {answer:?}");
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();

@@ -1,5 +1,5 @@
 //! Table-driven scenarios: one compact fixture per cluster state and the plan it must
-//! give, one group per recovery situation and safety rule of DESIGN.md.
+//! give, one group per recovery situation and safety rule of docs/safety-rules.md.
 
 use planner::{Action, Blocked};
 

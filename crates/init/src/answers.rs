@@ -93,7 +93,7 @@ impl Answers {
         self.nodes
             .iter()
             .filter_map(|node| node.address.as_deref())
-            .all(crate::local::is_local_address)
+            .all(spec::is_local_address)
     }
 
     pub fn default_secrets_file(&self) -> String {

@@ -46,7 +46,6 @@ impl<R: BufRead, W: Write> Prompter<R, W> {
         writeln!(self.output, "{text}")
     }
 
-    #[cfg(test)]
     pub fn into_output(self) -> W {
         self.output
     }
