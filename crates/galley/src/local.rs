@@ -244,12 +244,7 @@ pub fn spawn_daemon(
         })
 }
 
-pub fn is_local_address(address: &str) -> bool {
-    address == "localhost"
-        || address
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub use spec::is_local_address;
 
 pub fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
