@@ -16,11 +16,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use local::{Cluster, Location};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-use crate::local::{Cluster, Location};
 
 /// Where the controller listens and the token to present, once resolved.
 #[derive(Clone, PartialEq, Eq)]
@@ -64,7 +63,7 @@ impl LocalController {
     /// Reads the spec and secrets of the cluster at `location`.
     pub fn load(location: &Location) -> anyhow::Result<LocalController> {
         let cluster = Cluster::load(location, false)?;
-        let settings = crate::control::settings(&cluster);
+        let settings = local::controller_daemon::settings(&cluster);
         // A controller listening on every address is reached on loopback from here.
         let host = match settings.address.as_str() {
             "0.0.0.0" => "127.0.0.1",

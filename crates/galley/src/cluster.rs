@@ -9,11 +9,11 @@ use agent::api::NodeReport;
 use agent::AgentError;
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
+use local::controller_daemon;
+use local::{Cluster, Location};
 use reconcile::{Goal, Limits, SystemClock};
 use spec::NodeSpec;
 use tokio::time::Instant;
-
-use crate::local::{self, Cluster, Location};
 
 /// A spinner on a terminal, plain lines otherwise (CI logs, pipes).
 pub(crate) struct Progress {
@@ -76,7 +76,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         .spec
         .nodes
         .iter()
-        .find(|node| !local::is_local_address(&node.address))
+        .find(|node| !spec::is_local_address(&node.address))
     {
         bail!(
             "`galley up` runs a cluster on this machine, but node {} is at {}; use a spec whose nodes are on 127.0.0.1",
@@ -92,7 +92,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     cluster.ensure_agents().await?;
     // One actor at a time: a controller from an earlier `up` pauses while this one
     // brings the nodes in, and starts again below.
-    crate::control::stop_controller(&cluster).await?;
+    controller_daemon::stop_controller(&cluster).await?;
     for node in &cluster.spec.nodes {
         controller::set_desired(&cluster.spec, &node.name, true)?;
     }
@@ -106,7 +106,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     // The controller starts last: while `up` brings nodes in, it is the only actor.
     if result.is_ok() && cluster.spec.controller.is_some() {
         progress.step("starting the controller");
-        result = crate::control::ensure_controller(&cluster).await;
+        result = controller_daemon::ensure_controller(&cluster).await;
     }
     progress.finish();
     result?;
@@ -192,7 +192,7 @@ pub(crate) fn print_console_help(cluster: &Cluster, new_password: Option<&str>) 
     };
     println!(
         "Web console and REST API: {}  (user admin)",
-        crate::control::console_url(settings)
+        controller_daemon::console_url(settings)
     );
     match new_password {
         Some(password) => println!(
@@ -294,7 +294,7 @@ async fn bring_up(
 pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
     let cluster = Cluster::load(location, false)?;
     // The controller goes first, or it would heal the nodes being stopped on purpose.
-    if crate::control::stop_controller(&cluster).await? {
+    if controller_daemon::stop_controller(&cluster).await? {
         println!("controller: stopped");
     }
     if cluster.spec.is_imported() {

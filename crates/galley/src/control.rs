@@ -1,107 +1,17 @@
 //! The controller's commands: `galley controller` (the daemon), `galley recover` (the
-//! plan with its evidence, run on confirmation) and `galley events` (the history); and
-//! starting and stopping the local controller daemon for `up` and `down`.
+//! plan with its evidence, run on confirmation) and `galley events` (the history).
+//! Starting and stopping the local controller daemon for `up` and `down` is in
+//! `local::controller_daemon`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use local::controller_daemon::{console_url, pid_file, running_pid, settings};
+use local::{Cluster, Location};
 use planner::{AgentState, Blocked, Plan};
 use serde_json::json;
-
-use crate::local::{tail, Cluster, Location};
-
-pub(crate) fn settings(cluster: &Cluster) -> spec::ControllerSpec {
-    controller::settings_for(&cluster.spec, &cluster.location.dir.join("controller"))
-}
-
-fn pid_file(settings: &spec::ControllerSpec) -> PathBuf {
-    settings.state_dir.join("controller.pid")
-}
-
-/// The pid of a live `galley controller` for this state dir, if any.
-pub(crate) fn running_pid(settings: &spec::ControllerSpec) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_file(settings))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    String::from_utf8_lossy(&cmdline)
-        .contains("controller")
-        .then_some(pid)
-}
-
-/// Starts the controller daemon for a local cluster unless it runs already.
-pub async fn ensure_controller(cluster: &Cluster) -> anyhow::Result<()> {
-    let settings = settings(cluster);
-    if running_pid(&settings).is_some() {
-        return Ok(());
-    }
-    let log_path = settings.state_dir.join("controller.log");
-    let location = &cluster.location;
-    let mut child = crate::local::spawn_daemon(
-        &[
-            "controller".as_ref(),
-            "--config".as_ref(),
-            location.config.as_os_str(),
-            "--dir".as_ref(),
-            location.dir.as_os_str(),
-        ],
-        &log_path,
-    )?;
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "the controller exited at once ({status}); its log {} says:\n{}",
-                log_path.display(),
-                tail(&log_path, 6)
-            );
-        }
-        if running_pid(&settings).is_some() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!(
-        "the controller did not start within 5 s; see {}",
-        log_path.display()
-    )
-}
-
-/// Stops the local controller (SIGTERM) and waits for it, so that nothing heals the
-/// cluster while `galley down` stops it on purpose. Returns whether one was running.
-pub async fn stop_controller(cluster: &Cluster) -> anyhow::Result<bool> {
-    let settings = settings(cluster);
-    let Some(pid) = running_pid(&settings) else {
-        return Ok(false);
-    };
-    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    for _ in 0..200 {
-        if kill(Pid::from_raw(pid), None).is_err() || running_pid(&settings).is_none() {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("the controller (pid {pid}) did not stop within 10 s")
-}
-
-/// The console's address for a controller's settings.
-pub(crate) fn console_url(settings: &spec::ControllerSpec) -> String {
-    let scheme = if settings.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let host = match settings.address.as_str() {
-        "0.0.0.0" | "::" => "127.0.0.1",
-        address => address,
-    };
-    format!("{scheme}://{}/", spec::host_port(host, settings.port))
-}
 
 /// Binds the API's port, with TLS when the spec configures it.
 async fn bind_api(settings: &spec::ControllerSpec) -> anyhow::Result<controller::api::ApiListener> {

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-
-use crate::local::Location;
+use local::Location;
 
 /// The operator's copy of the cluster's secrets, next to its galley.toml state.
 fn local_secrets(location: &Location) -> PathBuf {

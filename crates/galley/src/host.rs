@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use agent::api::NodeReport;
 use anyhow::{bail, Context as _};
+use local::{Cluster, Location};
 use planner::{Action, Situation};
 use reconcile::{Goal, Limits, SystemClock};
 use spec::NodeSpec;
 use tokio::time::Instant;
 
 use crate::cluster::Progress;
-use crate::local::{Cluster, Location};
 
 #[derive(Debug, Clone, Copy, clap::Subcommand)]
 pub enum HostStep {

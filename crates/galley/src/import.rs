@@ -8,8 +8,7 @@ use std::process::ExitCode;
 
 use ::import::{parse_node_arg, parse_writer_arg, FoundNode, NodeArg};
 use controller::sql_observe::SqlAccount;
-
-use crate::local::{Cluster, Location};
+use local::{Cluster, Location};
 
 /// `galley import`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -119,7 +118,7 @@ pub async fn up_imported(
     new_console_password: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     if cluster.spec.controller.is_some() {
-        crate::control::ensure_controller(cluster).await?;
+        local::controller_daemon::ensure_controller(cluster).await?;
         println!(
             "Cluster {} was imported: galley does not start its nodes; the controller watches them.\n",
             cluster.spec.name

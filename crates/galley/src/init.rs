@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 pub use ::init::InitFlags;
 
-use crate::local::Location;
+use local::Location;
 
 /// `galley init`. A terminal echoes what is typed; piped answers are echoed after their
 /// prompts, so that the transcript can be read.

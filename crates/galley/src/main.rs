@@ -4,11 +4,11 @@
 mod api_client;
 mod cluster;
 mod control;
+mod daemons;
 mod deployment;
 mod host;
 mod import;
 mod init;
-mod local;
 mod manage_cli;
 mod restart;
 mod status;
@@ -342,8 +342,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => status::run(&target.into(), json, watch, interval).await,
         Command::Start { node, target } => cluster::start_node(&target.into(), &node).await,
         Command::Stop { node, target } => cluster::stop_node(&target.into(), &node).await,
-        Command::Agent { config, node } => local::run_agent(&config, &node).await,
-        Command::Proxy { config, .. } => local::run_proxy(&config).await,
+        Command::Agent { config, node } => daemons::run_agent(&config, &node).await,
+        Command::Proxy { config, .. } => daemons::run_proxy(&config).await,
         Command::Recover {
             target,
             yes,

@@ -13,12 +13,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
+use local::Location;
 use serde::Serialize;
 
 use crate::api_client::{
     ApiClient, GrantRequest, LocalController, Provisioned, TargetInputs, User,
 };
-use crate::local::Location;
 
 /// Which controller to talk to. The token comes from GALLEY_TOKEN, --token-file, or the
 /// cluster token of the cluster in --dir; never from a flag value.

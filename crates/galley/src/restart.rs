@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
+use local::{Cluster, Location};
 use spec::ClusterSpec;
-
-use crate::local::{Cluster, Location};
 
 /// Records operator stops in the local controller's store (nothing without a controller).
 struct LocalController<'a> {

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agent::api::NodeReport;
+use local::controller_daemon;
+use local::{Cluster, Location};
 use serde::Serialize;
-
-use crate::local::{Cluster, Location};
 
 /// One node as `galley status --json` prints it.
 #[derive(Debug, Serialize)]
@@ -50,8 +50,8 @@ pub struct ControllerRow {
 
 fn collect_controller(cluster: &Cluster) -> Option<ControllerRow> {
     cluster.spec.controller.as_ref()?;
-    let settings = crate::control::settings(cluster);
-    let pid = crate::control::running_pid(&settings);
+    let settings = controller_daemon::settings(cluster);
+    let pid = controller_daemon::running_pid(&settings);
     let path = controller::store_path(&settings);
     let store = path
         .exists()
@@ -71,7 +71,7 @@ fn collect_controller(cluster: &Cluster) -> Option<ControllerRow> {
     Some(ControllerRow {
         running: pid.is_some(),
         pid,
-        console_url: crate::control::console_url(&settings),
+        console_url: controller_daemon::console_url(&settings),
         last_event,
         last_decision,
     })

@@ -1,0 +1,111 @@
+//! The `galley agent` and `galley proxy` processes: the daemons that the `local` crate
+//! starts for a local cluster (and a deployment's units run on hosts).
+
+use std::path::Path;
+
+use agent::Secrets;
+use anyhow::{bail, Context as _};
+
+/// `galley proxy`: routes until SIGINT or SIGTERM (or `POST /shutdown`); SIGHUP reloads
+/// galley.toml without touching established sessions.
+pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let loaded = spec::load(config)?;
+    let Some(proxy_spec) = loaded.spec.proxy.clone() else {
+        bail!(
+            "{} has no [proxy] section; add one, for example:\n[proxy]\naddress = \"127.0.0.1\"\nwriter_port = 3306\nreader_port = 3307\nadmin_port = 4590",
+            config.display()
+        );
+    };
+    let secrets = Secrets::load(&loaded.spec.secrets_file)?;
+    let listeners = proxy::Listeners::bind(&proxy_spec).await?;
+    let running = proxy::start(
+        &loaded.spec,
+        &proxy_spec,
+        listeners,
+        proxy::Credentials {
+            monitor_user: agent::secrets::MONITOR_USER.to_owned(),
+            monitor_password: secrets.monitor_password.clone(),
+            cluster_token: secrets.cluster_token.clone(),
+        },
+    )?;
+    let status = running.proxy.status();
+    tracing::info!(writer = ?status.listeners.writer, reader = ?status.listeners.reader, admin = ?status.listeners.admin, "proxy listening");
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match spec::load(config) {
+                Ok(reloaded) => match &reloaded.spec.proxy {
+                    Some(new_proxy) => {
+                        for note in running.proxy.reload(&reloaded.spec, new_proxy) {
+                            tracing::warn!("reload: {note}");
+                        }
+                        if new_proxy.writer_port != proxy_spec.writer_port || new_proxy.reader_port != proxy_spec.reader_port
+                            || new_proxy.admin_port != proxy_spec.admin_port || new_proxy.address != proxy_spec.address
+                            || new_proxy.multi_writer_port != proxy_spec.multi_writer_port {
+                            tracing::warn!("reload: listener addresses changed; restart the proxy to apply them");
+                        }
+                        if new_proxy.forwarding != proxy_spec.forwarding {
+                            tracing::warn!("reload: proxy.forwarding changed; restart the proxy to apply it");
+                        }
+                        tracing::info!("reloaded {}", config.display());
+                    }
+                    None => tracing::error!("reload refused: {} has no [proxy] section now", config.display()),
+                },
+                Err(error) => tracing::error!("reload refused, keeping the running configuration: {error}"),
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            () = running.stopped() => break,
+        }
+    }
+    running.stop();
+    tracing::info!("proxy stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `galley agent`: serves one node until SIGINT or SIGTERM, or until asked to exit.
+/// Stopping the agent leaves mariadbd running; the next agent adopts it.
+pub async fn run_agent(config: &Path, node_name: &str) -> anyhow::Result<std::process::ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let loaded = spec::load(config)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{}: {warning}", config.display());
+    }
+    let secrets = Secrets::load(&loaded.spec.secrets_file)?;
+    let server = agent::Server::new(loaded.spec, node_name, secrets).await?;
+    let address = server.node().agent_address();
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| {
+            let owner = agent::ports::owner_of_port(server.node().agent_port)
+                .map(|owner| format!(" (in use by {owner})"))
+                .unwrap_or_default();
+            format!("cannot listen on {address}{owner}")
+        })?;
+    tracing::info!(node = node_name, %address, "agent listening");
+    let shutdown = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    agent::serve(listener, server, shutdown).await?;
+    tracing::info!("agent stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}
