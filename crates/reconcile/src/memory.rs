@@ -52,8 +52,15 @@ impl Memory {
         for (node, report) in reports {
             let Some(report) = report else { continue };
             let memory = self.nodes.entry(node.clone()).or_default();
-            let synced = crate::reported_facts(report).synced();
-            if report.process.running && !synced {
+            let facts = crate::reported_facts(report);
+            let synced = facts.synced();
+            if receiving_state(&facts) {
+                // A joiner inside the Primary component is receiving its state transfer,
+                // which takes as long as the data is large: not stuck. Galera ends a
+                // transfer that fails (the joiner exits, a failed start), and patience
+                // starts once it is Joined.
+                memory.unsettled_since_ms = Some(now);
+            } else if report.process.running && !synced {
                 memory.unsettled_since_ms.get_or_insert(now);
             } else {
                 memory.unsettled_since_ms = None;
@@ -96,6 +103,15 @@ impl Memory {
     }
 }
 
+/// In a Primary component, as a Joiner: a state transfer is under way.
+fn receiving_state(facts: &Facts) -> bool {
+    facts.primary()
+        && facts
+            .wsrep
+            .as_ref()
+            .is_some_and(|wsrep| wsrep.local_state == galera::WsrepState::Joiner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +134,33 @@ mod tests {
             wsrep: None,
             sql_error: None,
         }
+    }
+
+    fn joiner(report: &mut NodeReport, local_state: &str) {
+        report.wsrep = Some(galera::WsrepStatus::from_variables([
+            ("wsrep_ready", "OFF"),
+            ("wsrep_connected", "ON"),
+            ("wsrep_cluster_status", "Primary"),
+            ("wsrep_local_state", local_state),
+        ]));
+    }
+
+    #[test]
+    fn a_joiner_receiving_its_state_transfer_is_never_stuck() {
+        let mut memory = Memory::default();
+        let mut receiving = report(true, None);
+        joiner(&mut receiving, "1");
+        memory.started("n1", 0);
+        for now in [1_000, 60_000, 600_000] {
+            remember(&mut memory, receiving.clone(), now);
+            assert!(!memory.facts("n1", &receiving, now + 500, 30_000).stuck);
+        }
+        // Joined (catching up): patience starts now.
+        let mut joined = report(true, None);
+        joiner(&mut joined, "3");
+        remember(&mut memory, joined.clone(), 601_000);
+        assert!(!memory.facts("n1", &joined, 630_000, 30_000).stuck);
+        assert!(memory.facts("n1", &joined, 631_001, 30_000).stuck);
     }
 
     fn remember(memory: &mut Memory, report: NodeReport, now: i64) -> Vec<Noticed> {
