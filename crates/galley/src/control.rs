@@ -95,12 +95,7 @@ pub fn set_admin_password(config: &Path, dir: &Path) -> anyhow::Result<ExitCode>
 /// serve the REST API and console on `[controller] address:port` beside it.
 pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{signal, SignalKind};
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .init();
+    crate::daemons::init_logging();
     let location = Location::new(dir.to_path_buf(), Some(config.to_path_buf()));
     let cluster = Cluster::load(&location, false)?;
     let settings = settings(&cluster);

@@ -1,21 +1,28 @@
 //! The `galley agent` and `galley proxy` processes: the daemons that the `local` crate
-//! starts for a local cluster (and a deployment's units run on hosts).
+//! starts for a local cluster (and a deployment's units run on hosts); and the logging
+//! that every daemon, `galley controller` too, sets up.
 
 use std::path::Path;
 
 use agent::Secrets;
 use anyhow::{bail, Context as _};
 
-/// `galley proxy`: routes until SIGINT or SIGTERM (or `POST /shutdown`); SIGHUP reloads
-/// galley.toml without touching established sessions.
-pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> {
-    use tokio::signal::unix::{signal, SignalKind};
+/// Logs of the daemons (`galley agent`, `proxy`, `controller`) to stderr, `info` unless
+/// RUST_LOG says otherwise.
+pub(crate) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
         .init();
+}
+
+/// `galley proxy`: routes until SIGINT or SIGTERM (or `POST /shutdown`); SIGHUP reloads
+/// galley.toml without touching established sessions.
+pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    init_logging();
     let loaded = spec::load(config)?;
     let Some(proxy_spec) = loaded.spec.proxy.clone() else {
         bail!(
@@ -74,12 +81,7 @@ pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> 
 /// `galley agent`: serves one node until SIGINT or SIGTERM, or until asked to exit.
 /// Stopping the agent leaves mariadbd running; the next agent adopts it.
 pub async fn run_agent(config: &Path, node_name: &str) -> anyhow::Result<std::process::ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .init();
+    init_logging();
     let loaded = spec::load(config)?;
     for warning in &loaded.warnings {
         tracing::warn!("{}: {warning}", config.display());

@@ -3,13 +3,13 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use agent::{AgentClient, AgentError, Secrets};
 use anyhow::{bail, Context as _};
 use spec::{is_local_address, ClusterSpec, NodeSpec};
 
-use crate::{proxy_dir, spawn_daemon, tail, Location};
+use crate::daemon::wait_until_ready;
+use crate::{proxy_dir, spawn_daemon, Location};
 
 /// A loaded cluster: its spec, its secrets and a client per node agent.
 #[derive(Debug, Clone)]
@@ -162,25 +162,17 @@ impl Cluster {
             ],
             &log_path,
         )?;
-        for _ in 0..200 {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "the agent of {} exited at once ({status}); its log {} says:\n{}",
-                    node.name,
-                    log_path.display(),
-                    tail(&log_path, 6)
-                );
-            }
-            if client.status().await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!(
-            "the agent of {} did not answer within 10 s; see {}",
-            node.name,
-            log_path.display()
+        let who = format!("the agent of {}", node.name);
+        let answers = || async { client.status().await.is_ok() };
+        wait_until_ready(
+            &mut child,
+            &log_path,
+            &who,
+            200,
+            "did not answer within 10 s",
+            answers,
         )
+        .await
     }
 
     /// A client of the proxy's admin endpoint, when the spec has a proxy.
@@ -214,23 +206,16 @@ impl Cluster {
             ],
             &log_path,
         )?;
-        for _ in 0..200 {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "the proxy exited at once ({status}); its log {} says:\n{}",
-                    log_path.display(),
-                    tail(&log_path, 6)
-                );
-            }
-            if admin.status().await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!(
-            "the proxy did not answer within 10 s; see {}",
-            log_path.display()
+        let answers = || async { admin.status().await.is_ok() };
+        wait_until_ready(
+            &mut child,
+            &log_path,
+            "the proxy",
+            200,
+            "did not answer within 10 s",
+            answers,
         )
+        .await
     }
 }
 

@@ -9,7 +9,8 @@ use anyhow::bail;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{spawn_daemon, tail, Cluster};
+use crate::daemon::wait_until_ready;
+use crate::{spawn_daemon, Cluster};
 
 /// The controller's settings for a cluster: its `[controller]` section, or the
 /// defaults with the state under `<dir>/controller`.
@@ -53,23 +54,16 @@ pub async fn ensure_controller(cluster: &Cluster) -> anyhow::Result<()> {
         ],
         &log_path,
     )?;
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "the controller exited at once ({status}); its log {} says:\n{}",
-                log_path.display(),
-                tail(&log_path, 6)
-            );
-        }
-        if running_pid(&settings).is_some() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!(
-        "the controller did not start within 5 s; see {}",
-        log_path.display()
+    let started = || async { running_pid(&settings).is_some() };
+    wait_until_ready(
+        &mut child,
+        &log_path,
+        "the controller",
+        100,
+        "did not start within 5 s",
+        started,
     )
+    .await
 }
 
 /// Stops the local controller (SIGTERM) and waits for it, so that nothing heals the
@@ -120,22 +114,15 @@ mod tests {
 
     #[test]
     fn the_console_url_names_an_address_a_browser_can_reach() {
-        assert_eq!(
-            console_url(&controller_at("127.0.0.1", 13390)),
-            "http://127.0.0.1:13390/"
-        );
-        assert_eq!(
-            console_url(&controller_at("0.0.0.0", 4000)),
-            "http://127.0.0.1:4000/"
-        );
-        assert_eq!(
-            console_url(&controller_at("::", 4000)),
-            "http://127.0.0.1:4000/"
-        );
-        assert_eq!(
-            console_url(&controller_at("::1", 4000)),
-            "http://[::1]:4000/"
-        );
+        let cases = [
+            ("127.0.0.1", 13390, "http://127.0.0.1:13390/"),
+            ("0.0.0.0", 4000, "http://127.0.0.1:4000/"),
+            ("::", 4000, "http://127.0.0.1:4000/"),
+            ("::1", 4000, "http://[::1]:4000/"),
+        ];
+        for (address, port, url) in cases {
+            assert_eq!(console_url(&controller_at(address, port)), url, "{address}");
+        }
     }
 
     #[test]
