@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use galera::{GraState, Position, ZERO_UUID};
 use planner::{
-    Action, AgentState, Blocked, Facts, Mark, NodeView, Observation, Plan, Policy, Rule,
+    Action, AgentState, Blocked, Facts, HighWaterMarks, Mark, NodeView, Observation, Plan, Policy,
+    Rule,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -349,12 +350,16 @@ impl Cluster {
             .collect();
         Observation {
             nodes,
-            high_water_mark: Some(Mark {
-                uuid: UUID_A.to_owned(),
-                seqno: self.high_water_mark,
-            }),
+            marks: HighWaterMarks {
+                accepted: Some(Mark {
+                    uuid: UUID_A.to_owned(),
+                    seqno: self.high_water_mark,
+                }),
+                others: Vec::new(),
+            },
             policy: self.policy.clone(),
             force,
+            rebuild: Vec::new(),
         }
     }
 
