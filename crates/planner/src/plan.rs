@@ -730,10 +730,25 @@ fn history_of_primary(
             primary.uuid
         ));
     }
-    if notes.is_empty() {
+    if notes.is_empty() || !observation.force {
         return (notes, None);
     }
-    if !observation.force {
+    // An agent that does not answer may hide a node running another Primary component
+    // (a split brain that cannot be seen): accepting the one in view could be wrong.
+    let unreachable: Vec<&str> = observation
+        .nodes
+        .iter()
+        .filter(|node| node.agent == AgentState::Unreachable)
+        .map(|node| node.name.as_str())
+        .collect();
+    if !unreachable.is_empty() {
+        notes.push(Blocked::Waiting {
+            rule: Rule::AcceptedHistory,
+            reason: format!(
+                "the operator's acceptance waits until every agent answers: {} may run another Primary component",
+                unreachable.join(", ")
+            ),
+        });
         return (notes, None);
     }
     let acceptance = Acceptance {

@@ -1,23 +1,32 @@
 //! Seeded random fault schedules against a simulated Galera cluster: crashes, graceful
-//! stops, lost disks, unreachable agents and partitions interleaved with planner runs
-//! whose steps are applied to the model; the safety rules are checked after every step,
-//! and from every calm state the planner must bring the whole cluster back.
+//! stops, lost disks, unreachable agents and partitions, and careless operators: a node
+//! restored from another cluster's backup (a second cluster history), a bootstrap by
+//! hand from stale data (a Primary component behind its mark) or of the other history
+//! beside the running cluster (a split brain). Planner runs are interleaved and their
+//! steps applied to the model; the safety rules are checked after every step, and from
+//! every calm state the planner must bring the whole cluster back (with an operator
+//! answering what only an operator may decide, where the model needs one).
 //!
 //! A failure prints the seed and the step log; rerun one seed with
 //! `GALLEY_SIM_SEED=1234 cargo test -p planner --test it simulation -- --nocapture`, or
 //! search further with `GALLEY_SIM_SEEDS=20000`.
+//!
+//! The model knows a node's data by history and seqno only, as the planner does. Writes
+//! taken by a Primary component bootstrapped by hand below the mark fork the history
+//! under the same UUID; once that component passes the mark, a node holding the other
+//! branch looks behind it to the model as to the planner (see ARCHITECTURE.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use galera::{GraState, Position, ZERO_UUID};
 use planner::{
     Action, AgentState, Blocked, Facts, HighWaterMarks, Mark, NodeView, Observation, Plan, Policy,
-    Rule,
+    Rule, Situation,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::fixtures::{grastate, wsrep, UUID_A};
+use crate::fixtures::{grastate, wsrep, UUID_A, UUID_B};
 
 const SEEDS: u64 = 500;
 const STEPS: usize = 200;
@@ -30,14 +39,19 @@ struct Node {
     name: String,
     /// The data dir holds files (what the agent reports as `has_data`).
     has_data: bool,
-    /// The last applied seqno of cluster A; None for an empty data dir or one whose SST
-    /// was cut short (files, but no history).
+    /// The last applied seqno of the node's history; None for an empty data dir or one
+    /// whose SST was cut short (files, but no history).
     seqno: Option<i64>,
+    /// The cluster history `seqno` belongs to: A, or B for data restored from another
+    /// cluster.
+    history: &'static str,
     running: bool,
-    /// A member of the Primary component.
+    /// A member of the main Primary component.
     in_primary: bool,
     /// In the Primary component but not Synced yet.
     joining: bool,
+    /// Runs a Primary component of its own, bootstrapped by hand beside the main one.
+    rogue: bool,
     grastate: Option<GraState>,
     recovered: Option<Position>,
     agent_reachable: bool,
@@ -55,9 +69,11 @@ impl Node {
             name: format!("node{}", index + 1),
             has_data: true,
             seqno: Some(1),
+            history: UUID_A,
             running: true,
             in_primary: true,
             joining: false,
+            rogue: false,
             grastate: Some(grastate(UUID_A, -1, false)),
             recovered: None,
             agent_reachable: true,
@@ -68,34 +84,67 @@ impl Node {
         }
     }
 
+    /// Serving: Synced in the main Primary component, or alone in a rogue one.
     fn synced(&self) -> bool {
-        self.running && self.in_primary && !self.joining
+        self.running && ((self.in_primary && !self.joining) || self.rogue)
     }
 
     fn history_uuid(&self) -> &'static str {
         if self.seqno.is_some() {
-            UUID_A
+            self.history
         } else {
             ZERO_UUID
         }
+    }
+
+    fn forget_data(&mut self) {
+        self.has_data = false;
+        self.seqno = None;
+        self.grastate = None;
+        self.recovered = None;
+    }
+}
+
+/// The model's `&'static` name of a planner UUID.
+fn history(uuid: &str) -> &'static str {
+    match uuid {
+        UUID_A => UUID_A,
+        UUID_B => UUID_B,
+        other => panic!("no history {other} in the model"),
+    }
+}
+
+fn letter(uuid: &str) -> &'static str {
+    match uuid {
+        UUID_A => "A",
+        UUID_B => "B",
+        _ => "0",
     }
 }
 
 #[derive(Debug, Clone)]
 struct Cluster {
     nodes: Vec<Node>,
-    /// The members of the one Primary component, when there is one.
+    /// The members of the main Primary component, when there is one.
     component: Option<BTreeSet<usize>>,
     /// While the network is split: the members of the component it broke.
     partition: Option<BTreeSet<usize>>,
-    /// The highest seqno ever committed (rule 4), tracked by the simulation.
-    high_water_mark: i64,
+    /// The highest seqno ever committed in each history (rules 4 and 10), as the
+    /// controller's store holds it; lowered only by an operator's acceptance.
+    marks: BTreeMap<&'static str, i64>,
+    /// The history the cluster accepted.
+    accepted: &'static str,
+    /// Nodes whose data an operator gave up (`--rebuild`), until they are rebuilt.
+    rebuild: BTreeSet<usize>,
     policy: Policy,
     /// Start attempts may fail (the server exits by itself).
     starts_may_fail: bool,
     log: Vec<String>,
     /// Applied steps by verb (`bootstrap`, `forced bootstrap`, ...), to show coverage.
     applied: BTreeMap<&'static str, usize>,
+    /// The rules of applied steps, refusals and notes, to show which rules the
+    /// schedules reach.
+    rules: BTreeMap<String, usize>,
 }
 
 /// A broken invariant, with the model state at the time.
@@ -107,11 +156,14 @@ impl Cluster {
             nodes: (0..node_count).map(Node::new).collect(),
             component: Some((0..node_count).collect()),
             partition: None,
-            high_water_mark: 1,
+            marks: BTreeMap::from([(UUID_A, 1)]),
+            accepted: UUID_A,
+            rebuild: BTreeSet::new(),
             policy,
             starts_may_fail: true,
             log: Vec::new(),
             applied: BTreeMap::new(),
+            rules: BTreeMap::new(),
         }
     }
 
@@ -122,6 +174,15 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no node {name}"))
     }
 
+    fn mark(&self, history: &str) -> i64 {
+        self.marks.get(history).copied().unwrap_or(-1)
+    }
+
+    fn raise_mark(&mut self, history: &'static str, seqno: i64) {
+        let mark = self.marks.entry(history).or_insert(seqno);
+        *mark = (*mark).max(seqno);
+    }
+
     fn primary_seqno(&self) -> Option<i64> {
         let members = self.component.as_ref()?;
         members
@@ -130,18 +191,58 @@ impl Cluster {
             .max()
     }
 
+    fn primary_history(&self) -> Option<&'static str> {
+        let members = self.component.as_ref()?;
+        members.first().map(|&member| self.nodes[member].history)
+    }
+
+    fn rogue(&self) -> Option<usize> {
+        self.nodes.iter().position(|node| node.rogue)
+    }
+
+    /// What a state transfer from the main Primary component would destroy of this
+    /// node's own data (rule 8), in words; None when nothing.
+    fn loss_by_state_transfer(&self, index: usize) -> Option<String> {
+        self.loss_by_state_transfer_from(index, self.primary_history()?, self.primary_seqno()?)
+    }
+
+    fn loss_by_state_transfer_from(
+        &self,
+        index: usize,
+        history: &'static str,
+        primary: i64,
+    ) -> Option<String> {
+        let node = &self.nodes[index];
+        let seqno = node.seqno?;
+        if node.history != history {
+            Some(format!(
+                "it holds history {} and the Primary runs {}",
+                letter(node.history),
+                letter(history)
+            ))
+        } else if seqno > primary {
+            Some(format!("it is at seqno {seqno}, the Primary at {primary}"))
+        } else {
+            None
+        }
+    }
+
     fn describe(&self) -> String {
         let nodes: Vec<String> = self
             .nodes
             .iter()
-            .map(|node| {
-                let state = match (node.running, node.in_primary, node.joining) {
-                    (false, _, _) => "stopped",
-                    (true, true, false) => "synced",
-                    (true, true, true) => "joining",
-                    (true, false, _) => "nonprimary",
+            .enumerate()
+            .map(|(index, node)| {
+                let state = match (node.running, node.in_primary, node.joining, node.rogue) {
+                    (false, ..) => "stopped",
+                    (true, _, _, true) => "rogue-primary",
+                    (true, true, false, _) => "synced",
+                    (true, true, true, _) => "joining",
+                    (true, false, ..) => "nonprimary",
                 };
-                let seqno = node.seqno.map_or("-".to_owned(), |s| s.to_string());
+                let seqno = node
+                    .seqno
+                    .map_or("-".to_owned(), |s| format!("{}:{s}", letter(node.history)));
                 let saved = node.grastate.as_ref().map_or("none".to_owned(), |g| {
                     format!(
                         "{}{}",
@@ -150,7 +251,7 @@ impl Cluster {
                     )
                 });
                 format!(
-                    "{} {state} seqno={seqno} data={} grastate={saved}{}{}",
+                    "{} {state} seqno={seqno} data={} grastate={saved}{}{}{}",
                     node.name,
                     node.has_data,
                     if node.agent_reachable {
@@ -163,15 +264,26 @@ impl Cluster {
                     } else {
                         String::new()
                     },
+                    if self.rebuild.contains(&index) {
+                        " given-up"
+                    } else {
+                        ""
+                    },
                 )
             })
             .collect();
+        let marks: Vec<String> = self
+            .marks
+            .iter()
+            .map(|(history, seqno)| format!("{}:{seqno}", letter(history)))
+            .collect();
         format!(
-            "[{}] component={:?} partition={:?} hwm={}",
+            "[{}] component={:?} partition={:?} marks={} accepted={}",
             nodes.join(" | "),
             self.component,
             self.partition,
-            self.high_water_mark
+            marks.join(","),
+            letter(self.accepted)
         )
     }
 
@@ -181,7 +293,7 @@ impl Cluster {
             if node.joining && (joiners_always_finish || rng.gen_bool(0.6)) {
                 node.joining = false;
             }
-            if node.running && (!node.in_primary || node.joining) {
+            if node.running && !node.synced() {
                 node.unhappy_ticks += 1;
             } else {
                 node.unhappy_ticks = 0;
@@ -190,18 +302,24 @@ impl Cluster {
         }
     }
 
+    /// Clients write through every Primary component, a rogue one too.
     fn write(&mut self) {
-        let Some(members) = self.component.clone() else {
-            return;
-        };
+        let members: Vec<usize> = self
+            .component
+            .iter()
+            .flatten()
+            .copied()
+            .chain(self.rogue())
+            .collect();
         for member in members {
             let node = &mut self.nodes[member];
             let seqno = node
                 .seqno
-                .expect("a member of the Primary component has a history")
+                .expect("a member of a Primary component has a history")
                 + 1;
             node.seqno = Some(seqno);
-            self.high_water_mark = self.high_water_mark.max(seqno);
+            let history = node.history;
+            self.raise_mark(history, seqno);
         }
     }
 
@@ -213,6 +331,7 @@ impl Cluster {
         let was_member = node.in_primary;
         node.in_primary = false;
         node.joining = false;
+        node.rogue = false;
         let Some(members) = self.component.as_mut() else {
             return (false, Vec::new());
         };
@@ -233,6 +352,17 @@ impl Cluster {
                 self.nodes[member].joining = false;
             }
             self.component = None;
+            // A rogue component bootstrapped by hand is then the only one.
+            if let Some(rogue) = self.rogue() {
+                let node = &mut self.nodes[rogue];
+                node.rogue = false;
+                node.in_primary = true;
+                self.component = Some(BTreeSet::from([rogue]));
+                self.log.push(format!(
+                    "    {}'s own Primary component is the only one left",
+                    self.nodes[rogue].name
+                ));
+            }
         }
         (last_out, orphans)
     }
@@ -284,8 +414,8 @@ impl Cluster {
         self.abort_orphans(orphans, rng);
     }
 
-    /// Starts the server: it joins the Primary component if there is one, else runs
-    /// outside any. Returns false when the start failed.
+    /// Starts the server: it joins the Primary component if there is one (taking its
+    /// history), else runs outside any. Returns false when the start failed.
     fn start(&mut self, index: usize, rng: &mut StdRng) -> bool {
         if self.nodes[index].broken || (self.starts_may_fail && rng.gen_bool(0.08)) {
             let node = &mut self.nodes[index];
@@ -294,20 +424,117 @@ impl Cluster {
             return false;
         }
         let primary_seqno = self.primary_seqno();
+        let primary_history = self.primary_history();
         let node = &mut self.nodes[index];
         node.running = true;
         node.failed_starts = 0;
         node.recovered = None;
         node.unhappy_ticks = 0;
-        if let (Some(members), Some(seqno)) = (self.component.as_mut(), primary_seqno) {
+        if let (Some(members), Some(seqno), Some(history)) =
+            (self.component.as_mut(), primary_seqno, primary_history)
+        {
             members.insert(index);
             node.in_primary = true;
             node.joining = true;
             node.has_data = true;
             node.seqno = Some(seqno);
+            node.history = history;
         }
         node.grastate = Some(grastate(node.history_uuid(), -1, false));
         true
+    }
+
+    /// An operator runs `mariadbd --wsrep-new-cluster` on a stopped node by hand: with no
+    /// Primary component it becomes the cluster, from whatever data it has (perhaps
+    /// stale); beside a Primary component of another history it is a split brain.
+    fn bootstrap_by_hand(&mut self, index: usize) -> bool {
+        let other_history = self
+            .primary_history()
+            .is_some_and(|history| history != self.nodes[index].history);
+        if self.component.is_some() && !other_history {
+            return false;
+        }
+        let node = &mut self.nodes[index];
+        node.running = true;
+        node.joining = false;
+        node.unhappy_ticks = 0;
+        node.recovered = None;
+        node.grastate = Some(grastate(node.history_uuid(), -1, false));
+        if self.component.is_some() {
+            node.rogue = true;
+        } else {
+            node.in_primary = true;
+            self.component = Some(BTreeSet::from([index]));
+        }
+        self.rebuild.remove(&index);
+        true
+    }
+
+    /// The nodes whose data an operator gives up so that the cluster can go on: stopped
+    /// nodes of another history than the one kept, or ahead of the running Primary.
+    fn data_to_give_up(&self) -> Vec<usize> {
+        let held = |history: &str| {
+            self.nodes
+                .iter()
+                .enumerate()
+                .filter(|(index, node)| {
+                    node.seqno.is_some() && node.history == history && !self.rebuild.contains(index)
+                })
+                .count()
+        };
+        let kept = self
+            .primary_history()
+            .unwrap_or(if held(self.accepted) > 0 {
+                self.accepted
+            } else if held(UUID_B) > held(UUID_A) {
+                UUID_B
+            } else {
+                UUID_A
+            });
+        (0..self.nodes.len())
+            .filter(|&index| {
+                let node = &self.nodes[index];
+                !node.running
+                    && node.seqno.is_some()
+                    && (node.history != kept || self.loss_by_state_transfer(index).is_some())
+            })
+            .collect()
+    }
+
+    /// What only an operator may decide is needed: two histories, a split brain, a
+    /// Primary behind its mark or of another history, a node ahead of it, data given up,
+    /// or the newest writes gone (a node restored over them).
+    fn needs_operator(&self) -> bool {
+        let behind = self.primary_history().is_some_and(|history| {
+            history != self.accepted || self.primary_seqno().unwrap_or(-1) < self.mark(history)
+        });
+        let newest = self
+            .nodes
+            .iter()
+            .filter(|node| node.history == self.accepted)
+            .filter_map(|node| node.seqno)
+            .max();
+        self.rogue().is_some()
+            || behind
+            || newest.unwrap_or(-1) < self.mark(self.accepted)
+            || !self.rebuild.is_empty()
+            || self
+                .nodes
+                .iter()
+                .any(|node| node.seqno.is_some() && node.history != self.accepted)
+            || (0..self.nodes.len()).any(|index| {
+                !self.nodes[index].running && self.loss_by_state_transfer(index).is_some()
+            })
+    }
+
+    /// Every node Synced in the one Primary component, of the accepted history, at its
+    /// mark.
+    fn settled(&self) -> bool {
+        self.nodes
+            .iter()
+            .all(|node| node.running && node.in_primary && !node.joining)
+            && self.primary_history() == Some(self.accepted)
+            && self.primary_seqno().unwrap_or(-1) >= self.mark(self.accepted)
     }
 
     fn observe(&self, rng: &mut StdRng, always_stuck: bool, force: bool) -> Observation {
@@ -319,18 +546,25 @@ impl Cluster {
                 let agent = if !node.agent_reachable {
                     AgentState::Unreachable
                 } else {
-                    let local_state = match (node.in_primary, node.joining) {
+                    let local_state = match (node.in_primary || node.rogue, node.joining) {
                         (true, true) => [1, 3][rng.gen_range(0..2)],
                         (true, false) => [4, 4, 2][rng.gen_range(0..3)],
                         // Outside a Primary component a node may still show Synced.
                         (false, _) => [0, 4][rng.gen_range(0..2)],
                     };
                     let unhappy = node.running && !node.synced() && node.unhappy_ticks >= PATIENCE;
+                    let status = node.running.then(|| {
+                        let mut status = wsrep(
+                            node.in_primary || node.rogue,
+                            local_state,
+                            node.seqno.unwrap_or(-1),
+                        );
+                        status.cluster_state_uuid = node.history_uuid().to_owned();
+                        status
+                    });
                     AgentState::Reported(Box::new(Facts {
                         running: node.running,
-                        wsrep: node
-                            .running
-                            .then(|| wsrep(node.in_primary, local_state, node.seqno.unwrap_or(-1))),
+                        wsrep: status,
                         has_data: node.has_data,
                         grastate: node.grastate.clone(),
                         recovered: node.recovered.clone(),
@@ -348,23 +582,33 @@ impl Cluster {
                 }
             })
             .collect();
+        let mark = |history: &str, seqno: &i64| Mark {
+            uuid: history.to_owned(),
+            seqno: *seqno,
+        };
         Observation {
             nodes,
             marks: HighWaterMarks {
-                accepted: Some(Mark {
-                    uuid: UUID_A.to_owned(),
-                    seqno: self.high_water_mark,
-                }),
-                others: Vec::new(),
+                accepted: Some(mark(self.accepted, &self.mark(self.accepted))),
+                others: self
+                    .marks
+                    .iter()
+                    .filter(|(history, _)| **history != self.accepted)
+                    .map(|(history, seqno)| mark(history, seqno))
+                    .collect(),
             },
             policy: self.policy.clone(),
             force,
-            rebuild: Vec::new(),
+            rebuild: self
+                .rebuild
+                .iter()
+                .map(|&index| self.nodes[index].name.clone())
+                .collect(),
         }
     }
 
-    /// Plans from a fresh observation and applies the runnable steps, checking the safety
-    /// invariants before and after each.
+    /// Plans from a fresh observation, checks the plan against the model, and applies
+    /// the runnable steps, checking the safety invariants before and after each.
     fn run_planner(
         &mut self,
         rng: &mut StdRng,
@@ -397,12 +641,61 @@ impl Cluster {
         {
             return Err("(b) two bootstraps in one plan".to_owned());
         }
+        self.check_plan(&plan, force)?;
+        for blocked in plan.blocked.iter().chain(&plan.notes) {
+            let (Blocked::Waiting { rule, .. } | Blocked::Refused { rule, .. }) = blocked;
+            *self.rules.entry(format!("{rule:?}")).or_default() += 1;
+        }
+        if let Some(acceptance) = plan
+            .acceptance
+            .as_ref()
+            .filter(|a| a.after_bootstrap.is_none())
+        {
+            // (k) What is accepted is what runs.
+            let running = (self.primary_history(), self.primary_seqno());
+            if (
+                Some(history(&acceptance.mark.uuid)),
+                Some(acceptance.mark.seqno),
+            ) != running
+            {
+                return Err(format!(
+                    "(k) accepting {} while the Primary runs {running:?}",
+                    acceptance.mark
+                ));
+            }
+            self.accept(&acceptance.mark);
+            *self.applied.entry("accept").or_default() += 1;
+        }
         for step in plan.runnable() {
             if step.needs_confirmation {
                 continue;
             }
-            self.apply(&step.action, rng, force)?;
-            *self.applied.entry(verb(&step.action, force)).or_default() += 1;
+            let forced = self.apply(&step.action, rng, force)?;
+            if let Action::Bootstrap { node, .. } = &step.action {
+                match &plan.acceptance {
+                    Some(acceptance) if acceptance.after_bootstrap.as_ref() == Some(node) => {
+                        let index = self.index(node);
+                        let own = (self.nodes[index].history, self.nodes[index].seqno);
+                        if (history(&acceptance.mark.uuid), Some(acceptance.mark.seqno)) != own {
+                            return Err(format!(
+                                "(k) accepting {} after bootstrapping {node} at {own:?}",
+                                acceptance.mark
+                            ));
+                        }
+                        self.accept(&acceptance.mark);
+                        *self.applied.entry("accept after bootstrap").or_default() += 1;
+                    }
+                    _ if forced => {
+                        return Err(format!(
+                            "(k) `{}` was forced but the plan records no acceptance",
+                            step.action
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            *self.applied.entry(verb(step, force)).or_default() += 1;
+            *self.rules.entry(format!("{:?}", step.rule)).or_default() += 1;
             self.log
                 .push(format!("  applied {}: {}", step.action, self.describe()));
             self.check_model()?;
@@ -410,21 +703,151 @@ impl Cluster {
         Ok(plan)
     }
 
-    fn apply(&mut self, action: &Action, rng: &mut StdRng, force: bool) -> Result<(), Violation> {
+    /// The operator's acceptance recorded: the history is the cluster's, at this mark.
+    fn accept(&mut self, mark: &Mark) {
+        let accepted = history(&mark.uuid);
+        self.accepted = accepted;
+        self.marks.insert(accepted, mark.seqno);
+        self.log
+            .push(format!("  accepted {}:{}", letter(accepted), mark.seqno));
+    }
+
+    /// Rules 9 and 10 on the plan itself, against what the model knows.
+    fn check_plan(&self, plan: &Plan, force: bool) -> Result<(), Violation> {
+        let visible = |index: usize| self.nodes[index].agent_reachable;
+        let rogue_visible = self.rogue().is_some_and(visible);
+        let main_visible = self
+            .component
+            .iter()
+            .flatten()
+            .any(|&member| visible(member));
+        // (h) Rule 9: two histories running as Primary is a split brain: said so, and
+        // nothing is started into either side.
+        if rogue_visible && main_visible {
+            if plan.situation != Situation::SplitBrain {
+                return Err(format!("(h) a split brain planned as {:?}", plan.situation));
+            }
+            if !plan.steps.is_empty() {
+                return Err("(h) steps planned during a split brain".to_owned());
+            }
+            return Ok(());
+        }
+        let refuses = |rule: Rule| {
+            plan.blocked
+                .iter()
+                .chain(&plan.notes)
+                .any(|b| matches!(b, Blocked::Refused { rule: r, .. } if *r == rule))
+        };
+        if let (true, Some(history), Some(seqno)) =
+            (main_visible, self.primary_history(), self.primary_seqno())
+        {
+            // (i) Rule 10: a Primary of another history than the accepted one, or behind
+            // its mark, is never healthy and always refused, unless the operator accepts
+            // it (the plan then records the acceptance).
+            if !force {
+                if history != self.accepted && !refuses(Rule::AcceptedHistory) {
+                    return Err(format!(
+                        "(i) the Primary runs history {} but {} is accepted, and the plan does not say so",
+                        letter(history),
+                        letter(self.accepted)
+                    ));
+                }
+                if seqno < self.mark(history) && !refuses(Rule::PrimaryBehindMark) {
+                    return Err(format!(
+                        "(i) the Primary is at seqno {seqno}, below its mark {}, and the plan does not say so",
+                        self.mark(history)
+                    ));
+                }
+            }
+        }
+        if plan.situation == Situation::Healthy
+            && (self.rogue().is_some()
+                || !self
+                    .nodes
+                    .iter()
+                    .all(|n| n.running && n.in_primary && !n.joining))
+        {
+            return Err("(i) healthy while not every node is Synced in one component".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Applies one step; returns whether it needed the operator's force (a bootstrap
+    /// below its history's mark or of another history than the accepted one).
+    fn apply(&mut self, action: &Action, rng: &mut StdRng, force: bool) -> Result<bool, Violation> {
         let index = self.index(action.node());
         let stopped = !self.nodes[index].running;
         match action {
-            Action::Start { .. } | Action::WipeAndStart { .. } => {
+            Action::Start { .. } | Action::Restart { .. } | Action::WipeAndStart { .. } => {
+                if stopped == matches!(action, Action::Restart { .. }) {
+                    return Err(format!(
+                        "`{action}` on a {} node",
+                        if stopped { "stopped" } else { "running" }
+                    ));
+                }
+                // (g) Rule 8: no state transfer over data the Primary does not hold,
+                // unless an operator gave that data up and it is moved aside...
+                let given_up =
+                    matches!(action, Action::WipeAndStart { .. }) && self.rebuild.contains(&index);
+                // When every agent of the main component is silent, the planner sees only
+                // the rogue one and sends its joiners there.
+                let main_hidden = self
+                    .component
+                    .iter()
+                    .flatten()
+                    .all(|&member| !self.nodes[member].agent_reachable);
+                let seen = match self.rogue() {
+                    Some(rogue) if main_hidden => {
+                        let node = &self.nodes[rogue];
+                        node.seqno.map(|seqno| (node.history, seqno))
+                    }
+                    _ => self.primary_history().zip(self.primary_seqno()),
+                };
+                let loss = seen.and_then(|(history, seqno)| {
+                    self.loss_by_state_transfer_from(index, history, seqno)
+                });
+                if let Some(loss) = loss.filter(|_| !given_up) {
+                    return Err(format!(
+                        "(g) `{action}` overwrites newer or other data: {loss}"
+                    ));
+                }
+                // ... and no start of data whose position nobody read.
+                let node = &self.nodes[index];
+                let unknown = node.has_data
+                    && node.recovered.is_none()
+                    && node
+                        .grastate
+                        .as_ref()
+                        .is_none_or(|g| g.position().is_none());
+                if stopped && unknown && !given_up {
+                    return Err(format!(
+                        "(g) `{action}` of a node whose position was never read"
+                    ));
+                }
                 if !stopped {
-                    return Err(format!("`{action}` on a running node"));
+                    self.graceful_stop(index, rng);
+                }
+                if self.rogue().is_some() && main_hidden && self.component.is_some() {
+                    // Both components answer on the network, and which one a joiner
+                    // reaches is undefined: the model lets such a start fail.
+                    let node = &mut self.nodes[index];
+                    node.failed_starts += 1;
+                    node.backoff_ticks = 2;
+                    return Ok(false);
                 }
                 // (f) One joiner at a time: nobody else the planner can see is running
-                // without being Synced.
-                if let Some(other) = self
-                    .nodes
-                    .iter()
-                    .find(|n| n.agent_reachable && n.running && !n.synced())
-                {
+                // without being Synced, except a node outside the Primary component that
+                // rule 8 keeps out of it (it is not restarted, so it never joins). A
+                // stuck node is restarted whatever else runs.
+                let restart = !stopped;
+                if let Some(other) = self.nodes.iter().enumerate().find(|(i, n)| {
+                    !restart
+                        && n.agent_reachable
+                        && n.running
+                        && !n.synced()
+                        && (n.in_primary || self.loss_by_state_transfer(*i).is_none())
+                }) {
+                    let other = other.1;
                     return Err(format!(
                         "(f) `{action}` while {} runs but is not Synced",
                         other.name
@@ -432,11 +855,9 @@ impl Cluster {
                 }
                 if matches!(action, Action::WipeAndStart { .. }) {
                     let node = &mut self.nodes[index];
-                    node.has_data = false;
-                    node.seqno = None;
-                    node.grastate = None;
-                    node.recovered = None;
+                    node.forget_data();
                     node.broken = false;
+                    self.rebuild.remove(&index);
                 }
                 self.start(index, rng);
             }
@@ -445,13 +866,6 @@ impl Cluster {
                     return Err(format!("`{action}` on a stopped node"));
                 }
                 self.graceful_stop(index, rng);
-            }
-            Action::Restart { .. } => {
-                if stopped {
-                    return Err(format!("`{action}` on a stopped node"));
-                }
-                self.graceful_stop(index, rng);
-                self.start(index, rng);
             }
             Action::Recover { .. } => {
                 if !stopped {
@@ -480,24 +894,46 @@ impl Cluster {
                 if self.component.is_some() {
                     return Err(format!("(b) `{action}` while a Primary component exists"));
                 }
-                // (c) The most advanced node, at its real position.
+                // (c) The most advanced node of its history, at its real position, and
+                // no other node holds another history that it would overwrite.
                 let own = self.nodes[index].seqno;
-                let highest = self.nodes.iter().filter_map(|n| n.seqno).max();
+                let own_history = self.nodes[index].history;
+                let kept: Vec<&Node> = self
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, n)| n.seqno.is_some() && !self.rebuild.contains(i))
+                    .map(|(_, n)| n)
+                    .collect();
+                let highest = kept
+                    .iter()
+                    .filter(|n| n.history == own_history)
+                    .filter_map(|n| n.seqno)
+                    .max();
                 if own != Some(*seqno) || own != highest {
                     return Err(format!(
                         "(c) `{action}`: its seqno is {own:?}, the highest is {highest:?}"
                     ));
                 }
-                // (d) Never below the high-water mark unless forced.
-                if *seqno < self.high_water_mark {
-                    if !force {
-                        return Err(format!(
-                            "(d) `{action}` below the high-water mark {}",
-                            self.high_water_mark
-                        ));
-                    }
-                    // The operator accepted the loss: the history goes on from here.
-                    self.high_water_mark = *seqno;
+                if let Some(other) = kept.iter().find(|n| n.history != own_history) {
+                    return Err(format!(
+                        "(c) `{action}` of history {} while {} holds {}",
+                        letter(own_history),
+                        other.name,
+                        letter(other.history)
+                    ));
+                }
+                // (d) Never below its history's mark, (j) never another history than
+                // the accepted one, unless forced.
+                let below = *seqno < self.mark(own_history);
+                let other_history = own_history != self.accepted;
+                if (below || other_history) && !force {
+                    return Err(format!(
+                        "(d) `{action}` of history {} below its mark {} or other than the accepted {}",
+                        letter(own_history),
+                        self.mark(own_history),
+                        letter(self.accepted)
+                    ));
                 }
                 let node = &mut self.nodes[index];
                 node.running = true;
@@ -506,37 +942,42 @@ impl Cluster {
                 node.failed_starts = 0;
                 node.unhappy_ticks = 0;
                 node.recovered = None;
-                node.grastate = Some(grastate(UUID_A, -1, false));
+                node.grastate = Some(grastate(own_history, -1, false));
                 self.component = Some(BTreeSet::from([index]));
                 self.partition = None;
+                return Ok(below || other_history);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
-    /// The model's own consistency, and (b): at most one Primary component.
+    /// The model's own consistency, and (b): at most one main Primary component, whose
+    /// members agree.
     fn check_model(&self) -> Result<(), Violation> {
         for (index, node) in self.nodes.iter().enumerate() {
             let member = self
                 .component
                 .as_ref()
                 .is_some_and(|members| members.contains(&index));
-            if node.in_primary != member || (node.in_primary && !node.running) {
+            if node.in_primary != member
+                || (node.in_primary && !node.running)
+                || (node.rogue && (node.in_primary || !node.running))
+            {
                 return Err(format!(
-                    "(b) {} is in_primary={} but member={member}",
-                    node.name, node.in_primary
+                    "(b) {} is in_primary={} rogue={} but member={member}",
+                    node.name, node.in_primary, node.rogue
                 ));
             }
         }
-        let seqnos: BTreeSet<i64> = self
+        let positions: BTreeSet<(&str, Option<i64>)> = self
             .component
             .iter()
             .flatten()
-            .filter_map(|&member| self.nodes[member].seqno)
+            .map(|&member| (self.nodes[member].history, self.nodes[member].seqno))
             .collect();
-        if seqnos.len() > 1 {
+        if positions.len() > 1 {
             return Err(format!(
-                "(b) members of the Primary component disagree: {seqnos:?}"
+                "(b) members of the Primary component disagree: {positions:?}"
             ));
         }
         Ok(())
@@ -580,34 +1021,72 @@ impl Cluster {
         Ok(())
     }
 
-    fn all_synced(&self) -> bool {
-        self.nodes.iter().all(Node::synced)
-    }
-
     fn random_node(&self, rng: &mut StdRng, filter: impl Fn(&Node) -> bool) -> Option<usize> {
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| filter(&self.nodes[i]))
             .collect();
         (!candidates.is_empty()).then(|| candidates[rng.gen_range(0..candidates.len())])
     }
+
+    /// An operator answers a refusal that only an operator can resolve, as they would:
+    /// gives up the data that blocks the cluster, or stops the side of a split brain
+    /// whose writes are given up.
+    fn give_up_blocking_data(&mut self, why: &str) {
+        for index in self.data_to_give_up() {
+            if self.rebuild.insert(index) {
+                self.log.push(format!(
+                    "  an operator gives up the data of {} ({why})",
+                    self.nodes[index].name
+                ));
+            }
+        }
+    }
+
+    /// Stops what runs outside the Primary component with data it lacks: the side of a
+    /// split brain whose writes are given up, and a node that rule 8 keeps from a
+    /// restart.
+    fn stop_outsiders(&mut self, rng: &mut StdRng) {
+        if let Some(rogue) = self.rogue() {
+            self.log.push(format!(
+                "  an operator stops {}, the side of the split brain whose writes are given up",
+                self.nodes[rogue].name
+            ));
+            self.graceful_stop(rogue, rng);
+        }
+        for index in 0..self.nodes.len() {
+            let node = &self.nodes[index];
+            if node.running && !node.in_primary && self.loss_by_state_transfer(index).is_some() {
+                self.log.push(format!(
+                    "  an operator stops {}, which rule 8 keeps out of the Primary component",
+                    node.name
+                ));
+                self.graceful_stop(index, rng);
+            }
+        }
+    }
 }
 
-fn verb(action: &Action, force: bool) -> &'static str {
-    match action {
+fn verb(step: &planner::Step, force: bool) -> &'static str {
+    match &step.action {
         Action::Start { .. } => "start",
         Action::Stop { .. } => "stop",
         Action::Restart { .. } => "restart",
+        Action::Recover { .. } if step.rule == Rule::PositionBeforeJoin => "recover before join",
         Action::Recover { .. } => "recover",
         Action::ClearBootstrapFlag { .. } => "clear-bootstrap-flag",
         Action::Bootstrap { .. } if force => "forced bootstrap",
         Action::Bootstrap { .. } => "bootstrap",
+        Action::WipeAndStart { .. } if step.rule == Rule::RebuildOnRequest => "rebuild",
         Action::WipeAndStart { .. } => "wipe-and-start",
     }
 }
 
 /// Liveness: from a calm copy of the cluster (every agent answers, the network is whole,
 /// an operator looked at the failed starts), repeated planner runs with `stuck` set bring
-/// every node into the Primary component, Synced. Skipped when a data dir is empty.
+/// every node into the Primary component, Synced. Where the model needs an operator's
+/// decision (two histories, a split brain, a Primary behind its mark), the operator
+/// decides as the refusals tell them: stops the rogue side, gives up the blocking data,
+/// and accepts the loss (`force`). Skipped when a data dir is empty.
 fn check_liveness(cluster: &Cluster, rng: &mut StdRng) -> Result<bool, Violation> {
     let mut calm = cluster.clone();
     calm.starts_may_fail = false;
@@ -622,14 +1101,19 @@ fn check_liveness(cluster: &Cluster, rng: &mut StdRng) -> Result<bool, Violation
     if calm.nodes.iter().any(|node| !node.has_data) {
         return Ok(false);
     }
-    let bound = 4 * calm.nodes.len() + 6;
+    let operator = calm.needs_operator();
+    let bound = 6 * calm.nodes.len() + 8;
     for _ in 0..bound {
         calm.tick(rng, true);
-        if calm.all_synced() {
+        if calm.settled() {
             return Ok(true);
         }
+        if operator {
+            calm.stop_outsiders(rng);
+            calm.give_up_blocking_data("liveness");
+        }
         let plan = calm
-            .run_planner(rng, true, false)
+            .run_planner(rng, true, operator)
             .map_err(|violation| format!("{violation}\n{}", calm.log.join("\n")))?;
         if let Some(Blocked::Refused { rule, reason }) = &plan.blocked {
             return Err(format!(
@@ -639,11 +1123,11 @@ fn check_liveness(cluster: &Cluster, rng: &mut StdRng) -> Result<bool, Violation
         }
     }
     calm.tick(rng, true);
-    if calm.all_synced() {
+    if calm.settled() {
         return Ok(true);
     }
     Err(format!(
-        "liveness: not all Synced after {bound} planner runs: {}\n{}",
+        "liveness: not settled after {bound} planner runs: {}\n{}",
         calm.describe(),
         calm.log.join("\n")
     ))
@@ -654,6 +1138,8 @@ struct Outcome {
     liveness_checks: usize,
     /// Steps applied in the random schedule (not in the liveness checks), by verb.
     applied: BTreeMap<&'static str, usize>,
+    /// Rules of applied steps, refusals and notes in the random schedule.
+    rules: BTreeMap<String, usize>,
 }
 
 fn simulate(seed: u64) -> Outcome {
@@ -668,6 +1154,7 @@ fn simulate(seed: u64) -> Outcome {
         planner_runs: 0,
         liveness_checks: 0,
         applied: BTreeMap::new(),
+        rules: BTreeMap::new(),
     };
     let mut operator_forces = false;
     let fail = |cluster: &Cluster, step: usize, violation: &str| -> ! {
@@ -728,11 +1215,7 @@ fn simulate(seed: u64) -> Outcome {
                         "{step}: lose the data dir of {}",
                         cluster.nodes[index].name
                     ));
-                    let node = &mut cluster.nodes[index];
-                    node.has_data = false;
-                    node.seqno = None;
-                    node.grastate = None;
-                    node.recovered = None;
+                    cluster.nodes[index].forget_data();
                 }
                 Ok(())
             }
@@ -754,7 +1237,8 @@ fn simulate(seed: u64) -> Outcome {
                 Ok(())
             }
             45..=46 => {
-                if cluster.component.is_some() {
+                // (A split brain of a rogue component is not also partitioned.)
+                if cluster.component.is_some() && cluster.rogue().is_none() {
                     cluster.log.push(format!("{step}: network partition"));
                     cluster.partition_network();
                 }
@@ -804,18 +1288,90 @@ fn simulate(seed: u64) -> Outcome {
                 }
                 Ok(())
             }
+            54 => {
+                // A second cluster history: a node restored from another cluster's
+                // backup, stopped cleanly or not.
+                if let Some(index) = cluster.random_node(&mut rng, |n| !n.running) {
+                    let seqno = rng.gen_range(1..60);
+                    let clean = rng.gen_bool(0.5);
+                    cluster.log.push(format!(
+                        "{step}: an operator restores {} from another cluster (B:{seqno}, {})",
+                        cluster.nodes[index].name,
+                        if clean { "clean" } else { "crashed" }
+                    ));
+                    let node = &mut cluster.nodes[index];
+                    node.has_data = true;
+                    node.seqno = Some(seqno);
+                    node.history = UUID_B;
+                    node.grastate = Some(grastate(UUID_B, if clean { seqno } else { -1 }, false));
+                    node.recovered = None;
+                    node.broken = false;
+                    cluster.raise_mark(UUID_B, seqno);
+                    cluster.rebuild.remove(&index);
+                }
+                Ok(())
+            }
+            55 => {
+                // A bootstrap by hand, outside galley: from stale data (a Primary behind
+                // its mark), of the other history (a Primary of another history than the
+                // accepted one), or beside the running cluster (a split brain).
+                if cluster.partition.is_none() {
+                    // Beside a running cluster, only another history's node makes a
+                    // second component that rule 9 can tell apart.
+                    let running = cluster.primary_history();
+                    if let Some(index) = cluster.random_node(&mut rng, |n| {
+                        !n.running
+                            && n.seqno.is_some()
+                            && !n.broken
+                            && running.is_none_or(|history| n.history != history)
+                    }) {
+                        if cluster.bootstrap_by_hand(index) {
+                            cluster.log.push(format!(
+                                "{step}: an operator bootstraps {} by hand",
+                                cluster.nodes[index].name
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
             _ => {
                 cluster.log.push(format!("{step}: run the planner"));
                 outcome.planner_runs += 1;
                 let force = std::mem::take(&mut operator_forces);
                 cluster.run_planner(&mut rng, false, force).map(|plan| {
-                    // An operator accepts the loss of a disk now and then.
-                    if let Some(Blocked::Refused {
-                        rule: Rule::HighWaterMark,
-                        ..
-                    }) = plan.blocked
-                    {
+                    let refused: Vec<Rule> = plan
+                        .blocked
+                        .iter()
+                        .chain(&plan.notes)
+                        .filter_map(|blocked| match blocked {
+                            Blocked::Refused { rule, .. } => Some(*rule),
+                            Blocked::Waiting { .. } => None,
+                        })
+                        .collect();
+                    // Now and then an operator accepts the loss of writes or of the
+                    // accepted history, gives up a node's data, or ends a split brain.
+                    if refused.iter().any(|rule| {
+                        matches!(
+                            rule,
+                            Rule::HighWaterMark | Rule::AcceptedHistory | Rule::PrimaryBehindMark
+                        )
+                    }) {
                         operator_forces = rng.gen_bool(0.3);
+                    }
+                    if refused.iter().any(|rule| {
+                        matches!(
+                            rule,
+                            Rule::KeepNewerData | Rule::KeepOtherHistory | Rule::MostAdvancedNode
+                        )
+                    }) && rng.gen_bool(0.3)
+                    {
+                        cluster.give_up_blocking_data("refused by the planner");
+                    }
+                    if (plan.situation == Situation::SplitBrain || !refused.is_empty())
+                        && rng.gen_bool(0.3)
+                    {
+                        cluster.stop_outsiders(&mut rng);
                     }
                 })
             }
@@ -832,6 +1388,7 @@ fn simulate(seed: u64) -> Outcome {
         }
     }
     outcome.applied = cluster.applied;
+    outcome.rules = cluster.rules;
     outcome
 }
 
@@ -841,13 +1398,14 @@ fn random_fault_schedules_keep_the_safety_rules() {
         let seed: u64 = seed.parse().expect("GALLEY_SIM_SEED is a number");
         let outcome = simulate(seed);
         eprintln!(
-            "seed {seed}: {} planner runs, {} liveness checks, applied {:?}",
-            outcome.planner_runs, outcome.liveness_checks, outcome.applied
+            "seed {seed}: {} planner runs, {} liveness checks, applied {:?}, rules {:?}",
+            outcome.planner_runs, outcome.liveness_checks, outcome.applied, outcome.rules
         );
         return;
     }
     let (mut planner_runs, mut liveness_checks) = (0, 0);
     let mut applied: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rules: BTreeMap<String, usize> = BTreeMap::new();
     // GALLEY_SIM_SEEDS=20000 runs a longer search.
     let seeds: u64 = std::env::var("GALLEY_SIM_SEEDS")
         .map_or(SEEDS, |n| n.parse().expect("GALLEY_SIM_SEEDS is a number"));
@@ -858,22 +1416,42 @@ fn random_fault_schedules_keep_the_safety_rules() {
         for (verb, count) in outcome.applied {
             *applied.entry(verb).or_default() += count;
         }
+        for (rule, count) in outcome.rules {
+            *rules.entry(rule).or_default() += count;
+        }
     }
-    eprintln!("{seeds} seeds x {STEPS} steps: {planner_runs} planner runs, {liveness_checks} liveness checks, applied {applied:?}");
-    // The schedules must reach every kind of step, not only the healthy cluster.
+    eprintln!("{seeds} seeds x {STEPS} steps: {planner_runs} planner runs, {liveness_checks} liveness checks, applied {applied:?}, rules {rules:?}");
+    // The schedules must reach every kind of step, not only the healthy cluster...
     for verb in [
         "start",
         "stop",
         "restart",
         "recover",
+        "recover before join",
         "clear-bootstrap-flag",
         "bootstrap",
         "forced bootstrap",
         "wipe-and-start",
+        "rebuild",
+        "accept",
+        "accept after bootstrap",
     ] {
         assert!(
             applied.get(verb).copied().unwrap_or(0) > 0,
             "no `{verb}` step was ever applied: {applied:?}"
+        );
+    }
+    // ... and every refusal of rules 8 to 10.
+    for rule in [
+        Rule::KeepNewerData,
+        Rule::KeepOtherHistory,
+        Rule::SplitBrain,
+        Rule::PrimaryBehindMark,
+        Rule::AcceptedHistory,
+    ] {
+        assert!(
+            rules.get(&format!("{rule:?}")).copied().unwrap_or(0) > 0,
+            "no plan was ever held back by {rule:?}: {rules:?}"
         );
     }
     assert!(

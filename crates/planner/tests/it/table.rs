@@ -1094,3 +1094,19 @@ fn an_acceptance_waits_for_its_bootstrap() {
     assert!(plan.steps.is_empty());
     assert_eq!(plan.acceptance, None);
 }
+
+#[test]
+fn an_acceptance_waits_for_every_agent() {
+    // node3 does not answer: it may run a Primary component of the accepted history
+    // A, so accepting B now could bless one side of a split brain nobody sees.
+    check(
+        "
+        hwm A:15
+        force
+        node1 primary synced seqno=3 uuid=B
+        node2 primary synced seqno=3 uuid=B
+        node3 unreachable
+        ",
+        "degraded: refused rule=AcceptedHistory (node1, node2); note refused rule=AcceptedHistory (node1, node2); note waiting rule=AcceptedHistory (node3); note waiting rule=EveryNodeReported (node3)",
+    );
+}
