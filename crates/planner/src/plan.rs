@@ -31,6 +31,16 @@ impl Observation {
     }
 }
 
+/// The nodes whose agent did not answer.
+fn unreachable_nodes(observation: &Observation) -> Vec<&str> {
+    observation
+        .nodes
+        .iter()
+        .filter(|node| node.agent == AgentState::Unreachable)
+        .map(|node| node.name.as_str())
+        .collect()
+}
+
 /// The highest committed seqno of one cluster history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
@@ -735,12 +745,7 @@ fn history_of_primary(
     }
     // An agent that does not answer may hide a node running another Primary component
     // (a split brain that cannot be seen): accepting the one in view could be wrong.
-    let unreachable: Vec<&str> = observation
-        .nodes
-        .iter()
-        .filter(|node| node.agent == AgentState::Unreachable)
-        .map(|node| node.name.as_str())
-        .collect();
+    let unreachable = unreachable_nodes(observation);
     if !unreachable.is_empty() {
         notes.push(Blocked::Waiting {
             rule: Rule::AcceptedHistory,
@@ -942,12 +947,7 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
         steps = recovers;
     }
     all_notes.append(&mut notes);
-    let unreachable: Vec<&str> = observation
-        .nodes
-        .iter()
-        .filter(|node| node.agent == AgentState::Unreachable)
-        .map(|node| node.name.as_str())
-        .collect();
+    let unreachable = unreachable_nodes(observation);
     if !unreachable.is_empty() {
         all_notes.push(Blocked::Waiting {
             rule: Rule::EveryNodeReported,
@@ -1002,12 +1002,7 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
         .filter(|(_, facts)| facts.running)
         .copied()
         .collect();
-    let unreachable: Vec<&str> = observation
-        .nodes
-        .iter()
-        .filter(|node| node.agent == AgentState::Unreachable)
-        .map(|node| node.name.as_str())
-        .collect();
+    let unreachable = unreachable_nodes(observation);
     if !running.is_empty() {
         let names: Vec<&str> = running.iter().map(|(node, _)| node.name.as_str()).collect();
         let all_running = running.len() == observation.nodes.len();

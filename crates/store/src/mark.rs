@@ -36,7 +36,7 @@ impl Store {
             },
         };
         write_mark(&transaction, mark)?;
-        match raise {
+        let said = match raise {
             MarkRaise::Adopted => {
                 accept(
                     &transaction,
@@ -45,37 +45,39 @@ impl Store {
                     None,
                     mark.at_ms,
                 )?;
-                insert_event(
-                    &transaction,
-                    &NewEvent {
-                        at_ms: mark.at_ms,
-                        severity: Severity::Info,
-                        kind: "cluster_history_adopted".to_owned(),
-                        node: Some(mark.node.clone()),
-                        message: format!(
-                            "cluster history {} is this cluster's (the first seen, at seqno {} on {})",
-                            mark.uuid, mark.seqno, mark.node
-                        ),
-                    },
-                )?;
+                Some((
+                    Severity::Info,
+                    "cluster_history_adopted",
+                    format!(
+                        "cluster history {} is this cluster's (the first seen, at seqno {} on {})",
+                        mark.uuid, mark.seqno, mark.node
+                    ),
+                ))
             }
             MarkRaise::NewHistory => {
                 let accepted = accepted_uuid(&transaction)?.unwrap_or_default();
-                insert_event(
-                    &transaction,
-                    &NewEvent {
-                        at_ms: mark.at_ms,
-                        severity: Severity::Warning,
-                        kind: "new_cluster_history".to_owned(),
-                        node: Some(mark.node.clone()),
-                        message: format!(
-                            "another cluster history, {}, appeared at seqno {} on {}, beside the accepted history {accepted}: its mark is kept apart, and only an operator can accept it",
-                            mark.uuid, mark.seqno, mark.node
-                        ),
-                    },
-                )?;
+                Some((
+                    Severity::Warning,
+                    "new_cluster_history",
+                    format!(
+                        "another cluster history, {}, appeared at seqno {} on {}, beside the accepted history {accepted}: its mark is kept apart, and only an operator can accept it",
+                        mark.uuid, mark.seqno, mark.node
+                    ),
+                ))
             }
-            MarkRaise::Raised | MarkRaise::Unchanged => {}
+            MarkRaise::Raised | MarkRaise::Unchanged => None,
+        };
+        if let Some((severity, kind, message)) = said {
+            insert_event(
+                &transaction,
+                &NewEvent {
+                    at_ms: mark.at_ms,
+                    severity,
+                    kind: kind.to_owned(),
+                    node: Some(mark.node.clone()),
+                    message,
+                },
+            )?;
         }
         transaction.commit()?;
         Ok(raise)

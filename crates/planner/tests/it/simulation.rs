@@ -451,7 +451,9 @@ impl Cluster {
         let other_history = self
             .primary_history()
             .is_some_and(|history| history != self.nodes[index].history);
-        if self.component.is_some() && !other_history {
+        // One rogue component at most: two of one history are a split brain that no
+        // UUID tells apart.
+        if (self.component.is_some() && !other_history) || self.rogue().is_some() {
             return false;
         }
         let node = &mut self.nodes[index];
@@ -523,7 +525,7 @@ impl Cluster {
                 .iter()
                 .any(|node| node.seqno.is_some() && node.history != self.accepted)
             || (0..self.nodes.len()).any(|index| {
-                !self.nodes[index].running && self.loss_by_state_transfer(index).is_some()
+                !self.nodes[index].in_primary && self.loss_by_state_transfer(index).is_some()
             })
     }
 
