@@ -70,6 +70,18 @@ pub fn settings_for(spec: &ClusterSpec, default_state_dir: &std::path::Path) -> 
         .unwrap_or_else(|| ControllerSpec::defaults(default_state_dir))
 }
 
+/// The store's marks as the planner takes them.
+pub fn planner_marks(marks: store::HighWaterMarks) -> planner::HighWaterMarks {
+    let mark = |mark: store::HighWaterMark| planner::Mark {
+        uuid: mark.uuid,
+        seqno: mark.seqno,
+    };
+    planner::HighWaterMarks {
+        accepted: marks.accepted.map(mark),
+        others: marks.others.into_iter().map(mark).collect(),
+    }
+}
+
 /// The engine's policy and patience from the `[controller]` section.
 pub fn engine_settings(settings: &ControllerSpec) -> Settings {
     Settings {
@@ -231,6 +243,7 @@ impl Controller {
             controller: self,
             memory: &mut state.record,
             recording: false,
+            acting: false,
         };
         state
             .engine
@@ -250,6 +263,7 @@ impl Controller {
             controller: self,
             memory: &mut state.record,
             recording: true,
+            acting,
         };
         let options = RoundOptions { acting, only: None };
         let round = state

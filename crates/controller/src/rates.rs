@@ -72,7 +72,22 @@ pub fn plan_key(plan: &Plan) -> String {
         Some(Blocked::Refused { reason, .. }) => format!("refused:{reason}"),
         None => String::new(),
     };
-    format!("{:?}|{}|{}", plan.situation, steps.join(","), blocked)
+    // A refusal held in a note (a node kept stopped with its data, rule 8) counts too.
+    let refused_notes: Vec<&str> = plan
+        .notes
+        .iter()
+        .filter_map(|note| match note {
+            Blocked::Refused { reason, .. } => Some(reason.as_str()),
+            Blocked::Waiting { .. } => None,
+        })
+        .collect();
+    format!(
+        "{:?}|{}|{}|{}",
+        plan.situation,
+        steps.join(","),
+        blocked,
+        refused_notes.join("|")
+    )
 }
 
 /// The per-node facts behind a decision, for the history.
@@ -100,7 +115,8 @@ pub fn evidence(observation: &Observation) -> serde_json::Value {
         .collect();
     json!({
         "nodes": nodes,
-        "high_water_mark": observation.high_water_mark.as_ref().map(|m| json!({"uuid": m.uuid, "seqno": m.seqno})),
+        "high_water_mark": observation.marks.accepted.as_ref().map(|m| json!({"uuid": m.uuid, "seqno": m.seqno})),
+        "other_histories": observation.marks.others.iter().map(|m| json!({"uuid": m.uuid, "seqno": m.seqno})).collect::<Vec<_>>(),
         "force": observation.force,
     })
 }
@@ -165,6 +181,7 @@ mod tests {
             steps,
             blocked,
             notes: Vec::new(),
+            acceptance: None,
         };
         let start = Step {
             action: planner::Action::Start {

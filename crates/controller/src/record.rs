@@ -45,6 +45,8 @@ pub(crate) struct Journal<'a> {
     pub controller: &'a Controller,
     pub memory: &'a mut RecordMemory,
     pub recording: bool,
+    /// This round may act (the controller holds the lease).
+    pub acting: bool,
 }
 
 impl Journal<'_> {
@@ -113,10 +115,7 @@ impl Journal<'_> {
     fn inputs(&self, now: i64) -> Result<Inputs, store::StoreError> {
         let controller = self.controller;
         let store = controller.store();
-        let high_water_mark = store.high_water_mark()?.map(|mark| planner::Mark {
-            uuid: mark.uuid,
-            seqno: mark.seqno,
-        });
+        let marks = crate::planner_marks(store.high_water_marks()?);
         let force =
             controller.options.force || store.approval("force", now - APPROVAL_TTL_MS)?.is_some();
         let mut rebuild = controller.options.rebuild.clone();
@@ -130,7 +129,7 @@ impl Journal<'_> {
             }
         }
         Ok(Inputs {
-            high_water_mark,
+            marks,
             force,
             operator: planner::Operator {
                 create_new: false,
@@ -191,7 +190,7 @@ impl Journal<'_> {
             }
             let Some(report) = report else { continue };
             if let Some(mark) = proven_mark(name, report, now) {
-                self.raise_mark(mark, report.process.running, now);
+                self.raise_mark(mark);
             }
             let Some(wsrep) = &report.wsrep else { continue };
             let record = self.memory.nodes.entry(name.clone()).or_default();
@@ -281,39 +280,47 @@ impl Journal<'_> {
         }
     }
 
-    /// Raises the high-water mark. A running Primary component with another cluster
-    /// UUID than the mark's is a new history (a forced or first bootstrap of other data):
-    /// the mark follows it, loudly.
-    fn raise_mark(&self, mark: HighWaterMark, running: bool, now: i64) {
+    /// Raises the high-water mark of the report's history. A history the store did not
+    /// know beside the accepted one gets a mark of its own and is never accepted here:
+    /// only an operator's `--force` does that (`accept`), so the mark is never reset
+    /// silently (rule 10).
+    fn raise_mark(&self, mark: HighWaterMark) {
+        if let Err(error) = self.controller.store().raise_high_water_mark(&mark) {
+            tracing::error!("cannot raise the high-water mark: {error}");
+        }
+    }
+
+    /// Uses up an operator's approval, if there is one.
+    fn use_approval(&self, key: &str, now: i64) {
         let store = self.controller.store();
-        let raised = store.raise_high_water_mark(&mark);
-        drop(store);
-        match raised {
-            Err(error) => tracing::error!("cannot raise the high-water mark: {error}"),
-            Ok(true) => {}
-            Ok(false) if running => {
-                let stored = self.controller.store().high_water_mark();
-                match stored {
-                    Ok(Some(stored)) if stored.uuid != mark.uuid => {
-                        let reason = format!(
-                            "the running Primary component has cluster UUID {} instead of {}",
-                            mark.uuid, stored.uuid
-                        );
-                        let reset = self.controller.store().reset_high_water_mark(
-                            Some(&mark),
-                            &reason,
-                            now,
-                        );
-                        if let Err(error) = reset {
-                            tracing::error!("cannot reset the high-water mark: {error}");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::error!("cannot read the high-water mark: {error}"),
+        match store.approval(key, now - APPROVAL_TTL_MS) {
+            Ok(Some(approval)) => {
+                if let Err(error) = store.consume_approval(approval.id) {
+                    tracing::error!("cannot use up the approval of {key}: {error}");
                 }
             }
-            Ok(false) => {}
+            Ok(None) => {}
+            Err(error) => tracing::error!("cannot read the approval of {key}: {error}"),
         }
+    }
+
+    /// Records what the operator's `--force` accepted (a history, a lower mark), with
+    /// the reason, and uses up the force approval.
+    fn accept(&self, acceptance: &planner::Acceptance, node: &str, now: i64) {
+        let mark = HighWaterMark {
+            uuid: acceptance.mark.uuid.clone(),
+            seqno: acceptance.mark.seqno,
+            node: node.to_owned(),
+            at_ms: now,
+        };
+        let accepted = self
+            .controller
+            .store()
+            .accept_history(&mark, &acceptance.reason, now);
+        if let Err(error) = accepted {
+            tracing::error!("cannot record the accepted history: {error}");
+        }
+        self.use_approval("force", now);
     }
 
     fn record_plan(&mut self, observation: &Observation, plan: &Plan, now: i64) {
@@ -363,6 +370,22 @@ impl Journal<'_> {
             );
             return;
         }
+        // Refusals held in notes while other steps go on: a node kept stopped because its
+        // data is newer or of another history (rule 8), a split brain (rule 9), a
+        // Primary behind its mark (rule 10). Only an operator can settle them.
+        for note in &plan.notes {
+            if let Blocked::Refused { rule, reason } = note {
+                if plan.blocked.as_ref() != Some(note) && *rule != Rule::Policy {
+                    self.event(
+                        Severity::Critical,
+                        "recovery_refused",
+                        None,
+                        format!("{reason} ({rule})"),
+                        now,
+                    );
+                }
+            }
+        }
         match &plan.blocked {
             Some(Blocked::Refused { rule, reason }) => {
                 self.decide(
@@ -398,34 +421,6 @@ impl Journal<'_> {
             None => {}
         }
     }
-
-    /// After a bootstrap that an operator forced below the mark, the mark follows the
-    /// new history, and the force approval is used up.
-    fn after_bootstrap(&self, node: &str, seqno: i64, now: i64) {
-        let store = self.controller.store();
-        match store.approval("force", now - APPROVAL_TTL_MS) {
-            Ok(Some(approval)) => {
-                if let Err(error) = store.consume_approval(approval.id) {
-                    tracing::error!("cannot use up the force approval: {error}");
-                }
-            }
-            Ok(None) => {}
-            Err(error) => tracing::error!("cannot read the force approval: {error}"),
-        }
-        match store.high_water_mark() {
-            Ok(Some(mark)) if mark.seqno > seqno => {
-                let reason = format!(
-                    "forced bootstrap of {node} at seqno {seqno}, below the mark {}, by an operator",
-                    mark.seqno
-                );
-                if let Err(error) = store.reset_high_water_mark(None, &reason, now) {
-                    tracing::error!("cannot reset the high-water mark: {error}");
-                }
-            }
-            Ok(_) => {}
-            Err(error) => tracing::error!("cannot read the high-water mark: {error}"),
-        }
-    }
 }
 
 /// The high-water mark a report proves (`reconcile::proven_position`).
@@ -446,6 +441,7 @@ fn situation_name(situation: Situation) -> &'static str {
         Situation::Degraded => "degraded",
         Situation::NoPrimary => "no_primary",
         Situation::Stopped => "stopped",
+        Situation::SplitBrain => "split_brain",
     }
 }
 
@@ -478,6 +474,15 @@ impl Recorder for Journal<'_> {
     fn planned(&mut self, observation: &Observation, plan: &Plan, now: i64) {
         if self.recording {
             self.record_plan(observation, plan, now);
+        }
+        // A Primary component of another history, or behind its mark, that the
+        // operator's --force accepts: recorded now (only by the actor holding the lease).
+        if let Some(acceptance) = plan
+            .acceptance
+            .as_ref()
+            .filter(|a| a.after_bootstrap.is_none() && self.acting)
+        {
+            self.accept(acceptance, "-", now);
         }
     }
 
@@ -562,8 +567,18 @@ impl Recorder for Journal<'_> {
                 format!("{} failed: {error}", step.action),
                 now,
             ),
-            (Ok(_), Action::Bootstrap { node, seqno, .. }) => {
-                self.after_bootstrap(node, *seqno, now)
+            (Ok(_), Action::Bootstrap { node, .. }) => {
+                if let Some(acceptance) = plan
+                    .acceptance
+                    .as_ref()
+                    .filter(|a| a.after_bootstrap.as_deref() == Some(node.as_str()))
+                {
+                    self.accept(acceptance, node, now);
+                }
+            }
+            // A node whose data the operator gave up is rebuilt: the approval is used.
+            (Ok(_), Action::WipeAndStart { node } | Action::Start { node }) => {
+                self.use_approval(&format!("rebuild {node}"), now);
             }
             _ => {}
         }

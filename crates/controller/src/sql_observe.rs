@@ -236,7 +236,7 @@ mod tests {
                     agent: AgentState::Unreachable,
                 },
             ],
-            high_water_mark: None,
+            marks: Default::default(),
             policy: Policy::default(),
             force: false,
             operator: Default::default(),
@@ -290,6 +290,7 @@ managed = false
             steps: vec![start("db2")],
             blocked: None,
             notes: Vec::new(),
+            acceptance: None,
         };
         let plan = leave_unmanaged_alone(plan, &imported_spec(), &observation());
         assert!(plan.steps.is_empty());
@@ -316,6 +317,7 @@ managed = false
             steps: Vec::new(),
             blocked: None,
             notes: Vec::new(),
+            acceptance: None,
         };
         assert_eq!(
             leave_unmanaged_alone(healthy.clone(), &imported_spec(), &observation()),
@@ -332,6 +334,7 @@ managed = false
             steps: vec![start("db1")],
             blocked: None,
             notes: Vec::new(),
+            acceptance: None,
         };
         assert_eq!(
             leave_unmanaged_alone(degraded.clone(), &managed, &observation()),
@@ -349,6 +352,7 @@ managed = false
                 reason: "db3 does not answer".to_owned(),
             }),
             notes: Vec::new(),
+            acceptance: None,
         };
         let plan = leave_unmanaged_alone(plan, &imported_spec(), &observation());
         let Some(Blocked::Refused { reason, .. }) = plan.blocked else {

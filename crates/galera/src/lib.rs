@@ -1,13 +1,16 @@
 //! The Galera domain in pure code: node states, `grastate.dat` and recovered positions,
-//! wsrep status variables and the health rules built on them, and the choice of a
-//! bootstrap node. No I/O: callers read files and run queries, this crate interprets.
+//! wsrep status variables and the health rules built on them, the choice of a bootstrap
+//! node, and split brain (two cluster histories running at once). No I/O: callers read
+//! files and run queries, this crate interprets.
 
 mod bootstrap;
 mod grastate;
+mod split_brain;
 mod status;
 
 pub use bootstrap::{choose_bootstrap, BootstrapChoice, BootstrapRefusal, NodePosition};
 pub use grastate::{
     parse_gvwstate_my_uuid, parse_recovered_position, GraState, GrastateError, Position, ZERO_UUID,
 };
+pub use split_brain::{split_brain, HistoryGroup, SplitBrain};
 pub use status::{Unhealthy, WsrepState, WsrepStatus, STATUS_VARIABLES};

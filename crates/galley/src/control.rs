@@ -362,10 +362,18 @@ fn print_plan(observation: &planner::Observation, plan: &Plan) {
             }
         }
     }
-    if let Some(mark) = &observation.high_water_mark {
+    if let Some(mark) = &observation.marks.accepted {
         println!(
             "high-water mark: seqno {} of cluster {}",
             mark.seqno, mark.uuid
+        );
+    }
+    // Every other history ever seen: a node restored from another cluster, a bootstrap
+    // of other data by hand. The operator chooses between them (`--force` accepts).
+    for mark in &observation.marks.others {
+        println!(
+            "another cluster history: {} (high-water mark seqno {})",
+            mark.uuid, mark.seqno
         );
     }
     println!("\nsituation: {:?}", plan.situation);
@@ -398,6 +406,9 @@ fn print_plan(observation: &planner::Observation, plan: &Plan) {
         Some(Blocked::Waiting { rule, reason }) => println!("waiting: {reason}\n   rule: {rule}"),
         Some(Blocked::Refused { rule, reason }) => println!("REFUSED: {reason}\n   rule: {rule}"),
         None => {}
+    }
+    if let Some(acceptance) = &plan.acceptance {
+        println!("--force accepts: {}", acceptance.reason);
     }
     for note in &plan.notes {
         match note {

@@ -97,10 +97,7 @@ impl Cluster {
         let path = controller::store_path(&crate::controller_daemon::settings(self));
         if path.exists() {
             let store = store::Store::open(&path)?;
-            inputs.high_water_mark = store.high_water_mark()?.map(|mark| planner::Mark {
-                uuid: mark.uuid,
-                seqno: mark.seqno,
-            });
+            inputs.marks = controller::planner_marks(store.high_water_marks()?);
             inputs.stopped_on_purpose = store.stopped_on_purpose()?;
         }
         Ok(inputs)
@@ -289,7 +286,7 @@ pub(crate) mod tests {
         let inputs = cluster.command_inputs(true, &["node2".to_owned()]).unwrap();
         assert!(inputs.operator.create_new);
         assert_eq!(inputs.operator.rebuild, ["node2"]);
-        assert_eq!(inputs.high_water_mark, None);
+        assert_eq!(inputs.marks, planner::HighWaterMarks::default());
         assert!(inputs.stopped_on_purpose.is_empty());
 
         let settings = crate::controller_daemon::settings(&cluster);
@@ -306,7 +303,7 @@ pub(crate) mod tests {
         store.set_desired("node3", false, 2).unwrap();
         let inputs = cluster.command_inputs(false, &[]).unwrap();
         assert_eq!(
-            inputs.high_water_mark,
+            inputs.marks.accepted,
             Some(planner::Mark {
                 uuid: "6e9a1b2c-0000-11ef-8000-000000000001".to_owned(),
                 seqno: 42,

@@ -12,11 +12,23 @@
 //! 4. never below the high-water mark without the operator's `force`;
 //! 5. pc.recovery preferred: nodes running outside a Primary component are waited for,
 //!    and `pc.bootstrap` is never planned;
-//! 6. joiners one at a time, each after the previous is Synced.
+//! 6. joiners one at a time, each after the previous is Synced;
+//! 7. every step and refusal names its `Rule` and a reason;
+//! 8. a node never takes a state transfer (start, restart, wipe) when its data is ahead
+//!    of the running Primary component or belongs to another cluster history; a crashed
+//!    node's position is read first (`Rule::KeepNewerData`, `KeepOtherHistory`,
+//!    `PositionBeforeJoin`);
+//! 9. two cluster histories running as Primary components is `Situation::SplitBrain`,
+//!    refused, never healthy (`galera::split_brain` names the minority);
+//! 10. one high-water mark per history (`HighWaterMarks`): a bootstrap is checked against
+//!     its own history's mark and the accepted history, a Primary component behind its
+//!     mark or of another history is reported, and what `force` accepts comes out as
+//!     `Plan::acceptance` for the controller to record.
 
 mod plan;
 
 pub use plan::{
-    plan, respect_operator_stops, Action, AgentState, Blocked, Facts, Mark, NodeView, Observation,
-    Operator, Plan, Policy, Rule, Situation, Step,
+    observed_marks, plan, respect_operator_stops, Acceptance, Action, AgentState, Blocked, Facts,
+    HighWaterMarks, Mark, NodeView, Observation, ObservedMark, Operator, Plan, Policy, Rule,
+    Situation, Step,
 };

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 pub struct Observation {
     /// In priority order (most preferred first).
     pub nodes: Vec<NodeView>,
-    /// The highest last committed seqno ever seen in this cluster (rule 4).
-    pub high_water_mark: Option<Mark>,
+    /// The high-water mark of every cluster history seen (rules 4 and 10).
+    pub marks: HighWaterMarks,
     pub policy: Policy,
-    /// The operator allowed a bootstrap below the high-water mark (`--force`).
+    /// The operator allowed a bootstrap below its history's high-water mark or of
+    /// another history than the accepted one, or accepts that the running Primary
+    /// component is (`--force`). The plan then says what to record (`Plan::acceptance`).
     pub force: bool,
     /// What else the operator asked for on this run (`galley up`, `--rebuild`).
     #[serde(default)]
@@ -28,8 +30,10 @@ pub struct Operator {
     /// bootstrap step). The controller never does: a cluster that lost every disk is not
     /// silently replaced by an empty one.
     pub create_new: bool,
-    /// Nodes whose data dir is empty because their data is lost (`--rebuild NODE`): the
-    /// others may bootstrap without them, and they are rebuilt by a full state transfer.
+    /// Nodes whose own data an operator gave up (`--rebuild NODE`): an empty data dir
+    /// among them does not block a bootstrap (`Rule::MissingData`); data they still hold
+    /// is moved aside and rebuilt from the Primary component by a state transfer, even
+    /// where rule 8 would keep it; in a bootstrap choice their positions do not count.
     pub rebuild: Vec<String>,
 }
 
@@ -51,10 +55,55 @@ impl Observation {
     }
 }
 
+impl Observation {
+    fn rebuilds(&self, node: &str) -> bool {
+        self.operator.rebuild.iter().any(|name| name == node)
+    }
+}
+
+/// The nodes whose agent did not answer.
+fn unreachable_nodes(observation: &Observation) -> Vec<&str> {
+    observation
+        .nodes
+        .iter()
+        .filter(|node| node.agent == AgentState::Unreachable)
+        .map(|node| node.name.as_str())
+        .collect()
+}
+
+/// The highest committed seqno of one cluster history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     pub uuid: String,
     pub seqno: i64,
+}
+
+impl fmt::Display for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.uuid, self.seqno)
+    }
+}
+
+/// The high-water marks the controller's store keeps, one per cluster history (rule 10).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HighWaterMarks {
+    /// The cluster's accepted history and its mark: the history it runs, or last ran.
+    /// None while no history was ever seen.
+    pub accepted: Option<Mark>,
+    /// Every other history ever seen (a node restored from another cluster, a
+    /// bootstrap of other data by hand), with its own mark.
+    #[serde(default)]
+    pub others: Vec<Mark>,
+}
+
+impl HighWaterMarks {
+    /// The mark of history `uuid`, accepted or not.
+    pub fn of(&self, uuid: &str) -> Option<&Mark> {
+        self.accepted
+            .iter()
+            .chain(&self.others)
+            .find(|mark| mark.uuid == uuid)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +288,13 @@ pub enum Rule {
     DeadMemberInView,
     NewCluster,
     MissingData,
+    KeepNewerData,
+    KeepOtherHistory,
+    PositionBeforeJoin,
+    SplitBrain,
+    PrimaryBehindMark,
+    AcceptedHistory,
+    RebuildOnRequest,
     Policy,
 }
 
@@ -278,6 +334,27 @@ impl fmt::Display for Rule {
             Rule::MissingData => {
                 "a node whose data dir is empty may have held the latest writes: bootstrap without it only when the operator says its data is lost"
             }
+            Rule::KeepNewerData => {
+                "rule 8: never start a joiner whose data is ahead of the Primary or of the high-water mark: a state transfer would overwrite the newest copy"
+            }
+            Rule::KeepOtherHistory => {
+                "rule 8: never start a joiner whose data belongs to another cluster history: a state transfer would overwrite it"
+            }
+            Rule::PositionBeforeJoin => {
+                "rule 8: learn a crashed node's position (--wsrep-recover) before it may join"
+            }
+            Rule::SplitBrain => {
+                "rule 9: two cluster histories running as Primary components is a split brain: no writes to the minority"
+            }
+            Rule::PrimaryBehindMark => {
+                "rule 10: a Primary component behind its history's high-water mark is missing committed writes"
+            }
+            Rule::AcceptedHistory => {
+                "rule 10: one high-water mark per cluster history; running or bootstrapping another history than the accepted one needs an operator"
+            }
+            Rule::RebuildOnRequest => {
+                "rebuild a node whose data an operator gave up (moved aside, then a state transfer)"
+            }
             Rule::Policy => "policy in galley.toml [controller]",
         };
         f.write_str(text)
@@ -308,12 +385,15 @@ pub enum Blocked {
 pub enum Situation {
     /// Every node Synced in one Primary component.
     Healthy,
-    /// A Primary component exists; some node is not in it.
+    /// A Primary component exists; some node is not in it, or it is missing committed
+    /// writes or runs another history than the accepted one (rule 10).
     Degraded,
     /// No Primary component, some node running or unknown.
     NoPrimary,
     /// Every node reported stopped.
     Stopped,
+    /// Running Primary nodes report two or more cluster histories (rule 9).
+    SplitBrain,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,11 +404,47 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Set when nothing may run now; `steps` then shows the plan ahead.
     pub blocked: Option<Blocked>,
-    /// Per-node reasons that hold some node back while others go on.
+    /// Per-node reasons that hold some node back while others go on, and what is wrong
+    /// with the running cluster's history (rule 10).
     pub notes: Vec<Blocked>,
+    /// What the operator's `force` accepts, for the controller to record in its store
+    /// (rule 10: a mark is never lowered or switched silently).
+    #[serde(default)]
+    pub acceptance: Option<Acceptance>,
+}
+
+/// A history and position that the operator's `force` makes the cluster's accepted
+/// history and its high-water mark (`store::Store::accept_history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub mark: Mark,
+    /// Record it once this node's `Bootstrap` step succeeded; None: record it now (the
+    /// Primary component runs it already).
+    pub after_bootstrap: Option<String>,
+    /// What is accepted and what it loses, for the record.
+    pub reason: String,
+}
+
+/// The highest committed seqno that one observation proves for a cluster history, and
+/// the node that proves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedMark {
+    pub uuid: String,
+    pub seqno: i64,
+    pub node: String,
 }
 
 impl Plan {
+    fn new(situation: Situation, steps: Vec<Step>, blocked: Option<Blocked>) -> Plan {
+        Plan {
+            situation,
+            steps,
+            blocked,
+            notes: Vec::new(),
+            acceptance: None,
+        }
+    }
+
     /// The steps to run now: none when blocked; otherwise the leading `Recover` steps
     /// together, or else the first step.
     pub fn runnable(&self) -> &[Step] {
@@ -342,6 +458,27 @@ impl Plan {
             .count();
         &self.steps[..recovers.max(1)]
     }
+}
+
+/// `write 11` or `writes 11..15`.
+fn writes(first: i64, last: i64) -> String {
+    if first == last {
+        format!("write {first}")
+    } else {
+        format!("writes {first}..{last}")
+    }
+}
+
+/// `write 11 was` or `writes 11..15 were`.
+fn writes_were(first: i64, last: i64) -> String {
+    let verb = if first == last { "was" } else { "were" };
+    format!("{} {verb}", writes(first, last))
+}
+
+/// `node3 holds` or `node3, node4 hold`.
+fn hold(names: &[&str]) -> String {
+    let verb = if names.len() == 1 { "holds" } else { "hold" };
+    format!("{} {verb}", names.join(", "))
 }
 
 fn step(action: Action, rule: Rule, reason: impl Into<String>, needs_confirmation: bool) -> Step {
@@ -384,20 +521,334 @@ pub fn plan(observation: &Observation) -> Plan {
     }
 }
 
-/// A Primary component exists: bring the other nodes into it, one at a time.
+/// The highest committed seqno this observation proves for each cluster history, with
+/// the node that proves it: the last committed seqno of a Synced member of a Primary
+/// component, or a stopped node's saved or recovered position. The controller raises
+/// its store's mark of each history with them before it plans (rule 10). Histories that
+/// a Primary component runs come first, so that a store that knows no history yet
+/// adopts the running one. A joiner's last committed seqno does not count: during its
+/// state transfer it may still show its old data's.
+pub fn observed_marks(observation: &Observation) -> Vec<ObservedMark> {
+    let mut marks: Vec<(bool, ObservedMark)> = Vec::new();
+    for node in &observation.nodes {
+        let AgentState::Reported(facts) = &node.agent else {
+            continue;
+        };
+        let (running, position) = match facts.wsrep.as_ref().filter(|_| facts.synced()) {
+            Some(wsrep) => (
+                true,
+                Position {
+                    uuid: wsrep.cluster_state_uuid.clone(),
+                    seqno: wsrep.last_committed,
+                },
+            ),
+            None if facts.running => continue,
+            None => match facts.position() {
+                Some(position) => (false, position),
+                None => continue,
+            },
+        };
+        if position.uuid.is_empty() || position.is_empty() {
+            continue;
+        }
+        match marks
+            .iter_mut()
+            .find(|(_, mark)| mark.uuid == position.uuid)
+        {
+            Some((runs, mark)) => {
+                *runs |= running;
+                if position.seqno > mark.seqno {
+                    mark.seqno = position.seqno;
+                    mark.node.clone_from(&node.name);
+                }
+            }
+            None => marks.push((
+                running,
+                ObservedMark {
+                    uuid: position.uuid,
+                    seqno: position.seqno,
+                    node: node.name.clone(),
+                },
+            )),
+        }
+    }
+    // Stable: otherwise in the order the nodes were given.
+    marks.sort_by_key(|(running, _)| !running);
+    marks.into_iter().map(|(_, mark)| mark).collect()
+}
+
+/// The running Primary component, once split brain is ruled out: one history.
+struct RunningPrimary<'a> {
+    /// Empty when no member reported it.
+    uuid: &'a str,
+    /// The highest last committed seqno of its Synced members (of every member when
+    /// none is Synced): what a joiner would receive.
+    seqno: i64,
+    members: Vec<&'a str>,
+}
+
+fn running_primary<'a>(reported: &[(&'a NodeView, &'a Facts)]) -> RunningPrimary<'a> {
+    let members: Vec<(&str, bool, &WsrepStatus)> = reported
+        .iter()
+        .filter(|(_, facts)| facts.primary())
+        .filter_map(|(node, facts)| {
+            let wsrep = facts.wsrep.as_ref()?;
+            Some((node.name.as_str(), facts.synced(), wsrep))
+        })
+        .collect();
+    let uuid = members
+        .iter()
+        .map(|(_, _, wsrep)| wsrep.cluster_state_uuid.as_str())
+        .find(|uuid| !uuid.is_empty())
+        .unwrap_or("");
+    let highest = |synced_only: bool| {
+        members
+            .iter()
+            .filter(|(_, synced, _)| *synced || !synced_only)
+            .map(|(_, _, wsrep)| wsrep.last_committed)
+            .max()
+    };
+    RunningPrimary {
+        uuid,
+        seqno: highest(true).or_else(|| highest(false)).unwrap_or(-1),
+        members: members.iter().map(|(name, _, _)| *name).collect(),
+    }
+}
+
+/// What a node would lose if a state transfer replaced its data (rule 8).
+enum OwnData {
+    /// Nothing: no data dir, a recovery that found no history (an SST cut short), or a
+    /// running server that has not answered over SQL yet (it was checked when started).
+    Nothing,
+    /// Files whose position is unknown (grastate.dat says -1 after a crash).
+    Unknown,
+    Position(Position),
+}
+
+fn own_data(facts: &Facts) -> OwnData {
+    if facts.running {
+        return match &facts.wsrep {
+            Some(wsrep) if !wsrep.cluster_state_uuid.is_empty() => {
+                let position = Position {
+                    uuid: wsrep.cluster_state_uuid.clone(),
+                    seqno: wsrep.last_committed,
+                };
+                if position.is_empty() {
+                    OwnData::Nothing
+                } else {
+                    OwnData::Position(position)
+                }
+            }
+            _ => OwnData::Nothing,
+        };
+    }
+    if !facts.has_data {
+        return OwnData::Nothing;
+    }
+    match facts.position() {
+        Some(position) => OwnData::Position(position),
+        None if facts.recovered.is_some() => OwnData::Nothing,
+        None => OwnData::Unknown,
+    }
+}
+
+/// Rule 8: why `node` must keep its data rather than take a state transfer from the
+/// running Primary component, if it must.
+fn keep_own_data(
+    node: &str,
+    own: &Position,
+    primary: &RunningPrimary,
+    marks: &HighWaterMarks,
+) -> Option<Blocked> {
+    if primary.uuid.is_empty() {
+        return waiting(
+            Rule::KeepOtherHistory,
+            format!("{node} holds history {own}, but the Primary component's cluster UUID was not read; it joins once the two can be compared"),
+        );
+    }
+    let choices = format!(
+        "{node} stays as it is, with its data. `galley recover` shows every node's history and position; to keep {node}'s data, move its data dir aside by hand (or bring the cluster back from it); to give it up, rebuild it with `galley recover --rebuild {node}` (its data is moved aside, then replaced by a state transfer)"
+    );
+    let members = primary.members.join(", ");
+    if own.uuid != primary.uuid {
+        let accepted = if marks.accepted.as_ref().is_some_and(|a| a.uuid == own.uuid) {
+            " (this cluster's accepted history)"
+        } else {
+            ""
+        };
+        return refused(
+            Rule::KeepOtherHistory,
+            format!(
+                "{node} holds cluster history {}{accepted} up to seqno {}, but the Primary component ({members}) runs history {} at seqno {}: a state transfer would replace {node}'s data with the other history. {choices}",
+                own.uuid, own.seqno, primary.uuid, primary.seqno
+            ),
+        );
+    }
+    if own.seqno > primary.seqno {
+        let mark = marks.of(&own.uuid).map_or_else(String::new, |mark| {
+            format!(" (its high-water mark is {})", mark.seqno)
+        });
+        return refused(
+            Rule::KeepNewerData,
+            format!(
+                "{node} is at seqno {} of history {}{mark}, ahead of the Primary component ({members}, last committed {}): {} may exist only on {node}, and a state transfer would overwrite them. {choices}",
+                own.seqno,
+                own.uuid,
+                primary.seqno,
+                writes(primary.seqno + 1, own.seqno)
+            ),
+        );
+    }
+    None
+}
+
+/// Rule 10 for the running Primary component: whether it is behind its history's mark,
+/// or runs another history than the accepted one. Refusal notes, or, when the operator
+/// forced it, the acceptance to record instead.
+fn history_of_primary(
+    observation: &Observation,
+    reported: &[(&NodeView, &Facts)],
+    primary: &RunningPrimary,
+) -> (Vec<Blocked>, Option<Acceptance>) {
+    if primary.uuid.is_empty() {
+        return (Vec::new(), None);
+    }
+    let marks = &observation.marks;
+    let members = primary.members.join(", ");
+    // Stopped nodes prove committed writes, even before the store's mark has them.
+    let stopped_at = |uuid: &str| -> Vec<(&str, i64)> {
+        reported
+            .iter()
+            .filter(|(_, facts)| !facts.running)
+            .filter_map(|(node, facts)| {
+                let position = facts.position().filter(|p| p.uuid == uuid)?;
+                Some((node.name.as_str(), position.seqno))
+            })
+            .collect()
+    };
+    let mut notes = Vec::new();
+    let mut accepted_loss = Vec::new();
+    if let Some(accepted) = marks.accepted.as_ref().filter(|a| a.uuid != primary.uuid) {
+        let holders: Vec<&str> = stopped_at(&accepted.uuid)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let held = if holders.is_empty() {
+            String::new()
+        } else {
+            format!("; {} it", hold(&holders))
+        };
+        notes.push(Blocked::Refused {
+            rule: Rule::AcceptedHistory,
+            reason: format!(
+                "the Primary component ({members}) runs cluster history {} at seqno {}, but this cluster's accepted history is {} (high-water mark {}{held}): none of its writes are in the running cluster. `galley recover` shows both histories; to keep the running one, accept it with `galley recover --force --yes` (recorded); to go back, stop the Primary component's nodes, and the bootstrap choice falls on a node that holds {}",
+                primary.uuid, primary.seqno, accepted.uuid, accepted.seqno, accepted.uuid
+            ),
+        });
+        accepted_loss.push(format!(
+            "the running history {} at seqno {} replaces the accepted history {} (high-water mark {})",
+            primary.uuid, primary.seqno, accepted.uuid, accepted.seqno
+        ));
+    }
+    let ahead: Vec<(&str, i64)> = stopped_at(primary.uuid)
+        .into_iter()
+        .filter(|(_, seqno)| *seqno > primary.seqno)
+        .collect();
+    let mark = marks
+        .of(primary.uuid)
+        .map(|mark| mark.seqno)
+        .into_iter()
+        .chain(ahead.iter().map(|(_, seqno)| *seqno))
+        .max()
+        .filter(|mark| *mark > primary.seqno);
+    if let Some(mark) = mark {
+        let held = if ahead.is_empty() {
+            "no node reported holding them".to_owned()
+        } else {
+            let names: Vec<&str> = ahead.iter().map(|(name, _)| *name).collect();
+            format!(
+                "{} them and keeps them: it is not started as a joiner (rule 8)",
+                hold(&names)
+            )
+        };
+        notes.push(Blocked::Refused {
+            rule: Rule::PrimaryBehindMark,
+            reason: format!(
+                "the Primary component ({members}) runs history {} at seqno {}, below its high-water mark {mark}: {} committed and {} missing from it; {held}. `galley recover` shows every node's position; to keep those writes, stop the Primary component's nodes, and the bootstrap choice falls on the node that holds them; to accept their loss, run `galley recover --force --yes` (recorded)",
+                primary.uuid,
+                primary.seqno,
+                writes_were(primary.seqno + 1, mark),
+                if primary.seqno + 1 == mark { "is" } else { "are" }
+            ),
+        });
+        accepted_loss.push(format!(
+            "{} of history {} given up",
+            writes(primary.seqno + 1, mark),
+            primary.uuid
+        ));
+    }
+    if notes.is_empty() || !observation.force {
+        return (notes, None);
+    }
+    // An agent that does not answer may hide a node running another Primary component
+    // (a split brain that cannot be seen): accepting the one in view could be wrong.
+    let unreachable = unreachable_nodes(observation);
+    if !unreachable.is_empty() {
+        notes.push(Blocked::Waiting {
+            rule: Rule::AcceptedHistory,
+            reason: format!(
+                "the operator's acceptance waits until every agent answers: {} may run another Primary component",
+                unreachable.join(", ")
+            ),
+        });
+        return (notes, None);
+    }
+    let acceptance = Acceptance {
+        mark: Mark {
+            uuid: primary.uuid.to_owned(),
+            seqno: primary.seqno,
+        },
+        after_bootstrap: None,
+        reason: format!(
+            "accepted by an operator (--force): {}",
+            accepted_loss.join("; ")
+        ),
+    };
+    (Vec::new(), Some(acceptance))
+}
+
+/// A Primary component exists: bring the other nodes into it, one at a time, each only
+/// if it loses nothing by taking the Primary component's state (rule 8).
 fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]) -> Plan {
     let policy = &observation.policy;
+    let statuses = reported
+        .iter()
+        .filter(|(_, facts)| facts.primary())
+        .filter_map(|(node, facts)| Some((node.name.as_str(), facts.wsrep.as_ref()?)));
+    if let Some(split) = galera::split_brain(statuses) {
+        return Plan::new(
+            Situation::SplitBrain,
+            Vec::new(),
+            refused(
+                Rule::SplitBrain,
+                format!(
+                    "{split}. No node is started or restarted into either side: galley does not choose whose writes to keep. Send no writes to the minority; `galley recover` shows both histories; stop the side whose writes you give up, and its nodes then stay stopped with their data (rule 8) until you move it aside or rebuild them"
+                ),
+            ),
+        );
+    }
+    let primary = running_primary(reported);
+    let (history_notes, acceptance) = history_of_primary(observation, reported, &primary);
     let all_synced = reported.len() == observation.nodes.len()
         && reported.iter().all(|(_, facts)| facts.synced());
-    if all_synced {
+    if all_synced && history_notes.is_empty() {
         return Plan {
-            situation: Situation::Healthy,
-            steps: Vec::new(),
-            blocked: None,
-            notes: Vec::new(),
+            acceptance,
+            ..Plan::new(Situation::Healthy, Vec::new(), None)
         };
     }
     let mut steps = Vec::new();
+    let mut recovers = Vec::new();
     let mut blocked = None;
     let mut notes = Vec::new();
     // A node running but not yet Synced is a joiner; while one joins, no other starts.
@@ -407,55 +858,97 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
         .map(|(node, _)| node.name.as_str())
         .collect();
     for (node, facts) in reported {
-        if facts.running && facts.stuck && !facts.synced() {
+        let name = node.name.as_str();
+        if facts.running {
+            if !facts.stuck || facts.synced() {
+                continue;
+            }
+            // A restarted node is a joiner again: its data counts as a stopped one's.
+            if let OwnData::Position(own) = own_data(facts) {
+                if let Some(note) = keep_own_data(name, &own, &primary, &observation.marks) {
+                    notes.push(note);
+                    continue;
+                }
+            }
             steps.push(step(
-                Action::Restart { node: node.name.clone() },
+                Action::Restart { node: name.to_owned() },
                 Rule::RestartStuckNode,
-                format!("{} runs outside the Primary component (or does not reach Synced) while the others form one", node.name),
+                format!("{name} runs outside the Primary component (or does not reach Synced) while the others form one"),
                 policy.confirm_restart,
             ));
-        } else if !facts.running {
-            let wipe = policy.allow_wipe && facts.failed_starts >= policy.wipe_after_failed_starts;
-            let (action, rule, reason) = if wipe {
-                (
-                    Action::WipeAndStart {
-                        node: node.name.clone(),
-                    },
-                    Rule::WipeAfterFailedStarts,
-                    format!(
-                        "{} failed to start {} times in a row; policy allows rebuilding it by SST",
-                        node.name, facts.failed_starts
-                    ),
-                )
-            } else {
-                (
-                    Action::Start { node: node.name.clone() },
-                    Rule::RestartCrashedNode,
-                    format!("{} is stopped while the cluster has a Primary component; it rejoins by IST or SST", node.name),
-                )
-            };
-            if facts.failed_starts >= policy.wipe_after_failed_starts && !policy.allow_wipe {
-                notes.push(Blocked::Refused {
-                    rule: Rule::Policy,
-                    reason: format!(
-                        "{} failed to start {} times in a row; rebuilding it by SST is off (controller.allow_wipe); see its error log",
-                        node.name, facts.failed_starts
-                    ),
-                });
-                continue;
-            }
-            if facts.backing_off {
-                notes.push(Blocked::Waiting {
-                    rule: Rule::RestartCrashedNode,
-                    reason: format!(
-                        "{} failed to start {} time(s); backing off before the next attempt",
-                        node.name, facts.failed_starts
-                    ),
-                });
-                continue;
-            }
-            steps.push(step(action, rule, reason, policy.confirm_restart));
+            continue;
         }
+        // An empty data dir has nothing to move aside: it just joins.
+        let rebuild = observation.rebuilds(name) && facts.has_data;
+        if facts.failed_starts >= policy.wipe_after_failed_starts && !policy.allow_wipe && !rebuild
+        {
+            notes.push(Blocked::Refused {
+                rule: Rule::Policy,
+                reason: format!(
+                    "{name} failed to start {} times in a row; rebuilding it by SST is off (controller.allow_wipe); see its error log",
+                    facts.failed_starts
+                ),
+            });
+            continue;
+        }
+        if facts.backing_off {
+            notes.push(Blocked::Waiting {
+                rule: Rule::RestartCrashedNode,
+                reason: format!(
+                    "{name} failed to start {} time(s); backing off before the next attempt",
+                    facts.failed_starts
+                ),
+            });
+            continue;
+        }
+        if !rebuild {
+            match own_data(facts) {
+                OwnData::Unknown => {
+                    recovers.push(step(
+                        Action::Recover { node: name.to_owned() },
+                        Rule::PositionBeforeJoin,
+                        format!("{name} stopped without saving its position (a crash); --wsrep-recover reads it from InnoDB, so that a state transfer never overwrites newer data or another history"),
+                        false,
+                    ));
+                    continue;
+                }
+                OwnData::Position(own) => {
+                    if let Some(note) = keep_own_data(name, &own, &primary, &observation.marks) {
+                        notes.push(note);
+                        continue;
+                    }
+                }
+                OwnData::Nothing => {}
+            }
+        }
+        let (action, rule, reason, needs_confirmation) = if rebuild {
+            (
+                Action::WipeAndStart { node: name.to_owned() },
+                Rule::RebuildOnRequest,
+                format!("an operator gave up {name}'s data: it is moved aside, and {name} is rebuilt from the Primary component by a full state transfer"),
+                false,
+            )
+        } else if policy.allow_wipe && facts.failed_starts >= policy.wipe_after_failed_starts {
+            (
+                Action::WipeAndStart {
+                    node: name.to_owned(),
+                },
+                Rule::WipeAfterFailedStarts,
+                format!(
+                    "{name} failed to start {} times in a row; policy allows rebuilding it by SST",
+                    facts.failed_starts
+                ),
+                policy.confirm_restart,
+            )
+        } else {
+            (
+                Action::Start { node: name.to_owned() },
+                Rule::RestartCrashedNode,
+                format!("{name} is stopped while the cluster has a Primary component; it rejoins by IST or SST"),
+                policy.confirm_restart,
+            )
+        };
+        steps.push(step(action, rule, reason, needs_confirmation));
     }
     // A stuck node is running but not Synced: restart it before any other node starts,
     // so that the restarted node, a joiner again, holds the next start back (rule 6).
@@ -493,14 +986,18 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
             blocked = waiting(Rule::OneJoinerAtATime, format!("{joiner} is joining"));
         }
     }
-    let unreachable: Vec<&str> = observation
-        .nodes
-        .iter()
-        .filter(|node| node.agent == AgentState::Unreachable)
-        .map(|node| node.name.as_str())
-        .collect();
+    let mut all_notes = history_notes;
+    if !recovers.is_empty() {
+        // --wsrep-recover reads only the stopped node's own files: it runs whatever the
+        // other steps wait for, and the next plan knows the position.
+        all_notes.extend(blocked.take());
+        recovers.append(&mut steps);
+        steps = recovers;
+    }
+    all_notes.append(&mut notes);
+    let unreachable = unreachable_nodes(observation);
     if !unreachable.is_empty() {
-        notes.push(Blocked::Waiting {
+        all_notes.push(Blocked::Waiting {
             rule: Rule::EveryNodeReported,
             reason: format!(
                 "the agent of {} does not answer; nothing can be done for it from here",
@@ -509,13 +1006,18 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
         });
     }
     if steps.is_empty() && blocked.is_none() {
-        blocked = notes.first().cloned();
+        blocked = all_notes
+            .iter()
+            .find(|note| matches!(note, Blocked::Refused { .. }))
+            .or(all_notes.first())
+            .cloned();
     }
     Plan {
         situation: Situation::Degraded,
         steps,
         blocked,
-        notes,
+        notes: all_notes,
+        acceptance,
     }
 }
 
@@ -548,12 +1050,7 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
         .filter(|(_, facts)| facts.running)
         .copied()
         .collect();
-    let unreachable: Vec<&str> = observation
-        .nodes
-        .iter()
-        .filter(|node| node.agent == AgentState::Unreachable)
-        .map(|node| node.name.as_str())
-        .collect();
+    let unreachable = unreachable_nodes(observation);
     if !running.is_empty() {
         let names: Vec<&str> = running.iter().map(|(node, _)| node.name.as_str()).collect();
         let all_running = running.len() == observation.nodes.len();
@@ -575,12 +1072,7 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
             } else {
                 waiting(Rule::PreferPcRecovery, reason)
             };
-            return Plan {
-                situation: Situation::NoPrimary,
-                steps: Vec::new(),
-                blocked,
-                notes: Vec::new(),
-            };
+            return Plan::new(Situation::NoPrimary, Vec::new(), blocked);
         }
         // Some nodes run outside any Primary component, the others are stopped, and it
         // has lasted: stop the stragglers gracefully so that every node can report a
@@ -603,26 +1095,20 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
             rule: Rule::Policy,
             reason: "automatic cluster recovery is off (controller.auto_recover_cluster); run `galley recover`".to_owned(),
         });
-        return Plan {
-            situation: Situation::NoPrimary,
-            steps,
-            blocked,
-            notes: Vec::new(),
-        };
+        return Plan::new(Situation::NoPrimary, steps, blocked);
     }
     if !unreachable.is_empty() {
-        return Plan {
-            situation: Situation::NoPrimary,
-            steps: Vec::new(),
-            blocked: waiting(
+        return Plan::new(
+            Situation::NoPrimary,
+            Vec::new(),
+            waiting(
                 Rule::EveryNodeReported,
                 format!(
                     "no Primary component, and the agent of {} does not answer: the most advanced node cannot be known until every node reports (or its agent confirms it is stopped)",
                     unreachable.join(", ")
                 ),
             ),
-            notes: Vec::new(),
-        };
+        );
     }
     plan_bootstrap(observation, reported)
 }
@@ -630,15 +1116,18 @@ fn plan_without_primary(observation: &Observation, reported: &[(&NodeView, &Fact
 /// Every node reported stopped: learn positions, then bootstrap the most advanced node.
 fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -> Plan {
     let policy = &observation.policy;
-    if reported.iter().all(|(_, facts)| !facts.has_data) {
+    // Data an operator gave up counts as none: it is moved aside when its node joins.
+    let kept_data =
+        |node: &NodeView, facts: &Facts| facts.has_data && !observation.rebuilds(&node.name);
+    if reported.iter().all(|(node, facts)| !kept_data(node, facts)) {
         return plan_new_cluster(observation, reported);
     }
     let unknown: Vec<&str> = reported
         .iter()
         // A recovery that found no history (the zero UUID, seqno -1: files from an SST cut
         // short) is an answer too: that node has no position and rejoins by SST.
-        .filter(|(_, facts)| {
-            facts.has_data && facts.position().is_none() && facts.recovered.is_none()
+        .filter(|(node, facts)| {
+            kept_data(node, facts) && facts.position().is_none() && facts.recovered.is_none()
         })
         .map(|(node, _)| node.name.as_str())
         .collect();
@@ -654,22 +1143,21 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
                 )
             })
             .collect();
-        return Plan {
-            situation: Situation::Stopped,
-            steps,
-            blocked: None,
-            notes: Vec::new(),
-        };
+        return Plan::new(Situation::Stopped, steps, None);
     }
     let positions: Vec<NodePosition> = reported
         .iter()
-        .map(|(node, facts)| NodePosition {
-            name: node.name.clone(),
-            priority: node.priority,
-            reported: true,
-            running: facts.running,
-            position: facts.position(),
-            safe_to_bootstrap: facts.grastate.as_ref().is_some_and(|g| g.safe_to_bootstrap),
+        .map(|(node, facts)| {
+            let kept = kept_data(node, facts);
+            NodePosition {
+                name: node.name.clone(),
+                priority: node.priority,
+                reported: true,
+                running: facts.running,
+                position: facts.position().filter(|_| kept),
+                safe_to_bootstrap: kept
+                    && facts.grastate.as_ref().is_some_and(|g| g.safe_to_bootstrap),
+            }
         })
         .collect();
     let choice = match galera::choose_bootstrap(&positions) {
@@ -685,33 +1173,43 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
                 galera::BootstrapRefusal::NotReported(_) => Rule::EveryNodeReported,
                 _ => Rule::MostAdvancedNode,
             };
-            return Plan {
-                situation: Situation::Stopped,
-                steps: Vec::new(),
-                blocked: refused(rule, refusal.to_string()),
-                notes: Vec::new(),
-            };
+            return Plan::new(
+                Situation::Stopped,
+                Vec::new(),
+                refused(rule, refusal.to_string()),
+            );
         }
     };
-    if let Some(mark) = &observation.high_water_mark {
-        if mark.uuid != choice.position.uuid && !observation.force {
-            return Plan {
-                situation: Situation::Stopped,
-                steps: Vec::new(),
-                blocked: refused(
-                    Rule::HighWaterMark,
+    let chosen = &choice.position;
+    // Rule 10: the bootstrap continues one history; it is checked against that
+    // history's own mark, and against the history the cluster accepted.
+    let other_history = observation
+        .marks
+        .accepted
+        .as_ref()
+        .filter(|accepted| accepted.uuid != chosen.uuid);
+    let below = observation
+        .marks
+        .of(&chosen.uuid)
+        .filter(|mark| chosen.seqno < mark.seqno);
+    if !observation.force {
+        if let Some(accepted) = other_history {
+            let own_mark = below.map_or_else(String::new, |mark| {
+                format!(", below that history's own high-water mark {}", mark.seqno)
+            });
+            return Plan::new(
+                Situation::Stopped,
+                Vec::new(),
+                refused(
+                    Rule::AcceptedHistory,
                     format!(
-                        "the nodes hold cluster {} but this cluster's history is {} (high-water mark seqno {}); refusing to bootstrap a different history without --force",
-                        choice.position.uuid, mark.uuid, mark.seqno
+                        "the nodes hold cluster history {} (the most advanced, {}, at seqno {}{own_mark}), but this cluster's accepted history is {} (high-water mark {}), which no node that keeps its data holds: a bootstrap would start the cluster on other data, without those writes. `galley recover` shows every node's history; bring back a node that holds {}, or, if these nodes are the cluster now (restored on purpose), accept their history with `galley recover --force --yes` (recorded)",
+                        chosen.uuid, choice.node, chosen.seqno, accepted.uuid, accepted.seqno, accepted.uuid
                     ),
                 ),
-                notes: Vec::new(),
-            };
+            );
         }
-        if mark.uuid == choice.position.uuid
-            && choice.position.seqno < mark.seqno
-            && !observation.force
-        {
+        if let Some(mark) = below {
             let missing: Vec<&str> = reported
                 .iter()
                 .filter(|(_, facts)| !facts.has_data)
@@ -725,23 +1223,21 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
                     missing.join(", ")
                 )
             };
-            return Plan {
-                situation: Situation::Stopped,
-                steps: Vec::new(),
-                blocked: refused(
+            return Plan::new(
+                Situation::Stopped,
+                Vec::new(),
+                refused(
                     Rule::HighWaterMark,
                     format!(
-                        "the most advanced node available, {}, is at seqno {}, below the high-water mark {}: writes {}..{} were committed and would be lost.{suspects} \
+                        "the most advanced node available, {}, is at seqno {}, below the high-water mark {}: {} committed and would be lost.{suspects} \
                          Restore that node's data, or accept the loss with `galley recover --force --yes`",
                         choice.node,
-                        choice.position.seqno,
+                        chosen.seqno,
                         mark.seqno,
-                        choice.position.seqno + 1,
-                        mark.seqno
+                        writes_were(chosen.seqno + 1, mark.seqno)
                     ),
                 ),
-                notes: Vec::new(),
-            };
+            );
         }
     }
     // After the mark (whose refusal names the writes at stake): an empty data dir may
@@ -767,6 +1263,7 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
                 ),
             ),
             notes: Vec::new(),
+            acceptance: None,
         };
     }
     let mut steps = Vec::new();
@@ -789,40 +1286,75 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
         .iter()
         .any(|p| p.name == choice.node && p.safe_to_bootstrap);
     let mut reason = choice.reason.clone();
-    if observation.force {
-        if let Some(mark) = observation
-            .high_water_mark
-            .as_ref()
-            .filter(|m| m.seqno > choice.position.seqno)
-        {
-            reason.push_str(&format!(
-                "; FORCED below the high-water mark {} by the operator",
-                mark.seqno
-            ));
-        }
+    let mut accepted_loss = Vec::new();
+    if let Some(accepted) = other_history {
+        reason.push_str(&format!(
+            "; FORCED to another history than the accepted {} (high-water mark {}) by the operator",
+            accepted.uuid, accepted.seqno
+        ));
+        accepted_loss.push(format!(
+            "history {} replaces the accepted history {} (high-water mark {})",
+            chosen.uuid, accepted.uuid, accepted.seqno
+        ));
     }
+    if let Some(mark) = below {
+        reason.push_str(&format!(
+            "; FORCED below the high-water mark {} by the operator",
+            mark.seqno
+        ));
+        accepted_loss.push(format!(
+            "{} of history {} given up",
+            writes(chosen.seqno + 1, mark.seqno),
+            chosen.uuid
+        ));
+    }
+    // Without force, a bootstrap of another history or below the mark was refused above.
+    let acceptance = (!accepted_loss.is_empty()).then(|| Acceptance {
+        mark: Mark {
+            uuid: chosen.uuid.clone(),
+            seqno: chosen.seqno,
+        },
+        after_bootstrap: Some(choice.node.clone()),
+        reason: format!(
+            "forced bootstrap of {} at {} by an operator (--force): {}",
+            choice.node,
+            chosen,
+            accepted_loss.join("; ")
+        ),
+    });
     steps.push(step(
         Action::Bootstrap {
             node: choice.node.clone(),
-            seqno: choice.position.seqno,
+            seqno: chosen.seqno,
             mark_safe,
         },
         Rule::MostAdvancedNode,
         reason,
         policy.confirm_bootstrap,
     ));
-    for (node, _) in reported.iter().filter(|(node, _)| node.name != choice.node) {
-        steps.push(step(
-            Action::Start {
-                node: node.name.clone(),
-            },
-            Rule::OneJoinerAtATime,
-            format!(
-                "{} joins after {} is Primary, one node at a time",
-                node.name, choice.node
-            ),
-            policy.confirm_restart,
-        ));
+    for (node, facts) in reported.iter().filter(|(node, _)| node.name != choice.node) {
+        let name = node.name.clone();
+        steps.push(if observation.rebuilds(&name) && facts.has_data {
+            step(
+                Action::WipeAndStart { node: name.clone() },
+                Rule::RebuildOnRequest,
+                format!(
+                    "an operator gave up {name}'s data: after {} is Primary, it is moved aside and {name} is rebuilt by a full state transfer, one node at a time",
+                    choice.node
+                ),
+                false,
+            )
+        } else {
+            step(
+                Action::Start { node: name.clone() },
+                Rule::OneJoinerAtATime,
+                format!(
+                    "{name} joins after {} is Primary, one node at a time",
+                    choice.node
+                ),
+                policy.confirm_restart,
+            )
+        });
     }
     let blocked = (!policy.auto_recover_cluster).then(|| Blocked::Refused {
         rule: Rule::Policy,
@@ -834,10 +1366,8 @@ fn plan_bootstrap(observation: &Observation, reported: &[(&NodeView, &Facts)]) -
         }
     }
     Plan {
-        situation: Situation::Stopped,
-        steps,
-        blocked,
-        notes: Vec::new(),
+        acceptance,
+        ..Plan::new(Situation::Stopped, steps, blocked)
     }
 }
 
@@ -853,13 +1383,16 @@ fn plan_new_cluster(observation: &Observation, reported: &[(&NodeView, &Facts)])
                 "no node has any data: this is a new cluster; create it with `galley up`",
             ),
             notes: Vec::new(),
+            acceptance: None,
         };
     }
     // The history says this cluster held data: an empty cluster in its place would
     // lose all of it without a word (rule 4).
     if let Some(mark) = observation
-        .high_water_mark
+        .marks
+        .accepted
         .as_ref()
+        .or(observation.marks.others.first())
         .filter(|_| !observation.force)
     {
         return Plan {
@@ -874,6 +1407,7 @@ fn plan_new_cluster(observation: &Observation, reported: &[(&NodeView, &Facts)])
                 ),
             ),
             notes: Vec::new(),
+            acceptance: None,
         };
     }
     let first = observation
@@ -915,6 +1449,7 @@ fn plan_new_cluster(observation: &Observation, reported: &[(&NodeView, &Facts)])
         steps,
         blocked: None,
         notes: Vec::new(),
+        acceptance: None,
     }
 }
 
@@ -936,6 +1471,7 @@ pub fn respect_operator_stops(
     });
     if everyone_stopped {
         plan.steps.clear();
+        plan.acceptance = None;
         plan.blocked = waiting(
             Rule::Policy,
             "every node was stopped on purpose; `galley start` or `galley up` brings them back",
@@ -950,17 +1486,22 @@ pub fn respect_operator_stops(
     }) {
         let node = bootstrap.action.node().to_owned();
         plan.steps.clear();
+        // The acceptance waited for that bootstrap.
+        plan.acceptance = None;
         plan.blocked = refused(
             Rule::MostAdvancedNode,
             format!("{node} must bootstrap (it is the most advanced), but an operator stopped it on purpose; bring it back with `galley start {node}` or `galley up`"),
         );
         return plan;
     }
+    // A position read only to start the node (rule 8) is not needed either; one read for
+    // a bootstrap choice is (rule 3).
     plan.steps.retain(|step| {
-        !(matches!(
+        let joins = matches!(
             step.action,
             Action::Start { .. } | Action::Restart { .. } | Action::WipeAndStart { .. }
-        ) && on_purpose(step.action.node()))
+        ) || step.rule == Rule::PositionBeforeJoin;
+        !(joins && on_purpose(step.action.node()))
     });
     plan
 }
@@ -994,7 +1535,7 @@ mod tests {
     fn observation(nodes: Vec<NodeView>) -> Observation {
         Observation {
             nodes,
-            high_water_mark: None,
+            marks: HighWaterMarks::default(),
             policy: Policy::default(),
             force: false,
             operator: Operator::default(),

@@ -5,8 +5,8 @@
 
 use agent::api::{NodeReport, StartMode};
 use planner::{
-    Action, AgentState, Blocked, Facts, Mark, NodeView, Observation, Operator, Plan, Policy, Rule,
-    Step,
+    Action, AgentState, Blocked, Facts, HighWaterMarks, NodeView, Observation, Operator, Plan,
+    Policy, Rule, Step,
 };
 
 use crate::agents::{NodeAgents, StepError};
@@ -33,7 +33,8 @@ pub struct Settings {
 /// What a round's caller adds to the agents' reports before planning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
-    pub high_water_mark: Option<Mark>,
+    /// The high-water marks, per cluster history.
+    pub marks: HighWaterMarks,
     /// The operator allowed a bootstrap below the high-water mark.
     pub force: bool,
     pub operator: Operator,
@@ -232,7 +233,7 @@ impl<A: NodeAgents> Engine<A> {
                     },
                 })
                 .collect(),
-            high_water_mark: inputs.high_water_mark.clone(),
+            marks: inputs.marks.clone(),
             policy: self.settings.policy.clone(),
             force: inputs.force,
             operator: inputs.operator.clone(),

@@ -40,6 +40,8 @@ pub enum StoreError {
     ReadOnly { path: PathBuf },
     #[error("approval {id} does not exist or was already consumed")]
     ApprovalUnavailable { id: i64 },
+    #[error("accepting a cluster history or lowering its high-water mark needs a reason, for the record")]
+    MissingReason,
     #[error("a lease needs a positive time to live, got {ttl_ms} ms")]
     InvalidLeaseTtl { ttl_ms: i64 },
     #[error("sqlite: {0}")]

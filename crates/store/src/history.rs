@@ -2,7 +2,9 @@
 //! (newest first, except samples) and retention (`prune`).
 
 use rusqlite::types::Type;
-use rusqlite::{params, params_from_iter, Row, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, Row, ToSql, Transaction, TransactionBehavior,
+};
 
 use crate::{
     Decision, Event, EventFilter, NewDecision, NewEvent, Result, Sample, Store, Transition,
@@ -41,20 +43,24 @@ impl Conditions {
     }
 }
 
+/// Inserts one event; also used inside other writes' transactions (the marks).
+pub(crate) fn insert_event(connection: &Connection, event: &NewEvent) -> rusqlite::Result<i64> {
+    connection.execute(
+        "INSERT INTO events (at_ms, severity, kind, node, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            event.at_ms,
+            event.severity,
+            event.kind,
+            event.node,
+            event.message
+        ],
+    )?;
+    Ok(connection.last_insert_rowid())
+}
+
 impl Store {
     pub fn record_event(&self, event: &NewEvent) -> Result<i64> {
-        let connection = self.writable()?;
-        connection.execute(
-            "INSERT INTO events (at_ms, severity, kind, node, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                event.at_ms,
-                event.severity,
-                event.kind,
-                event.node,
-                event.message
-            ],
-        )?;
-        Ok(connection.last_insert_rowid())
+        Ok(insert_event(self.writable()?, event)?)
     }
 
     pub fn record_decision(&self, decision: &NewDecision) -> Result<i64> {

@@ -1,6 +1,7 @@
 //! The controller's history in an embedded SQLite file: events, decisions with their
 //! reasons, node state transitions, metric samples with retention, the high-water mark
-//! of the highest `wsrep_last_committed` ever seen, the lease that lets one actor
+//! (the highest `wsrep_last_committed` ever seen) of every cluster history with the one
+//! the cluster accepted and each recorded change of it, the lease that lets one actor
 //! (the controller or `galley recover`) act at a time, and operator approvals.
 //!
 //! The store never reads the clock: every time is passed in as `at_ms`/`now_ms`, unix
@@ -31,8 +32,8 @@ use rusqlite::{Connection, OpenFlags};
 pub use accounts::{ApiToken, ServiceCredential, SessionRecord};
 pub use error::{Result, StoreError};
 pub use records::{
-    Approval, Decision, Event, EventFilter, HighWaterMark, NewDecision, NewEvent, Sample, Severity,
-    Transition, UnknownSeverity,
+    Approval, Decision, Event, EventFilter, HighWaterMark, HighWaterMarks, MarkChange, MarkRaise,
+    NewDecision, NewEvent, Sample, Severity, Transition, UnknownSeverity,
 };
 pub use schema::SCHEMA_VERSION;
 

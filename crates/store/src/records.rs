@@ -1,5 +1,5 @@
 //! The values the store records and returns: events, decisions, transitions, samples,
-//! the high-water mark, approvals and the event filter.
+//! the high-water marks and their changes, approvals and the event filter.
 
 use std::fmt;
 use std::str::FromStr;
@@ -147,8 +147,9 @@ pub struct Sample {
     pub replication_bytes_per_second: f64,
 }
 
-/// The highest `wsrep_last_committed` ever seen: the cluster UUID, the seqno, the node
-/// that reported it and when. A bootstrap from a node below it would lose transactions.
+/// The highest `wsrep_last_committed` ever seen in one cluster history: the cluster
+/// UUID, the seqno, the node that reported it and when. A bootstrap of that history
+/// from a node below it would lose transactions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HighWaterMark {
     pub uuid: String,
@@ -161,6 +162,57 @@ impl fmt::Display for HighWaterMark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{} (seen on {})", self.uuid, self.seqno, self.node)
     }
+}
+
+/// Every cluster history's mark (rule 10).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HighWaterMarks {
+    /// The history the cluster runs, or last ran: the first one ever seen, until an
+    /// operator accepts another ([`crate::Store::accept_history`]).
+    pub accepted: Option<HighWaterMark>,
+    /// Every other history ever seen, by UUID.
+    pub others: Vec<HighWaterMark>,
+}
+
+impl HighWaterMarks {
+    /// The mark of history `uuid`, accepted or not.
+    pub fn of(&self, uuid: &str) -> Option<&HighWaterMark> {
+        self.accepted
+            .iter()
+            .chain(&self.others)
+            .find(|mark| mark.uuid == uuid)
+    }
+}
+
+/// What [`crate::Store::raise_high_water_mark`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkRaise {
+    /// The history's stored mark is as high or higher: nothing changed.
+    Unchanged,
+    /// The history's mark rose.
+    Raised,
+    /// The first history the store ever saw: recorded, and accepted as the cluster's.
+    Adopted,
+    /// A history the store did not know, beside the accepted one: recorded with its
+    /// own mark, not accepted; a warning event says so.
+    NewHistory,
+}
+
+/// A recorded change of the accepted history, or of a mark other than a rise: the
+/// adoption of the first history, and every operator acceptance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarkChange {
+    pub id: i64,
+    pub at_ms: i64,
+    /// The history that is accepted from then on.
+    pub uuid: String,
+    /// Its mark before; None when it had none.
+    pub from_seqno: Option<i64>,
+    pub to_seqno: i64,
+    /// The history accepted before, when it was another one.
+    pub previous_history: Option<String>,
+    pub reason: String,
 }
 
 /// An operator's approval of one plan step.

@@ -132,6 +132,44 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE samples ADD COLUMN replication_bytes_per_second REAL;
     ALTER TABLE decisions ADD COLUMN situation TEXT;
     ",
+    // Version 4: one high-water mark per cluster history (rule 10), the history the
+    // cluster accepted, and every change of the accepted history or lowering of a mark,
+    // kept for good (events are pruned). The single mark of version 3 becomes the
+    // accepted history's.
+    "
+    CREATE TABLE history_marks (
+        uuid TEXT PRIMARY KEY,
+        seqno INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    INSERT INTO history_marks (uuid, seqno, node, at_ms)
+        SELECT uuid, seqno, node, at_ms FROM high_water_mark;
+
+    CREATE TABLE accepted_history (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        uuid TEXT NOT NULL REFERENCES history_marks (uuid),
+        at_ms INTEGER NOT NULL
+    );
+    INSERT INTO accepted_history (id, uuid, at_ms)
+        SELECT 1, uuid, at_ms FROM high_water_mark;
+
+    CREATE TABLE mark_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        uuid TEXT NOT NULL,
+        from_seqno INTEGER,
+        to_seqno INTEGER NOT NULL,
+        previous_history TEXT,
+        reason TEXT NOT NULL
+    );
+    INSERT INTO mark_changes (at_ms, uuid, from_seqno, to_seqno, previous_history, reason)
+        SELECT at_ms, uuid, NULL, seqno, NULL,
+            'the high-water mark of schema version 3 becomes the accepted history''s'
+        FROM high_water_mark;
+
+    DROP TABLE high_water_mark;
+    ",
 ];
 
 pub(crate) fn version(connection: &Connection) -> rusqlite::Result<i64> {
@@ -205,6 +243,86 @@ mod tests {
         assert!(samples[0].replication_bytes_per_second.is_nan());
         store.create_api_token("ci", "hash", 1).unwrap();
         assert_eq!(store.api_tokens().unwrap().len(), 1);
+    }
+
+    /// A file of schema version 3, with its single high-water mark when given.
+    fn version_3_file(path: &std::path::Path, mark: Option<(&str, i64)>) {
+        let connection = Connection::open(path).unwrap();
+        for migration in &MIGRATIONS[..3] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection.pragma_update(None, "user_version", 3).unwrap();
+        if let Some((uuid, seqno)) = mark {
+            connection
+                .execute(
+                    "INSERT INTO high_water_mark (id, uuid, seqno, node, at_ms)
+                     VALUES (1, ?1, ?2, 'node2', 42)",
+                    rusqlite::params![uuid, seqno],
+                )
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_single_mark_of_version_3_becomes_the_accepted_historys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("galley.db");
+        version_3_file(&path, Some(("u1", 77)));
+        let store = crate::Store::open(&path).unwrap();
+        assert_eq!(version(&store.connection).unwrap(), SCHEMA_VERSION);
+        let marks = store.high_water_marks().unwrap();
+        let expected = crate::HighWaterMark {
+            uuid: "u1".to_owned(),
+            seqno: 77,
+            node: "node2".to_owned(),
+            at_ms: 42,
+        };
+        assert_eq!(marks.accepted, Some(expected));
+        assert!(marks.others.is_empty());
+        let changes = store.mark_changes().unwrap();
+        assert_eq!(changes.len(), 1);
+        assert!(
+            changes[0].reason.contains("schema version 3"),
+            "{changes:?}"
+        );
+        // The migrated history is the accepted one: another is only recorded beside it.
+        let other = crate::HighWaterMark {
+            uuid: "u2".to_owned(),
+            seqno: 5,
+            node: "node1".to_owned(),
+            at_ms: 50,
+        };
+        assert_eq!(
+            store.raise_high_water_mark(&other).unwrap(),
+            crate::MarkRaise::NewHistory
+        );
+        assert_eq!(
+            store.high_water_marks().unwrap().accepted.unwrap().uuid,
+            "u1"
+        );
+    }
+
+    #[test]
+    fn a_version_3_file_without_a_mark_adopts_the_first_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("galley.db");
+        version_3_file(&path, None);
+        let store = crate::Store::open(&path).unwrap();
+        assert_eq!(
+            store.high_water_marks().unwrap(),
+            crate::HighWaterMarks::default()
+        );
+        assert!(store.mark_changes().unwrap().is_empty());
+        let first = crate::HighWaterMark {
+            uuid: "u1".to_owned(),
+            seqno: 5,
+            node: "node1".to_owned(),
+            at_ms: 50,
+        };
+        assert_eq!(
+            store.raise_high_water_mark(&first).unwrap(),
+            crate::MarkRaise::Adopted
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! optional header lines:
 //!
 //! ```text
-//! hwm A:15                                   # the high-water mark (uuid letter:seqno)
+//! hwm A:15                                   # the accepted history's high-water mark
+//! mark B:40                                  # the mark of another history seen
 //! force                                      # the operator's --force
 //! create_new                                 # `galley up`: a new cluster may be created
-//! rebuild node7                              # `--rebuild node7`: its data is lost
+//! rebuild node7                              # `--rebuild node7`: the operator gave up its data
 //! policy auto_recover_cluster=false allow_wipe=true
 //! node1 primary synced seqno=10              # running in the Primary component
+//! node2 primary synced seqno=40 uuid=B       # ... of history B (A by default)
 //! node2 primary joiner                       # joiner | joined | donor | synced
 //! node3 running nonprimary stuck             # outside any Primary component, for too long
 //! node4 stopped grastate=A:10 safe           # a graceful stop, safe_to_bootstrap=1
@@ -30,11 +32,13 @@
 //! parentheses. A step is `verb node`; a bootstrap is `bootstrap node@seqno`, with
 //! `+safe` when it marks the node safe_to_bootstrap; a new cluster is `create-cluster
 //! node`, with `+init` when its data dir is initialized first; `?` ends a step that needs an
-//! operator's confirmation. `nothing` stands for an empty plan.
+//! operator's confirmation. Last comes what `force` accepts: `accept A:12` (now) or
+//! `accept A:12 after bootstrap node1`. `nothing` stands for an empty plan.
 
 use galera::{GraState, Position, WsrepStatus, ZERO_UUID};
 use planner::{
-    Action, AgentState, Blocked, Facts, Mark, NodeView, Observation, Plan, Policy, Situation, Step,
+    Action, AgentState, Blocked, Facts, HighWaterMarks, Mark, NodeView, Observation, Plan, Policy,
+    Situation, Step,
 };
 
 pub const UUID_A: &str = "259f0f64-2a80-46ae-a206-519b5024470e";
@@ -47,6 +51,16 @@ pub fn uuid(letter: &str) -> &'static str {
         "B" => UUID_B,
         "0" => ZERO_UUID,
         other => panic!("unknown uuid letter `{other}`; use A, B or 0"),
+    }
+}
+
+/// The letter of a fixture UUID, for renderings.
+pub fn letter(uuid: &str) -> &str {
+    match uuid {
+        UUID_A => "A",
+        UUID_B => "B",
+        ZERO_UUID => "0",
+        other => other,
     }
 }
 
@@ -94,7 +108,7 @@ pub fn wsrep(primary: bool, local_state: i64, last_committed: i64) -> WsrepStatu
 pub fn parse(fixture: &str) -> Observation {
     let mut observation = Observation {
         nodes: Vec::new(),
-        high_water_mark: None,
+        marks: HighWaterMarks::default(),
         policy: Policy::default(),
         force: false,
         operator: Default::default(),
@@ -106,12 +120,17 @@ pub fn parse(fixture: &str) -> Observation {
     {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words[0] {
-            "hwm" => {
+            "hwm" | "mark" => {
                 let mark = position(words[1]);
-                observation.high_water_mark = Some(Mark {
+                let mark = Mark {
                     uuid: mark.uuid,
                     seqno: mark.seqno,
-                });
+                };
+                if words[0] == "hwm" {
+                    observation.marks.accepted = Some(mark);
+                } else {
+                    observation.marks.others.push(mark);
+                }
             }
             "force" => observation.force = true,
             "create_new" => observation.operator.create_new = true,
@@ -175,6 +194,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
     let mut failed_starts = 0;
     let mut backing_off = false;
     let mut view_size = None;
+    let mut cluster_uuid = UUID_A;
     for word in words {
         match word.split_once('=') {
             Some(("seqno", value)) => seqno = value.parse().expect("seqno=N"),
@@ -182,6 +202,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
             Some(("recovered", value)) => recovered = Some(position(value)),
             Some(("failed", value)) => failed_starts = value.parse().expect("failed=N"),
             Some(("size", value)) => view_size = Some(value.parse::<i64>().expect("size=N")),
+            Some(("uuid", value)) => cluster_uuid = uuid(value),
             Some(_) => panic!("unknown setting `{word}` in `{line}`"),
             None => match *word {
                 "stopped" => running = false,
@@ -219,6 +240,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
         if let Some(size) = view_size {
             status.cluster_size = size;
         }
+        status.cluster_state_uuid = cluster_uuid.to_owned();
         status
     });
     AgentState::Reported(Box::new(Facts {
@@ -239,6 +261,7 @@ pub fn render_situation(situation: Situation) -> &'static str {
         Situation::Degraded => "degraded",
         Situation::NoPrimary => "no_primary",
         Situation::Stopped => "stopped",
+        Situation::SplitBrain => "split_brain",
     }
 }
 
@@ -318,6 +341,14 @@ pub fn render(plan: &Plan, names: &[&str]) -> String {
     for note in &plan.notes {
         parts.push(format!("note {}", render_blocked(note, names)));
     }
+    if let Some(acceptance) = &plan.acceptance {
+        let mark = &acceptance.mark;
+        let mut text = format!("accept {}:{}", letter(&mark.uuid), mark.seqno);
+        if let Some(node) = &acceptance.after_bootstrap {
+            text.push_str(&format!(" after bootstrap {node}"));
+        }
+        parts.push(text);
+    }
     if parts.is_empty() {
         parts.push("nothing".to_owned());
     }
@@ -353,6 +384,10 @@ pub fn check(fixture: &str, expected: &str) -> Plan {
     for blocked in plan.blocked.iter().chain(&plan.notes) {
         let (Blocked::Waiting { reason, .. } | Blocked::Refused { reason, .. }) = blocked;
         assert!(!reason.trim().is_empty(), "empty reason in {blocked:?}");
+    }
+    if let Some(acceptance) = &plan.acceptance {
+        assert!(observation.force, "an acceptance without force: {plan:#?}");
+        assert!(!acceptance.reason.trim().is_empty(), "{acceptance:?}");
     }
     assert!(
         plan.steps

@@ -28,11 +28,20 @@ fn healthy_cluster_needs_nothing() {
 
 #[test]
 fn crashed_node_of_a_healthy_cluster_is_started() {
+    // Its position is read first (rule 8), then it starts.
     check(
         "
         node1 primary synced seqno=10
         node2 primary synced seqno=10
         node3 stopped crashed data
+        ",
+        "degraded: recover node3",
+    );
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:7
         ",
         "degraded: start node3",
     );
@@ -51,27 +60,27 @@ fn crashed_node_of_a_healthy_cluster_is_started() {
 fn joiners_start_one_at_a_time() {
     check(
         "
-        node1 primary synced
-        node2 stopped crashed
+        node1 primary synced seqno=10
+        node2 stopped recovered=A:9
         node3 stopped grastate=A:8
         ",
         "degraded: start node2; then start node3",
     );
     check(
         "
-        node1 primary synced
+        node1 primary synced seqno=10
         node2 primary joiner
-        node3 stopped crashed
-        node4 stopped crashed
+        node3 stopped recovered=A:9
+        node4 stopped nodata
         ",
         "degraded: waiting rule=OneJoinerAtATime (node2); then start node3, start node4",
     );
     // Joined (IST applied, catching up) is not Synced yet either.
     check(
         "
-        node1 primary synced
+        node1 primary synced seqno=10
         node2 primary joined
-        node3 stopped crashed
+        node3 stopped recovered=A:9
         ",
         "degraded: waiting rule=OneJoinerAtATime (node2); then start node3",
     );
@@ -122,15 +131,15 @@ fn stuck_node_is_restarted_before_another_node_starts() {
     check(
         "
         node1 stopped grastate=A:7
-        node2 primary synced
+        node2 primary synced seqno=10
         node3 primary joiner stuck
         ",
         "degraded: restart node3; then start node1",
     );
     check(
         "
-        node1 stopped crashed
-        node2 primary synced
+        node1 stopped recovered=A:7
+        node2 primary synced seqno=10
         node3 running nonprimary stuck
         ",
         "degraded: restart node3; then start node1",
@@ -147,21 +156,30 @@ fn failed_starts_back_off_then_wipe_or_refuse() {
         ",
         "degraded: waiting rule=RestartCrashedNode (node3); note waiting rule=RestartCrashedNode (node3)",
     );
-    // The backoff is over: try again.
+    // The backoff is over: read its position again (the failed start forgot it), then
+    // try again.
     check(
         "
         node1 primary synced
         node2 primary synced
         node3 stopped crashed failed=2
         ",
+        "degraded: recover node3",
+    );
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9 failed=2
+        ",
         "degraded: start node3",
     );
     check(
         "
         policy allow_wipe=true
-        node1 primary synced
-        node2 primary synced
-        node3 stopped crashed failed=3
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9 failed=3
         ",
         "degraded: wipe-and-start node3",
     );
@@ -186,8 +204,8 @@ fn failed_starts_back_off_then_wipe_or_refuse() {
     // The refused node does not hold the others back.
     check(
         "
-        node1 primary synced
-        node2 stopped crashed
+        node1 primary synced seqno=10
+        node2 stopped recovered=A:9
         node3 stopped crashed failed=4
         ",
         "degraded: start node2; note refused rule=Policy (node3)",
@@ -195,9 +213,9 @@ fn failed_starts_back_off_then_wipe_or_refuse() {
     check(
         "
         policy allow_wipe=true wipe_after_failed_starts=5
-        node1 primary synced
-        node2 primary synced
-        node3 stopped crashed failed=4
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9 failed=4
         ",
         "degraded: start node3",
     );
@@ -321,9 +339,9 @@ fn unreachable_agent_blocks_the_bootstrap() {
     // With a Primary component the others go on; nothing is done for node2.
     check(
         "
-        node1 primary synced
+        node1 primary synced seqno=10
         node2 unreachable
-        node3 stopped crashed
+        node3 stopped recovered=A:9
         ",
         "degraded: start node3; note waiting rule=EveryNodeReported (node2)",
     );
@@ -434,7 +452,7 @@ fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
         node2 stopped nodata
         node3 stopped grastate=A:10
         ",
-        "stopped: bootstrap node1@12; then start node2, start node3",
+        "stopped: bootstrap node1@12; then start node2, start node3; accept A:12 after bootstrap node1",
     );
     let bootstrap = plan
         .steps
@@ -452,14 +470,14 @@ fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
         ",
         "stopped: bootstrap node1@12; then start node2",
     );
-    // Nodes from another history than the mark's.
+    // Nodes from another history than the accepted one (rule 10).
     check(
         "
         hwm B:5
         node1 stopped grastate=A:12 safe
         node2 stopped grastate=A:11
         ",
-        "stopped: refused rule=HighWaterMark",
+        "stopped: refused rule=AcceptedHistory (node1)",
     );
     check(
         "
@@ -468,7 +486,7 @@ fn high_water_mark_refuses_a_bootstrap_that_loses_writes() {
         node1 stopped grastate=A:12 safe
         node2 stopped grastate=A:11
         ",
-        "stopped: bootstrap node1@12; then start node2",
+        "stopped: bootstrap node1@12; then start node2; accept A:12 after bootstrap node1",
     );
 }
 
@@ -622,9 +640,9 @@ fn policy_marks_steps_that_need_an_operator() {
     check(
         "
         policy auto_recover_nodes=false
-        node1 primary synced
-        node2 primary synced
-        node3 stopped crashed
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9
         ",
         "degraded: refused rule=Policy (node3); then start node3?",
     );
@@ -658,8 +676,8 @@ fn policy_marks_steps_that_need_an_operator() {
     check(
         "
         policy confirm_restart=true
-        node1 primary synced
-        node2 stopped crashed
+        node1 primary synced seqno=10
+        node2 stopped recovered=A:9
         ",
         "degraded: start node2?",
     );
@@ -704,7 +722,7 @@ fn joiner_waits_until_the_view_drops_the_dead_member() {
         "
         node1 primary synced size=3
         node2 primary synced size=3
-        node3 stopped crashed
+        node3 stopped nodata
         ",
         "degraded: waiting rule=DeadMemberInView; then start node3",
     );
@@ -713,7 +731,7 @@ fn joiner_waits_until_the_view_drops_the_dead_member() {
         "
         node1 primary synced size=2
         node2 primary synced size=2
-        node3 stopped crashed
+        node3 stopped nodata
         ",
         "degraded: start node3",
     );
@@ -723,7 +741,7 @@ fn joiner_waits_until_the_view_drops_the_dead_member() {
         "
         node1 primary synced size=3
         node2 unreachable
-        node3 stopped crashed
+        node3 stopped nodata
         ",
         "degraded: waiting rule=DeadMemberInView; then start node3; note waiting rule=EveryNodeReported (node2)",
     );
@@ -732,8 +750,458 @@ fn joiner_waits_until_the_view_drops_the_dead_member() {
         "
         node1 primary synced size=2
         node2 unreachable
-        node3 stopped crashed
+        node3 stopped nodata
         ",
         "degraded: start node3; note waiting rule=EveryNodeReported (node2)",
+    );
+}
+
+#[test]
+fn a_joiner_never_overwrites_newer_data() {
+    // Rule 8. Someone bootstrapped node1 by hand from stale data: node3 holds writes
+    // 11..15 that the Primary component lacks. Starting it would SST them away.
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped grastate=A:15
+        ",
+        "degraded: refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=KeepNewerData (node1, node2, node3)",
+    );
+    // A node behind the Primary still joins; the one ahead stays stopped.
+    check(
+        "
+        hwm A:15
+        node1 primary synced seqno=10
+        node2 stopped grastate=A:8
+        node3 stopped recovered=A:15
+        ",
+        "degraded: start node2; note refused rule=PrimaryBehindMark (node1, node3); note refused rule=KeepNewerData (node1, node3)",
+    );
+    // A wipe moves the data aside: the cluster would still go on without it.
+    check(
+        "
+        policy allow_wipe=true
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:12 failed=3
+        ",
+        "degraded: refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=KeepNewerData (node1, node2, node3)",
+    );
+    // A restart makes a running node a joiner again: its data counts too.
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 running nonprimary stuck seqno=14
+        ",
+        "degraded: refused rule=KeepNewerData (node1, node2, node3); note refused rule=KeepNewerData (node1, node2, node3)",
+    );
+    // At the Primary's position or behind it, nothing is lost.
+    check(
+        "
+        hwm A:10
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped grastate=A:10
+        ",
+        "degraded: start node3",
+    );
+}
+
+#[test]
+fn a_joiner_never_overwrites_another_cluster_history() {
+    // Rule 8. node3 was restored from another cluster (history B).
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped grastate=B:4
+        ",
+        "degraded: refused rule=KeepOtherHistory (node1, node2, node3); note refused rule=KeepOtherHistory (node1, node2, node3)",
+    );
+    check(
+        "
+        policy allow_wipe=true
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=B:40 failed=3
+        ",
+        "degraded: refused rule=KeepOtherHistory (node1, node2, node3); note refused rule=KeepOtherHistory (node1, node2, node3)",
+    );
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 running nonprimary stuck uuid=B
+        ",
+        "degraded: refused rule=KeepOtherHistory (node1, node2, node3); note refused rule=KeepOtherHistory (node1, node2, node3)",
+    );
+}
+
+#[test]
+fn a_crashed_joiner_reports_its_position_first() {
+    // Rule 8. grastate.dat says -1 after a crash: the position is unknown until
+    // --wsrep-recover reads it, and only then may the node take a state transfer.
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped crashed
+        ",
+        "degraded: recover node3",
+    );
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9
+        ",
+        "degraded: start node3",
+    );
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:11
+        ",
+        "degraded: refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=KeepNewerData (node1, node2, node3)",
+    );
+    // No history at all (an empty data dir, or an SST cut short: the zero UUID and
+    // seqno -1): nothing to lose, it joins.
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=0:-1
+        ",
+        "degraded: start node3",
+    );
+    // Reading a position touches no other node: it runs while a joiner syncs, and
+    // the node that will not be started is not read.
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary joiner
+        node3 stopped crashed
+        node4 stopped crashed failed=3
+        ",
+        "degraded: recover node3; note waiting rule=OneJoinerAtATime (node2); note refused rule=Policy (node4)",
+    );
+}
+
+#[test]
+fn two_cluster_histories_running_is_a_split_brain() {
+    // Rule 9: never healthy, no node started into either side; the minority is named.
+    let plan = check(
+        "
+        node1 primary synced seqno=10 size=2
+        node2 primary synced seqno=10 size=2
+        node3 primary synced seqno=40 size=1 uuid=B
+        ",
+        "split_brain: refused rule=SplitBrain (node1, node2, node3)",
+    );
+    let Some(Blocked::Refused { reason, .. }) = &plan.blocked else {
+        unreachable!()
+    };
+    assert!(reason.contains("the minority is node3"), "{reason}");
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=40 uuid=B
+        node3 stopped grastate=A:9
+        ",
+        "split_brain: refused rule=SplitBrain (node1, node2)",
+    );
+    // A node outside the Primary component that still reports an old UUID is no
+    // second history running.
+    check(
+        "
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 running nonprimary uuid=B
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node3)",
+    );
+}
+
+#[test]
+fn a_primary_behind_its_mark_is_missing_writes() {
+    // Rule 10: every node is Synced, but writes 11..15 were committed and are gone (a
+    // bootstrap from stale data by hand): not healthy, and said so.
+    let plan = check(
+        "
+        hwm A:15
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 primary synced seqno=10
+        ",
+        "degraded: refused rule=PrimaryBehindMark (node1, node2, node3); note refused rule=PrimaryBehindMark (node1, node2, node3)",
+    );
+    let Some(Blocked::Refused { reason, .. }) = &plan.blocked else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("11..15"),
+        "the missing writes are named: {reason}"
+    );
+    // At the mark: healthy.
+    check(
+        "
+        hwm A:10
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 primary synced seqno=10
+        ",
+        "healthy: nothing",
+    );
+}
+
+#[test]
+fn a_primary_of_another_history_than_the_accepted_one_is_reported() {
+    // Rule 10: the cluster's history is A; someone bootstrapped B (restored from
+    // another cluster). A's nodes are kept, and the running history is not accepted
+    // silently.
+    check(
+        "
+        hwm A:15
+        node1 primary synced seqno=3 uuid=B
+        node2 primary synced seqno=3 uuid=B
+        node3 stopped grastate=A:15
+        ",
+        "degraded: refused rule=AcceptedHistory (node1, node2, node3); note refused rule=AcceptedHistory (node1, node2, node3); note refused rule=KeepOtherHistory (node1, node2, node3)",
+    );
+}
+
+#[test]
+fn each_history_has_its_own_mark() {
+    // Rule 10. The cluster accepted history B after a forced bootstrap; A's mark (50) is
+    // kept beside it. Nodes holding A are not bootstrapped without the operator...
+    check(
+        "
+        hwm B:10
+        mark A:50
+        node1 stopped grastate=A:30
+        node2 stopped grastate=A:30
+        ",
+        "stopped: refused rule=AcceptedHistory (node1)",
+    );
+    // ... and when forced, the bootstrap is checked against A's own mark, not B's, and
+    // says what the acceptance gives up.
+    let plan = check(
+        "
+        hwm B:10
+        mark A:50
+        force
+        node1 stopped grastate=A:30
+        node2 stopped grastate=A:30
+        ",
+        "stopped: bootstrap node1@30 +safe; then start node2; accept A:30 after bootstrap node1",
+    );
+    let acceptance = plan.acceptance.as_ref().unwrap();
+    assert!(
+        acceptance.reason.contains("31..50"),
+        "{}",
+        acceptance.reason
+    );
+    assert!(
+        acceptance.reason.contains("replaces the accepted history"),
+        "{}",
+        acceptance.reason
+    );
+    // A bootstrap of the accepted history is checked against its mark only.
+    check(
+        "
+        hwm A:12
+        mark B:90
+        node1 stopped grastate=A:12
+        node2 stopped grastate=A:11
+        ",
+        "stopped: bootstrap node1@12 +safe; then start node2",
+    );
+    check(
+        "
+        hwm A:15
+        mark B:90
+        node1 stopped grastate=A:12
+        node2 stopped grastate=A:11
+        ",
+        "stopped: refused rule=HighWaterMark (node1)",
+    );
+    // A running Primary of the accepted history is measured against its own mark: B's
+    // higher one does not matter.
+    check(
+        "
+        hwm A:10
+        mark B:90
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        ",
+        "healthy: nothing",
+    );
+    // A running Primary of another history is measured against that history's mark.
+    check(
+        "
+        hwm A:10
+        mark B:90
+        node1 primary synced seqno=40 uuid=B
+        node2 primary synced seqno=40 uuid=B
+        ",
+        "degraded: refused rule=AcceptedHistory (node1, node2); note refused rule=AcceptedHistory (node1, node2); note refused rule=PrimaryBehindMark (node1, node2)",
+    );
+}
+
+#[test]
+fn force_accepts_the_running_history_explicitly() {
+    // Rule 10: with the operator's force, a Primary behind its mark or of another
+    // history is accepted, and the plan says what to record; nothing happens silently.
+    let plan = check(
+        "
+        hwm A:15
+        force
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        ",
+        "healthy: accept A:10",
+    );
+    let acceptance = plan.acceptance.unwrap();
+    assert!(
+        acceptance.reason.contains("11..15"),
+        "{}",
+        acceptance.reason
+    );
+    check(
+        "
+        hwm A:15
+        force
+        node1 primary synced seqno=3 uuid=B
+        node2 primary synced seqno=3 uuid=B
+        ",
+        "healthy: accept B:3",
+    );
+    // Force accepts the loss of writes, not the overwriting of a node that holds them:
+    // that is a separate decision, per node (rule 8).
+    check(
+        "
+        hwm A:15
+        force
+        node1 primary synced seqno=10
+        node2 stopped grastate=A:15
+        ",
+        "degraded: refused rule=KeepNewerData (node1, node2); note refused rule=KeepNewerData (node1, node2); accept A:10",
+    );
+}
+
+#[test]
+fn an_operator_may_give_up_a_nodes_data() {
+    // Rule 8's override: node3's data (another history, or ahead) is given up by name:
+    // it is moved aside and rebuilt, one joiner at a time like any other.
+    check(
+        "
+        rebuild node3
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped grastate=B:40
+        ",
+        "degraded: wipe-and-start node3",
+    );
+    check(
+        "
+        rebuild node3
+        node1 primary synced seqno=10
+        node2 primary joiner
+        node3 stopped crashed
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node2); then wipe-and-start node3",
+    );
+    // Given-up data does not count in a bootstrap choice either.
+    check(
+        "
+        rebuild node2 node3
+        node1 stopped grastate=A:10
+        node2 stopped grastate=B:12 safe
+        node3 stopped nodata
+        ",
+        "stopped: bootstrap node1@10 +safe; then wipe-and-start node2, start node3",
+    );
+}
+
+#[test]
+fn a_split_brain_of_equal_sides_names_both() {
+    let plan = check(
+        "
+        node1 primary synced seqno=10 size=1
+        node2 primary synced seqno=40 size=1 uuid=B
+        node3 stopped grastate=A:10
+        ",
+        "split_brain: refused rule=SplitBrain (node1, node2)",
+    );
+    let Some(Blocked::Refused { reason, .. }) = &plan.blocked else {
+        unreachable!()
+    };
+    assert!(reason.contains("neither is the majority"), "{reason}");
+}
+
+#[test]
+fn an_observation_proves_a_mark_per_history() {
+    // What the controller raises its store's marks with (rule 10): Synced members'
+    // last committed seqno and stopped nodes' positions, the highest per history, the
+    // running history first; a joiner's seqno and a crash's unknown position do not
+    // count.
+    let observation = crate::fixtures::parse(
+        "
+        node1 stopped grastate=B:40
+        node2 primary synced seqno=10
+        node3 primary joiner seqno=99
+        node4 stopped recovered=A:12
+        node5 stopped crashed
+        node6 stopped nodata
+        ",
+    );
+    let marks: Vec<String> = planner::observed_marks(&observation)
+        .iter()
+        .map(|mark| {
+            format!(
+                "{}:{} on {}",
+                crate::fixtures::letter(&mark.uuid),
+                mark.seqno,
+                mark.node
+            )
+        })
+        .collect();
+    assert_eq!(marks, ["A:12 on node4", "B:40 on node1"]);
+}
+
+#[test]
+fn an_acceptance_waits_for_its_bootstrap() {
+    // The most advanced node is stopped on purpose: no bootstrap, so nothing to accept.
+    let observation = crate::fixtures::parse(
+        "
+        hwm A:15
+        force
+        node1 stopped grastate=A:12
+        node2 stopped grastate=A:10
+        ",
+    );
+    let plan = planner::plan(&observation);
+    assert!(plan.acceptance.is_some());
+    let plan = planner::respect_operator_stops(plan, &observation, &["node1".to_owned()]);
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.acceptance, None);
+}
+
+#[test]
+fn an_acceptance_waits_for_every_agent() {
+    // node3 does not answer: it may run a Primary component of the accepted history
+    // A, so accepting B now could bless one side of a split brain nobody sees.
+    check(
+        "
+        hwm A:15
+        force
+        node1 primary synced seqno=3 uuid=B
+        node2 primary synced seqno=3 uuid=B
+        node3 unreachable
+        ",
+        "degraded: refused rule=AcceptedHistory (node1, node2); note refused rule=AcceptedHistory (node1, node2); note waiting rule=AcceptedHistory (node3); note waiting rule=EveryNodeReported (node3)",
     );
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use agent::api::{NodeReport, StartMode};
-use planner::{Blocked, Mark, Observation, Operator, Plan, Policy, Rule};
+use planner::{Blocked, HighWaterMarks, Mark, Observation, Operator, Plan, Policy, Rule};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reconcile::{
@@ -102,10 +102,13 @@ impl Recorder for SimRecorder {
             }
         }
         Ok(Inputs {
-            high_water_mark: (cluster.high_water_mark >= 0).then(|| Mark {
-                uuid: UUID_A.to_owned(),
-                seqno: cluster.high_water_mark,
-            }),
+            marks: HighWaterMarks {
+                accepted: (cluster.high_water_mark >= 0).then(|| Mark {
+                    uuid: UUID_A.to_owned(),
+                    seqno: cluster.high_water_mark,
+                }),
+                others: Vec::new(),
+            },
             force: cluster.forced,
             // The simulated operator knows which disks it lost and says so, as an
             // operator does with `--rebuild`; the high-water mark still guards rule 4.

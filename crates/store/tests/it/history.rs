@@ -1,7 +1,9 @@
 //! Events, decisions, transitions and samples: round trips, filters, order, retention.
 
 use serde_json::json;
-use store::{EventFilter, HighWaterMark, NewDecision, NewEvent, Sample, Severity, Transition};
+use store::{
+    EventFilter, HighWaterMark, MarkRaise, NewDecision, NewEvent, Sample, Severity, Transition,
+};
 
 use crate::{event, fixture};
 
@@ -257,14 +259,18 @@ fn prune_respects_retention_and_keeps_the_mark_lease_and_open_approvals() {
         node: "node1".to_owned(),
         at_ms: 50,
     };
-    assert!(f.store.raise_high_water_mark(&mark).unwrap());
+    assert_eq!(
+        f.store.raise_high_water_mark(&mark).unwrap(),
+        MarkRaise::Adopted
+    );
     assert!(f.store.acquire_lease("controller", 50, 1_000_000).unwrap());
     let open = f.store.approve("bootstrap node1", false, 60).unwrap();
     let used = f.store.approve("bootstrap node2", false, 70).unwrap();
     f.store.consume_approval(used).unwrap();
 
-    // Events, decisions, transitions and samples at 100 and 200, and the consumed approval.
-    assert_eq!(f.store.prune(300).unwrap(), 4 * 2 + 1);
+    // Events, decisions, transitions and samples at 100 and 200, the event of the mark's
+    // adoption at 50, and the consumed approval; the mark and its record of changes stay.
+    assert_eq!(f.store.prune(300).unwrap(), 4 * 2 + 1 + 1);
     assert_eq!(f.store.events(&EventFilter::default()).unwrap().len(), 1);
     assert_eq!(f.store.decisions(None, 0).unwrap().len(), 1);
     assert_eq!(f.store.transitions(None, None, 0).unwrap().len(), 1);
@@ -272,7 +278,8 @@ fn prune_respects_retention_and_keeps_the_mark_lease_and_open_approvals() {
         f.store.samples(None, 0, i64::MAX).unwrap(),
         [sample(300, "node1")]
     );
-    assert_eq!(f.store.high_water_mark().unwrap(), Some(mark));
+    assert_eq!(f.store.high_water_marks().unwrap().accepted, Some(mark));
+    assert_eq!(f.store.mark_changes().unwrap().len(), 1);
     assert_eq!(
         f.store.lease_holder(60).unwrap(),
         Some(("controller".to_owned(), 1_000_050))
