@@ -1,6 +1,6 @@
 //! The management commands that go through the controller's REST API: `galley db`,
 //! `user`, `grant`, `revoke`, `openstack` and `token`. Each parses its arguments, makes
-//! one or two calls with the typed client (`api_client`), and prints an aligned table or
+//! one or two calls with the typed client (`controller_api::ApiClient`), and prints an aligned table or
 //! JSON (`--json` on every read). Exit codes: 0 done, 1 error, 3 drift found.
 //!
 //! Passwords and tokens never come from the command line (`ps` shows it to every user):
@@ -15,10 +15,11 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::api_client::{
-    ApiClient, GrantRequest, LocalController, Provisioned, TargetInputs, User,
+use controller_api::{
+    ApiClient, GrantRequest, LocalController, Provisioned, ServiceConfig, TargetInputs, User,
 };
-use crate::local::Location;
+
+use crate::local::{Cluster, Location};
 
 /// Which controller to talk to. The token comes from GALLEY_TOKEN, --token-file, or the
 /// cluster token of the cluster in --dir; never from a flag value.
@@ -53,9 +54,18 @@ impl ApiTarget {
             ca_cert: self.ca_cert.clone(),
         };
         let location = Location::new(self.dir.clone(), self.config.clone());
-        let resolved = crate::api_client::resolve(&inputs, || LocalController::load(&location))?;
+        let resolved = controller_api::resolve(&inputs, || local_controller(&location))?;
         ApiClient::new(&resolved)
     }
+}
+
+/// The controller of the cluster at `location`, from its spec and secrets file.
+pub fn local_controller(location: &Location) -> anyhow::Result<LocalController> {
+    let cluster = Cluster::load(location, false)?;
+    Ok(LocalController::for_settings(
+        &crate::control::settings(&cluster),
+        &cluster.secrets.cluster_token,
+    ))
 }
 
 #[derive(Debug, Args)]
@@ -329,7 +339,7 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Bytes for people: 0 B, 16.0 KiB, 1.2 MiB.
-pub fn human_size(bytes: i64) -> String {
+pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -397,10 +407,10 @@ pub async fn db(args: DbArgs) -> anyhow::Result<ExitCode> {
             |d| {
                 vec![
                     d.name.clone(),
-                    d.size_bytes.map_or("-".to_owned(), human_size),
-                    d.charset.clone().unwrap_or_else(|| "-".to_owned()),
-                    d.collation.clone().unwrap_or_else(|| "-".to_owned()),
-                    d.tables.map_or("-".to_owned(), |t| t.to_string()),
+                    human_size(d.size_bytes),
+                    d.charset.clone(),
+                    d.collation.clone(),
+                    d.tables.to_string(),
                 ]
             },
         )?,
@@ -418,9 +428,7 @@ pub async fn db(args: DbArgs) -> anyhow::Result<ExitCode> {
             } else {
                 println!(
                     "Created database {} ({}, {}).",
-                    created.name,
-                    created.charset.as_deref().unwrap_or("default charset"),
-                    created.collation.as_deref().unwrap_or("default collation")
+                    created.name, created.charset, created.collation
                 );
             }
         }
@@ -538,10 +546,10 @@ pub async fn grant(args: GrantArgs, grant: bool) -> anyhow::Result<ExitCode> {
     }
     let client = args.target.client()?;
     let request = GrantRequest {
-        user: &args.user,
-        host: &args.host,
-        database: &args.database,
-        privileges: &privileges,
+        user: args.user.clone(),
+        host: args.host.clone(),
+        database: args.database.clone(),
+        privileges: privileges.clone(),
     };
     let mut result = if grant {
         client.grant(&request).await?
@@ -657,7 +665,7 @@ pub async fn openstack(args: OpenstackArgs) -> anyhow::Result<ExitCode> {
                 if result.services.is_empty() {
                     // The dedicated endpoint names what is allowed when it is unknown.
                     let text = client.openstack_config(service).await?;
-                    result.services.push(crate::api_client::ServiceConfig {
+                    result.services.push(ServiceConfig {
                         service: service.clone(),
                         config: text,
                         ..Default::default()
@@ -725,13 +733,6 @@ pub async fn openstack(args: OpenstackArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn id_text(id: &serde_json::Value) -> String {
-    match id {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
 pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let client = args.target.client()?;
     match args.command {
@@ -740,11 +741,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&created)?;
             } else {
-                println!(
-                    "Created API token {} (id {}).",
-                    created.name,
-                    id_text(&created.id)
-                );
+                println!("Created API token {} (id {}).", created.name, created.id);
                 println!("token: {}", created.token);
                 println!("(shown once: only its hash is stored. Give it to clients in GALLEY_TOKEN or a file for --token-file.)");
             }
@@ -756,9 +753,9 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
             &["ID", "NAME", "CREATED", "LAST USED"],
             |t| {
                 vec![
-                    id_text(&t.id),
+                    t.id.to_string(),
                     t.name.clone(),
-                    t.created_ms.map_or("-".to_owned(), format_time),
+                    format_time(t.created_ms),
                     t.last_used_ms.map_or("never".to_owned(), format_time),
                 ]
             },
@@ -948,5 +945,58 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "[database]\n");
+    }
+
+    /// A state directory with a spec whose controller listens on `controller`.
+    fn local_cluster(controller: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display();
+        std::fs::write(
+            dir.path().join("galley.toml"),
+            format!(
+                "[cluster]\nname = \"c\"\nsecrets_file = \"{root}/secrets.toml\"\n\
+                 [controller]\n{controller}\nstate_dir = \"{root}/controller\"\n\
+                 [[node]]\nname = \"db1\"\naddress = \"10.0.0.1\"\nclient_port = 3306\nmanaged = false\n"
+            ),
+        )
+        .unwrap();
+        agent::Secrets::for_imported("dba", "pw")
+            .write_new(&dir.path().join("secrets.toml"))
+            .unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_local_controller_comes_from_the_spec_and_the_secrets_file() {
+        let dir = local_cluster("address = \"0.0.0.0\"\nport = 4711");
+        let location = Location::new(dir.path().to_path_buf(), None);
+        let local = local_controller(&location).unwrap();
+        assert_eq!(
+            local.url, "http://127.0.0.1:4711",
+            "a wildcard listener is dialled on loopback"
+        );
+        let secrets = agent::Secrets::load(&dir.path().join("secrets.toml")).unwrap();
+        assert_eq!(local.cluster_token, secrets.cluster_token);
+        assert_eq!(local.ca_cert, None);
+
+        let dir = local_cluster(
+            "address = \"10.0.0.5\"\nport = 4712\ntls_cert = \"/etc/galley/api.crt\"\ntls_key = \"/etc/galley/api.key\"",
+        );
+        let location = Location::new(dir.path().to_path_buf(), None);
+        let local = local_controller(&location).unwrap();
+        assert_eq!(local.url, "https://10.0.0.5:4712");
+        assert_eq!(
+            local.ca_cert.as_deref(),
+            Some(std::path::Path::new("/etc/galley/api.crt"))
+        );
+
+        let missing = Location::new(dir.path().join("nothing"), None);
+        let error = format!(
+            "{:#}",
+            controller_api::resolve(&TargetInputs::default(), || local_controller(&missing))
+                .unwrap_err()
+        );
+        assert!(error.contains("no controller to talk to"), "{error}");
+        assert!(error.contains("does not exist"), "{error}");
     }
 }
