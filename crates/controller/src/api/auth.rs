@@ -17,8 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use controller_api::{LoginRequest, NewToken, NewTokenRequest, TokenInfo, Whoami};
 use sha2::{Digest as _, Sha256};
 use store::{SessionRecord, Store};
 
@@ -291,12 +290,6 @@ pub async fn require_auth(
     response
 }
 
-#[derive(Deserialize)]
-struct LoginRequest {
-    username: String,
-    password: String,
-}
-
 /// A hash to verify against when the user does not exist, so that an unknown user
 /// takes as long to refuse as a wrong password.
 fn dummy_hash() -> &'static str {
@@ -372,8 +365,11 @@ async fn login(
         SESSION_TTL_MS / 1000,
         if state.tls { "; Secure" } else { "" }
     );
-    let mut response =
-        Json(json!({"username": body.username, "csrf_token": csrf_token})).into_response();
+    let mut response = Json(Whoami {
+        username: body.username,
+        csrf_token: Some(csrf_token),
+    })
+    .into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).expect("the cookie is ASCII"),
@@ -400,28 +396,40 @@ async fn logout(
     Ok(response)
 }
 
-async fn session(Extension(identity): Extension<Identity>) -> Json<serde_json::Value> {
+async fn session(Extension(identity): Extension<Identity>) -> Json<Whoami> {
     Json(match identity {
         Identity::Session {
             username,
             csrf_token,
             ..
-        } => json!({"username": username, "csrf_token": csrf_token}),
-        Identity::ApiToken { name, .. } => {
-            json!({"username": format!("token:{name}"), "csrf_token": null})
-        }
-        Identity::ClusterToken => json!({"username": "cluster-token", "csrf_token": null}),
+        } => Whoami {
+            username,
+            csrf_token: Some(csrf_token),
+        },
+        Identity::ApiToken { name, .. } => Whoami {
+            username: format!("token:{name}"),
+            csrf_token: None,
+        },
+        Identity::ClusterToken => Whoami {
+            username: "cluster-token".to_owned(),
+            csrf_token: None,
+        },
     })
 }
 
-async fn list_tokens(State(state): State<SharedState>) -> ApiResult<Json<Vec<store::ApiToken>>> {
+async fn list_tokens(State(state): State<SharedState>) -> ApiResult<Json<Vec<TokenInfo>>> {
     let tokens = state.store().api_tokens()?;
-    Ok(Json(tokens))
-}
-
-#[derive(Deserialize)]
-struct NewToken {
-    name: String,
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|token| TokenInfo {
+                id: token.id,
+                name: token.name,
+                created_ms: token.created_ms,
+                last_used_ms: token.last_used_ms,
+            })
+            .collect(),
+    ))
 }
 
 /// Token names: 1 to 64 letters, digits, `-`, `_`, `.` or spaces.
@@ -442,8 +450,8 @@ fn check_token_name(name: &str) -> ApiResult<()> {
 
 async fn create_token(
     State(state): State<SharedState>,
-    ApiJson(body): ApiJson<NewToken>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    ApiJson(body): ApiJson<NewTokenRequest>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     check_token_name(&body.name)?;
     let token = format!("galley_{}", random_hex(32));
     let id = state
@@ -452,7 +460,11 @@ async fn create_token(
     tracing::info!(id, name = %body.name, "API token created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "name": body.name, "token": token})),
+        Json(NewToken {
+            id,
+            name: body.name,
+            token,
+        }),
     ))
 }
 

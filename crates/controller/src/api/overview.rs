@@ -8,7 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::routing::{get, put};
 use axum::Json;
-use serde::Deserialize;
+use controller_api::{
+    ClusterView, ComponentView, ControllerView, Decision, DecisionsQuery, DesiredRequest,
+    DesiredState, Event, EventsQuery, Health, History, HistoryQuery, NodeView, ProxyView, Severity,
+};
 use serde_json::{json, Value};
 
 use super::{
@@ -18,8 +21,8 @@ use super::{
 use super::{ApiJson, ApiQuery};
 use crate::now_ms;
 
-async fn health() -> Json<Value> {
-    Json(json!({"ok": true}))
+async fn health() -> Json<Health> {
+    Json(Health { ok: true })
 }
 
 async fn openapi() -> Json<Value> {
@@ -28,7 +31,7 @@ async fn openapi() -> Json<Value> {
 
 /// The proxy's view: its writer and healthy nodes, from its admin `/status`; None when
 /// the spec has no proxy or it does not answer within a second.
-async fn proxy_view(state: &SharedState) -> Option<Value> {
+async fn proxy_view(state: &SharedState) -> Option<ProxyView> {
     let proxy = state.spec.proxy.as_ref()?;
     let url = format!(
         "http://{}/status",
@@ -45,26 +48,26 @@ async fn proxy_view(state: &SharedState) -> Option<Value> {
         .json()
         .await
         .ok()?;
-    let healthy: Vec<Value> = status["backends"]
+    let healthy: Vec<String> = status["backends"]
         .as_array()
         .map(|backends| {
             backends
                 .iter()
                 .filter(|backend| backend["read_healthy"].as_bool() == Some(true))
-                .map(|backend| backend["name"].clone())
+                .filter_map(|backend| backend["name"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default();
-    Some(json!({
-        "writer": status["writer"],
-        "writer_address": spec::host_port(&proxy.address, proxy.writer_port),
-        "reader_address": spec::host_port(&proxy.address, proxy.reader_port),
-        "healthy": healthy,
-    }))
+    Some(ProxyView {
+        writer: status["writer"].as_str().map(str::to_owned),
+        writer_address: spec::host_port(&proxy.address, proxy.writer_port),
+        reader_address: spec::host_port(&proxy.address, proxy.reader_port),
+        healthy,
+    })
 }
 
-/// The cluster as the controller's latest observation saw it.
-pub(super) fn cluster_view(state: &SharedState) -> Value {
+/// The cluster as the controller's latest observation saw it (without the proxy's view).
+pub(super) fn cluster_view(state: &SharedState) -> ClusterView {
     let latest = state.observations.latest();
     let mut nodes = Vec::new();
     let mut primary: Option<(i64, String)> = None;
@@ -90,43 +93,52 @@ pub(super) fn cluster_view(state: &SharedState) -> Value {
             None => "agent down".to_owned(),
             Some(report) => report.state_label(),
         };
-        nodes.push(json!({
-            "name": node.name,
-            "address": node.address,
-            "client_port": node.client_port,
-            "state": state_label,
-            "reachable": report.is_some(),
-            "cluster_size": wsrep.as_ref().map(|w| w.cluster_size),
-            "cluster_status": wsrep.as_ref().map(|w| w.cluster_status.clone()),
-            "last_committed": wsrep.as_ref().map(|w| w.last_committed),
-            "recv_queue": wsrep.as_ref().map(|w| w.local_recv_queue),
-            "send_queue": wsrep.as_ref().map(|w| w.local_send_queue),
-            "flow_control_paused": wsrep.as_ref().map(|w| w.flow_control_paused),
-            "cert_failures": wsrep.as_ref().map(|w| w.cert_failures),
-            "ready": wsrep.as_ref().map(|w| w.ready),
-            "desync": wsrep.as_ref().map(|w| w.desync),
-            "read_only": wsrep.as_ref().map(|w| w.read_only),
-        }));
+        nodes.push(NodeView {
+            name: node.name.clone(),
+            address: node.address.clone(),
+            client_port: node.client_port,
+            state: state_label,
+            reachable: report.is_some(),
+            cluster_size: wsrep.as_ref().map(|w| w.cluster_size),
+            cluster_status: wsrep.as_ref().map(|w| w.cluster_status.clone()),
+            last_committed: wsrep.as_ref().map(|w| w.last_committed),
+            recv_queue: wsrep.as_ref().map(|w| w.local_recv_queue),
+            send_queue: wsrep.as_ref().map(|w| w.local_send_queue),
+            flow_control_paused: wsrep.as_ref().map(|w| w.flow_control_paused),
+            cert_failures: wsrep.as_ref().map(|w| w.cert_failures),
+            ready: wsrep.as_ref().map(|w| w.ready),
+            desync: wsrep.as_ref().map(|w| w.desync),
+            read_only: wsrep.as_ref().map(|w| w.read_only),
+        });
     }
     let cluster = match primary {
-        Some((size, uuid)) => json!({"size": size, "status": "Primary", "uuid": uuid}),
-        None => json!({"size": 0, "status": "non-Primary", "uuid": null}),
-    };
-    json!({
-        "name": state.spec.name,
-        "observed_at_ms": latest.as_ref().map(|observed| observed.at_ms),
-        "nodes": nodes,
-        "cluster": cluster,
-        "controller": {
-            "auto_recover_nodes": state.settings.auto_recover_nodes,
-            "auto_recover_cluster": state.settings.auto_recover_cluster,
+        Some((size, uuid)) => ComponentView {
+            size,
+            status: "Primary".to_owned(),
+            uuid: Some(uuid),
         },
-    })
+        None => ComponentView {
+            size: 0,
+            status: "non-Primary".to_owned(),
+            uuid: None,
+        },
+    };
+    ClusterView {
+        name: state.spec.name.clone(),
+        observed_at_ms: latest.as_ref().map(|observed| observed.at_ms),
+        nodes,
+        cluster,
+        proxy: None,
+        controller: ControllerView {
+            auto_recover_nodes: state.settings.auto_recover_nodes,
+            auto_recover_cluster: state.settings.auto_recover_cluster,
+        },
+    }
 }
 
-async fn cluster(State(state): State<SharedState>) -> Json<Value> {
+async fn cluster(State(state): State<SharedState>) -> Json<ClusterView> {
     let mut view = cluster_view(&state);
-    view["proxy"] = proxy_view(&state).await.unwrap_or(Value::Null);
+    view.proxy = proxy_view(&state).await;
     Json(view)
 }
 
@@ -141,29 +153,20 @@ fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
     }
 }
 
-#[derive(Deserialize)]
-struct EventsQuery {
-    limit: Option<usize>,
-    node: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DesiredBody {
-    running: bool,
-}
-
 /// Records the operator's intent for a node, as `galley stop`/`galley start` do on the
 /// controller's own host: a node stopped on purpose is left down, not healed. A rolling
 /// restart driven from another host (a deployment) says so here before it stops a node.
 async fn set_desired(
     State(state): State<SharedState>,
     Path(node): Path<String>,
-    ApiJson(body): ApiJson<DesiredBody>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(body): ApiJson<DesiredRequest>,
+) -> ApiResult<Json<DesiredState>> {
     known_node(&state, &node)?;
     state.store().set_desired(&node, body.running, now_ms())?;
-    Ok(Json(json!({"node": node, "running": body.running})))
+    Ok(Json(DesiredState {
+        node,
+        running: body.running,
+    }))
 }
 
 /// A 400 naming the nodes there are, for a node name the spec does not have.
@@ -181,7 +184,7 @@ fn known_node(state: &SharedState, node: &str) -> ApiResult<()> {
 async fn events(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<Event>>> {
     let limit = check_limit(query.limit)?;
     if let Some(node) = &query.node {
         known_node(&state, node)?;
@@ -195,44 +198,39 @@ async fn events(
     Ok(Json(
         events
             .into_iter()
-            .map(|event| {
-                json!({
-                    "at_ms": event.at_ms,
-                    "severity": event.severity,
-                    "kind": event.kind,
-                    "node": event.node,
-                    "message": event.message,
-                })
+            .map(|event| Event {
+                at_ms: event.at_ms,
+                severity: match event.severity {
+                    store::Severity::Info => Severity::Info,
+                    store::Severity::Warning => Severity::Warning,
+                    store::Severity::Critical => Severity::Critical,
+                },
+                kind: event.kind,
+                node: event.node,
+                message: event.message,
             })
             .collect(),
     ))
 }
 
-#[derive(Deserialize)]
-struct DecisionsQuery {
-    limit: Option<usize>,
-}
-
 async fn decisions(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<DecisionsQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<Decision>>> {
     let limit = check_limit(query.limit)?;
     let decisions = state.store().decisions(None, limit)?;
     Ok(Json(
         decisions
             .into_iter()
-            .map(|decision| {
-                json!({
-                    "at_ms": decision.at_ms,
-                    "situation": decision.situation,
-                    "rule": decision.rule,
-                    "action": decision.action,
-                    "node": decision.node,
-                    "reason": decision.reason,
-                    "outcome": decision.outcome,
-                    "evidence": decision.evidence,
-                })
+            .map(|decision| Decision {
+                at_ms: decision.at_ms,
+                situation: decision.situation,
+                rule: decision.rule,
+                action: decision.action,
+                node: decision.node,
+                reason: decision.reason,
+                outcome: decision.outcome,
+                evidence: decision.evidence,
             })
             .collect(),
     ))
@@ -249,11 +247,6 @@ const WINDOWS: &[(&str, i64)] = &[
 
 /// Points per series at most: longer windows are averaged into buckets.
 const MAX_POINTS: i64 = 300;
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    window: Option<String>,
-}
 
 /// How a metric's per-node values combine into the cluster's.
 #[derive(Clone, Copy)]
@@ -339,7 +332,7 @@ pub(super) fn series(
 async fn history(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<History>> {
     let window = query.window.as_deref().unwrap_or("1h");
     let Some((_, window_ms)) = WINDOWS.iter().find(|(name, _)| *name == window) else {
         return Err(ApiError::bad_request(format!(
@@ -349,8 +342,10 @@ async fn history(
     let now = now_ms();
     let since = now - window_ms;
     let samples = state.store().samples(None, since, now)?;
-    let series = series(&samples, since, *window_ms);
-    Ok(Json(json!({"window": window, "series": series})))
+    Ok(Json(History {
+        window: window.to_owned(),
+        series: series(&samples, since, *window_ms),
+    }))
 }
 
 pub(super) fn routes() -> Vec<Route> {
