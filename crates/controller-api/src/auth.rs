@@ -5,7 +5,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// `POST /login`. `Debug` hides the password.
+/// `POST /login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(example = LoginRequest::example())]
 pub struct LoginRequest {
@@ -22,6 +22,7 @@ impl LoginRequest {
     }
 }
 
+/// Hides the password.
 impl fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoginRequest")
@@ -58,7 +59,7 @@ pub struct TokenInfo {
     pub name: String,
     /// Milliseconds since the Unix epoch.
     pub created_ms: i64,
-    /// None when the token was never used.
+    /// null when the token was never used.
     pub last_used_ms: Option<i64>,
 }
 
@@ -89,7 +90,7 @@ impl NewTokenRequest {
     }
 }
 
-/// A created API token: its secret is in this answer only. `Debug` hides it.
+/// A created API token: its secret is in this answer only.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(example = NewToken::example())]
 pub struct NewToken {
@@ -109,6 +110,7 @@ impl NewToken {
     }
 }
 
+/// Hides the secret.
 impl fmt::Debug for NewToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewToken")

@@ -91,7 +91,7 @@ impl User {
     }
 }
 
-/// `POST /users`. Without a password the controller generates one. `Debug` hides it.
+/// `POST /users`. Without a password the controller generates one.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(example = NewUser::example())]
@@ -113,6 +113,7 @@ impl NewUser {
     }
 }
 
+/// Hides the password.
 impl fmt::Debug for NewUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewUser")
@@ -123,7 +124,6 @@ impl fmt::Debug for NewUser {
 }
 
 /// A created account; `password` only when the controller generated it (shown once).
-/// `Debug` hides it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(example = CreatedUser::example())]
 pub struct CreatedUser {
@@ -143,6 +143,7 @@ impl CreatedUser {
     }
 }
 
+/// Hides the password.
 impl fmt::Debug for CreatedUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatedUser")
@@ -152,9 +153,9 @@ impl fmt::Debug for CreatedUser {
     }
 }
 
-/// `POST /users/{user}/{host}/password`, both ways: the request's password (none, or no
-/// body, to generate one), and the answer's generated password (none when it was given).
-/// `Debug` hides it.
+/// `POST /users/{user}/{host}/password`, both ways: the request's password (left out, or
+/// no body at all, to generate one), and the answer's generated password (left out when
+/// it was given).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(example = NewPassword::example())]
@@ -171,6 +172,7 @@ impl NewPassword {
     }
 }
 
+/// Hides the password.
 impl fmt::Debug for NewPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewPassword").finish_non_exhaustive()
@@ -251,7 +253,7 @@ impl CatalogEntry {
 #[serde(deny_unknown_fields)]
 #[schemars(example = ProvisionRequest::example())]
 pub struct ProvisionRequest {
-    /// Service names or aliases; none for the catalog's default set.
+    /// Service names or aliases; null (or left out) for the catalog's default set.
     pub services: Option<Vec<String>>,
     /// Give every provisioned account a new password, even when the current one is known.
     #[serde(default)]
@@ -271,8 +273,7 @@ impl ProvisionRequest {
     }
 }
 
-/// One provisioned service and its config lines. `Debug` hides the lines: they hold the
-/// service's password.
+/// One provisioned service and its config lines.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ServiceConfig {
     pub service: String,
@@ -285,6 +286,7 @@ pub struct ServiceConfig {
     pub config: String,
 }
 
+/// Hides the config lines: they hold the service's password.
 impl fmt::Debug for ServiceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceConfig")

@@ -20,18 +20,18 @@ pub struct Health {
 pub struct ClusterView {
     /// The cluster's name from galley.toml.
     pub name: String,
-    /// When the latest observation was made (ms since the Unix epoch); None before the
+    /// When the latest observation was made (ms since the Unix epoch); null before the
     /// first one.
     pub observed_at_ms: Option<i64>,
     /// In the spec's order.
     pub nodes: Vec<NodeView>,
     pub cluster: ComponentView,
-    /// None when the spec has no proxy or it did not answer within a second.
+    /// null when the spec has no proxy or it did not answer within a second.
     pub proxy: Option<ProxyView>,
     pub controller: ControllerView,
 }
 
-/// One node in [`ClusterView`]. The wsrep values are None while its agent does not
+/// One node of the cluster view. Its wsrep values are null while its agent does not
 /// answer or its server is down.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeView {
@@ -63,14 +63,14 @@ pub struct ComponentView {
     pub size: i64,
     /// `Primary` or `non-Primary`.
     pub status: String,
-    /// Its `wsrep_cluster_state_uuid`; None when there is no Primary component.
+    /// Its `wsrep_cluster_state_uuid`; null when there is no Primary component.
     pub uuid: Option<String>,
 }
 
 /// The proxy's view, from its admin `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProxyView {
-    /// The node that takes writes now; None while the proxy has none.
+    /// The node that takes writes now; null while the proxy has none.
     pub writer: Option<String>,
     /// Where clients write (`host:port`).
     pub writer_address: String,

@@ -21,11 +21,7 @@ use controller_api::{LoginRequest, NewToken, NewTokenRequest, TokenInfo, Whoami}
 use sha2::{Digest as _, Sha256};
 use store::{SessionRecord, Store};
 
-use super::ApiJson;
-use super::{
-    array, integer, nullable, object, string, Access, ApiError, ApiResult, RemoteAddr, Route,
-    RouteDoc, SharedState,
-};
+use super::{Access, ApiError, ApiJson, ApiResult, RemoteAddr, Route, RouteDoc, SharedState};
 use crate::now_ms;
 
 /// The console's administrator.
@@ -486,90 +482,60 @@ async fn revoke_token(
 }
 
 pub(super) fn routes() -> Vec<Route> {
-    let whoami = object(&[("username", string()), ("csrf_token", nullable(string()))]);
-    let token = object(&[
-        ("id", integer()),
-        ("name", string()),
-        ("created_ms", integer()),
-        ("last_used_ms", nullable(integer())),
-    ]);
-    let doc = |summary, request, success, errors| RouteDoc {
-        summary,
-        query: Vec::new(),
-        request,
-        success,
-        errors,
-        text: false,
-    };
     vec![
         Route::new(
             Method::POST,
             "/api/v1/login",
             Access::Public,
             post(login),
-            doc(
+            RouteDoc::new(
                 "Log in to the console: sets the galley_session cookie and returns the CSRF token",
-                Some(object(&[("username", string()), ("password", string())])),
-                (200, Some(whoami.clone())),
-                &[400, 429],
-            ),
+            )
+            .request::<LoginRequest>()
+            .response::<Whoami>(200)
+            .errors(&[400, 401, 429]),
         ),
         Route::new(
             Method::POST,
             "/api/v1/logout",
             Access::Authenticated,
             post(logout),
-            doc("End this session", None, (204, None), &[403]),
+            RouteDoc::new("End this session")
+                .no_content()
+                .errors(&[403]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/session",
             Access::Authenticated,
             get(session),
-            doc(
-                "Who is logged in, and the session's CSRF token",
-                None,
-                (200, Some(whoami)),
-                &[],
-            ),
+            RouteDoc::new("Who is logged in, and the session's CSRF token").response::<Whoami>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/tokens",
             Access::Authenticated,
             get(list_tokens),
-            doc(
-                "The API tokens (never their secrets)",
-                None,
-                (200, Some(array(token))),
-                &[],
-            ),
+            RouteDoc::new("The API tokens (never their secrets)").response::<Vec<TokenInfo>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/tokens",
             Access::Authenticated,
             post(create_token),
-            doc(
-                "Create an API token; its secret is shown only in this answer",
-                Some(object(&[("name", string())])),
-                (
-                    201,
-                    Some(object(&[
-                        ("id", integer()),
-                        ("name", string()),
-                        ("token", string()),
-                    ])),
-                ),
-                &[400, 403],
-            ),
+            RouteDoc::new("Create an API token; its secret is shown only in this answer")
+                .request::<NewTokenRequest>()
+                .response::<NewToken>(201)
+                .errors(&[400, 403]),
         ),
         Route::new(
             Method::DELETE,
             "/api/v1/tokens/{id}",
             Access::Authenticated,
             delete(revoke_token),
-            doc("Revoke an API token", None, (204, None), &[400, 403, 404]),
+            RouteDoc::new("Revoke an API token")
+                .no_content()
+                .errors(&[400, 403, 404]),
         ),
     ]
 }

@@ -23,13 +23,8 @@ use manage::{
     Charset, Collation, DatabaseInfo, DatabaseName, HostPattern, ManageError, Manager, Password,
     Privileges, UserName,
 };
-use serde_json::{json, Value};
 
-use super::{
-    array, boolean, integer, nullable, object, string, Access, ApiError, ApiResult, Route,
-    RouteDoc, SharedState,
-};
-use super::{ApiJson, ApiQuery};
+use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
 use crate::now_ms;
 
 impl From<ManageError> for ApiError {
@@ -457,185 +452,93 @@ async fn drift(State(state): State<SharedState>) -> ApiResult<Json<Drift>> {
 }
 
 pub(super) fn routes() -> Vec<Route> {
-    let database = object(&[
-        ("name", string()),
-        ("size_bytes", integer()),
-        ("charset", string()),
-        ("collation", string()),
-        ("tables", integer()),
-    ]);
-    let user = object(&[
-        ("user", string()),
-        ("host", string()),
-        ("grants", array(string())),
-        ("system", boolean()),
-    ]);
-    let grant_body = object(&[
-        ("user", string()),
-        ("host", string()),
-        ("database", string()),
-        ("privileges", array(string())),
-    ]);
-    let grants = object(&[("grants", array(string()))]);
-    let service = object(&[
-        ("service", string()),
-        ("databases", array(string())),
-        ("user", string()),
-        ("changes", array(string())),
-        ("config", string()),
-    ]);
-    let provision_result = object(&[("services", array(service)), ("changed", boolean())]);
     let sql_errors: &'static [u16] = &[400, 403, 404, 409, 502, 503];
-    let doc = |summary, request, success: (u16, Option<Value>)| RouteDoc {
-        summary,
-        query: Vec::new(),
-        request,
-        success,
-        errors: sql_errors,
-        text: false,
-    };
-    let mut drop_doc = doc(
-        "Drop a database with all its tables (system schemas are refused)",
-        None,
-        (204, None),
-    );
-    drop_doc.query = vec![("confirm", "must repeat the database name")];
-    let mut config_doc = doc(
-        "A provisioned service's config lines as a file to download",
-        None,
-        (200, Some(string())),
-    );
-    config_doc.query = vec![("service", "the service, e.g. nova")];
-    config_doc.text = true;
+    let doc = |summary| RouteDoc::new(summary).errors(sql_errors);
     vec![
         Route::new(
             Method::GET,
             "/api/v1/databases",
             Access::Authenticated,
             get(list_databases),
-            doc(
-                "The user databases",
-                None,
-                (200, Some(array(database.clone()))),
-            ),
+            doc("The user databases").response::<Vec<Database>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/databases",
             Access::Authenticated,
             post(create_database),
-            doc(
-                "Create a database",
-                Some(
-                    json!({"type": "object", "required": ["name"], "properties": {
-                    "name": string(), "charset": string(), "collation": string()}}),
-                ),
-                (201, Some(database)),
-            ),
+            doc("Create a database")
+                .request::<NewDatabase>()
+                .response::<Database>(201),
         ),
         Route::new(
             Method::DELETE,
             "/api/v1/databases/{name}",
             Access::Authenticated,
             delete(drop_database),
-            drop_doc,
+            doc("Drop a database with all its tables (system schemas are refused)")
+                .query::<DropDatabaseQuery>()
+                .no_content(),
         ),
         Route::new(
             Method::GET,
             "/api/v1/users",
             Access::Authenticated,
             get(list_users),
-            doc(
-                "Every account with its grants",
-                None,
-                (200, Some(array(user))),
-            ),
+            doc("Every account with its grants").response::<Vec<User>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/users",
             Access::Authenticated,
             post(create_user),
-            doc(
-                "Create an account; without a password one is generated and returned once",
-                Some(
-                    json!({"type": "object", "required": ["user", "host"], "properties": {
-                    "user": string(), "host": string(), "password": string()}}),
-                ),
-                (
-                    201,
-                    Some(
-                        json!({"type": "object", "required": ["user", "host"], "properties": {
-                        "user": string(), "host": string(), "password": string()}}),
-                    ),
-                ),
-            ),
+            doc("Create an account; without a password one is generated and returned once")
+                .request::<NewUser>()
+                .response::<CreatedUser>(201),
         ),
         Route::new(
             Method::DELETE,
             "/api/v1/users/{user}/{host}",
             Access::Authenticated,
             delete(drop_user),
-            doc(
-                "Drop an account (the host URL-encoded, % as %25)",
-                None,
-                (204, None),
-            ),
+            doc("Drop an account (the host URL-encoded, % as %25)").no_content(),
         ),
         Route::new(
             Method::POST,
             "/api/v1/users/{user}/{host}/password",
             Access::Authenticated,
             post(set_password),
-            doc(
-                "Set an account's password; without one a password is generated and returned once",
-                Some(json!({"type": "object", "properties": {"password": string()}})),
-                (
-                    200,
-                    Some(json!({"type": "object", "properties": {"password": string()}})),
-                ),
-            ),
+            doc("Set an account's password; without one a password is generated and returned once")
+                .request::<NewPassword>()
+                .response::<NewPassword>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/grants",
             Access::Authenticated,
             post(grant),
-            doc(
-                "Grant privileges on a database (ALL, or a list such as SELECT, INSERT)",
-                Some(grant_body.clone()),
-                (200, Some(grants.clone())),
-            ),
+            doc("Grant privileges on a database (ALL, or a list such as SELECT, INSERT)")
+                .request::<GrantRequest>()
+                .response::<Grants>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/revokes",
             Access::Authenticated,
             post(revoke),
-            doc(
-                "Revoke privileges on a database",
-                Some(grant_body),
-                (200, Some(grants)),
-            ),
+            doc("Revoke privileges on a database")
+                .request::<GrantRequest>()
+                .response::<Grants>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/catalog",
             Access::Authenticated,
             get(openstack_catalog),
-            doc(
-                "The OpenStack services galley knows, their databases and aliases",
-                None,
-                (
-                    200,
-                    Some(array(object(&[
-                        ("service", string()),
-                        ("databases", array(string())),
-                        ("optional", boolean()),
-                        ("aliases", array(string())),
-                        ("default", boolean()),
-                    ]))),
-                ),
+            doc("The OpenStack services galley knows, their databases and aliases").response::<Vec<
+                CatalogEntry,
+            >>(
+                200
             ),
         ),
         Route::new(
@@ -643,56 +546,33 @@ pub(super) fn routes() -> Vec<Route> {
             "/api/v1/openstack/provision",
             Access::Authenticated,
             post(provision),
-            doc(
-                "Create the services' databases, users and grants; a second run changes nothing",
-                Some(json!({"type": "object", "properties": {
-                    "services": nullable(array(string())),
-                    "rotate": boolean(),
-                    "utf8mb4": boolean()}})),
-                (200, Some(provision_result.clone())),
-            ),
+            doc("Create the services' databases, users and grants; a second run changes nothing")
+                .request::<controller_api::ProvisionRequest>()
+                .response::<Provisioned>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack",
             Access::Authenticated,
             get(provisioned),
-            doc(
-                "What galley provisioned, with the config lines",
-                None,
-                (200, Some(provision_result)),
-            ),
+            doc("What galley provisioned, with the config lines").response::<Provisioned>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/config",
             Access::Authenticated,
             get(service_config),
-            config_doc,
+            doc("A provisioned service's config lines as a file to download")
+                .query::<ServiceConfigQuery>()
+                .text(),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/drift",
             Access::Authenticated,
             get(drift),
-            doc(
-                "How the provisioned services differ from what provision would make",
-                None,
-                (
-                    200,
-                    Some(object(&[
-                        (
-                            "services",
-                            array(object(&[
-                                ("service", string()),
-                                ("missing", array(string())),
-                                ("differs", array(string())),
-                            ])),
-                        ),
-                        ("clean", boolean()),
-                    ])),
-                ),
-            ),
+            doc("How the provisioned services differ from what provision would make")
+                .response::<Drift>(200),
         ),
     ]
 }

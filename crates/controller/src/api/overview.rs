@@ -12,13 +12,9 @@ use controller_api::{
     ClusterView, ComponentView, ControllerView, Decision, DecisionsQuery, DesiredRequest,
     DesiredState, Event, EventsQuery, Health, History, HistoryQuery, NodeView, ProxyView, Severity,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{
-    array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult, Route,
-    RouteDoc, SharedState,
-};
-use super::{ApiJson, ApiQuery};
+use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
 use crate::now_ms;
 
 async fn health() -> Json<Health> {
@@ -349,170 +345,79 @@ async fn history(
 }
 
 pub(super) fn routes() -> Vec<Route> {
-    let node = object(&[
-        ("name", string()),
-        ("address", string()),
-        ("client_port", integer()),
-        ("state", string()),
-        ("reachable", boolean()),
-        ("cluster_size", nullable(integer())),
-        ("cluster_status", nullable(string())),
-        ("last_committed", nullable(integer())),
-        ("recv_queue", nullable(integer())),
-        ("send_queue", nullable(integer())),
-        ("flow_control_paused", nullable(number())),
-        ("cert_failures", nullable(integer())),
-        ("ready", nullable(boolean())),
-        ("desync", nullable(boolean())),
-        ("read_only", nullable(boolean())),
-    ]);
-    let cluster_schema = object(&[
-        ("name", string()),
-        ("observed_at_ms", nullable(integer())),
-        ("nodes", array(node)),
-        (
-            "cluster",
-            object(&[
-                ("size", integer()),
-                ("status", string()),
-                ("uuid", nullable(string())),
-            ]),
-        ),
-        (
-            "proxy",
-            nullable(object(&[
-                ("writer", nullable(string())),
-                ("writer_address", string()),
-                ("reader_address", string()),
-                ("healthy", array(string())),
-            ])),
-        ),
-        (
-            "controller",
-            object(&[
-                ("auto_recover_nodes", boolean()),
-                ("auto_recover_cluster", boolean()),
-            ]),
-        ),
-    ]);
-    let event = object(&[
-        ("at_ms", integer()),
-        (
-            "severity",
-            json!({"type": "string", "enum": ["info", "warning", "critical"]}),
-        ),
-        ("kind", string()),
-        ("node", nullable(string())),
-        ("message", string()),
-    ]);
-    let decision = object(&[
-        ("at_ms", integer()),
-        ("situation", nullable(string())),
-        ("rule", string()),
-        ("action", string()),
-        ("node", nullable(string())),
-        ("reason", string()),
-        ("outcome", string()),
-        ("evidence", json!({"type": "object"})),
-    ]);
-    let history_schema = object(&[
-        ("window", string()),
-        (
-            "series",
-            json!({"type": "object", "additionalProperties": array(array(number()))}),
-        ),
-    ]);
-    let doc = |summary, query: Vec<(&'static str, &'static str)>, success| RouteDoc {
-        summary,
-        query,
-        request: None,
-        success: (200, Some(success)),
-        errors: &[400],
-        text: false,
-    };
     vec![
         Route::new(
             Method::GET,
             "/api/v1/health",
             Access::Public,
             get(health),
-            doc(
-                "Liveness of the controller's API",
-                Vec::new(),
-                object(&[("ok", boolean())]),
-            ),
+            RouteDoc::new("Liveness of the controller's API")
+                .response::<Health>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openapi.json",
             Access::Authenticated,
             get(openapi),
-            doc(
-                "This document",
-                Vec::new(),
-                json!({"type": "object"}),
-            ),
+            RouteDoc::new("This document")
+                .response::<serde_json::Map<String, Value>>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/cluster",
             Access::Authenticated,
             get(cluster),
-            doc(
+            RouteDoc::new(
                 "Every node as the controller last observed it, the cluster, and the proxy's writer",
-                Vec::new(),
-                cluster_schema,
-            ),
+            )
+            .response::<ClusterView>(200)
+            .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/events",
             Access::Authenticated,
             get(events),
-            doc(
-                "Events, newest first",
-                vec![
-                    ("limit", "how many (1-10000, default 100)"),
-                    ("node", "only this node's"),
-                ],
-                array(event),
-            ),
+            RouteDoc::new("Events, newest first")
+                .query::<EventsQuery>()
+                .response::<Vec<Event>>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/decisions",
             Access::Authenticated,
             get(decisions),
-            doc(
-                "The controller's decisions with their reasons, newest first",
-                vec![("limit", "how many (1-10000, default 100)")],
-                array(decision),
-            ),
+            RouteDoc::new("The controller's decisions with their reasons, newest first")
+                .query::<DecisionsQuery>()
+                .response::<Vec<Decision>>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/history",
             Access::Authenticated,
             get(history),
-            doc(
+            RouteDoc::new(
                 "Metric series for charts: qps, flow_control_paused, recv_queue, replication_bytes_per_s; per node as \"<metric>:<node>\"",
-                vec![("window", "5m, 1h (default), 6h, 24h or 7d")],
-                history_schema,
-            ),
+            )
+            .query::<HistoryQuery>()
+            .response::<History>(200)
+            .errors(&[400]),
         ),
         Route::new(
             Method::PUT,
             "/api/v1/nodes/{node}/desired",
             Access::Authenticated,
             put(set_desired),
-            RouteDoc {
-                summary: "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
-                query: Vec::new(),
-                request: Some(json!({"type": "object", "required": ["running"], "properties": {"running": boolean()}})),
-                success: (200, Some(object(&[("node", string()), ("running", boolean())]))),
-                errors: &[400],
-                text: false,
-            },
+            RouteDoc::new(
+                "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
+            )
+            .request::<DesiredRequest>()
+            .response::<DesiredState>(200)
+            .errors(&[400]),
         ),
     ]
 }
