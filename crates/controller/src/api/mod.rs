@@ -14,6 +14,8 @@ pub mod auth;
 mod manage_routes;
 mod openapi;
 mod overview;
+#[cfg(test)]
+mod test_support;
 pub mod tls;
 
 use std::future::Future;
@@ -61,7 +63,8 @@ pub struct ApiState {
     /// across an await.
     store: Mutex<Store>,
     limiter: Mutex<auth::LoginLimiter>,
-    http: reqwest::Client,
+    /// The proxy's admin endpoint, when the spec has a proxy.
+    proxy: Option<proxy::AdminClient>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -86,11 +89,15 @@ impl ApiState {
         let path = crate::store_path(&settings);
         let store = Store::open(&path)
             .with_context(|| format!("cannot open the controller's store {}", path.display()))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(1))
-            .build()
-            .context("cannot build an HTTP client")?;
+        // The console polls the cluster view: a proxy that hangs must not hold it up.
+        let proxy = spec.proxy.as_ref().map(|proxy| {
+            proxy::AdminClient::with_timeouts(
+                &spec::host_port(&proxy.address, proxy.admin_port),
+                &secrets.cluster_token,
+                Duration::from_millis(500),
+                Duration::from_secs(1),
+            )
+        });
         Ok(Arc::new(ApiState {
             spec,
             settings,
@@ -99,7 +106,7 @@ impl ApiState {
             tls,
             store: Mutex::new(store),
             limiter: Mutex::new(auth::LoginLimiter::default()),
-            http,
+            proxy,
         }))
     }
 

@@ -29,36 +29,17 @@ async fn openapi() -> Json<Value> {
 /// the spec has no proxy or it does not answer within a second.
 async fn proxy_view(state: &SharedState) -> Option<ProxyView> {
     let proxy = state.spec.proxy.as_ref()?;
-    let url = format!(
-        "http://{}/status",
-        spec::host_port(&proxy.address, proxy.admin_port)
-    );
-    let status: Value = state
-        .http
-        .get(url)
-        .send()
-        .await
-        .ok()?
-        .error_for_status()
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let healthy: Vec<String> = status["backends"]
-        .as_array()
-        .map(|backends| {
-            backends
-                .iter()
-                .filter(|backend| backend["read_healthy"].as_bool() == Some(true))
-                .filter_map(|backend| backend["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let status = state.proxy.as_ref()?.status().await.ok()?;
     Some(ProxyView {
-        writer: status["writer"].as_str().map(str::to_owned),
+        writer: status.writer,
         writer_address: spec::host_port(&proxy.address, proxy.writer_port),
         reader_address: spec::host_port(&proxy.address, proxy.reader_port),
-        healthy,
+        healthy: status
+            .backends
+            .into_iter()
+            .filter(|backend| backend.read_healthy)
+            .map(|backend| backend.name)
+            .collect(),
     })
 }
 
@@ -424,7 +405,65 @@ pub(super) fn routes() -> Vec<Route> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{Method, StatusCode};
+
     use super::*;
+    use crate::api::test_support::{api_state, call, closed_port};
+
+    /// The cluster view takes the proxy's writer and read-healthy nodes from the proxy's
+    /// own typed `/status`.
+    #[tokio::test]
+    async fn the_cluster_view_reads_the_proxys_status() {
+        let backend = |name: &str, read_healthy: bool| proxy::BackendStatus {
+            name: name.to_owned(),
+            address: "127.0.0.1:3301".to_owned(),
+            priority: 1,
+            write_healthy: read_healthy,
+            read_healthy,
+            write_reason: None,
+            read_reason: (!read_healthy).then(|| "not Synced".to_owned()),
+            draining: false,
+            state: None,
+            local_index: None,
+            active_connections: 0,
+            connect_errors: 0,
+            health_changes: 0,
+            probe_latency_ms: Some(0.4),
+        };
+        let status = proxy::ProxyStatus {
+            pid: 4711,
+            listeners: proxy::state::ListenerAddresses::default(),
+            writer: Some("node1".to_owned()),
+            failovers: 0,
+            active_connections: 0,
+            connections_total: 0,
+            backends: vec![backend("node1", true), backend("node2", false)],
+            forwarding: "userspace".to_owned(),
+            forwarding_note: None,
+        };
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = admin.local_addr().unwrap().port();
+        let app = axum::Router::new().route("/status", get(move || async move { Json(status) }));
+        let server = tokio::spawn(async move { axum::serve(admin, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let state = api_state(dir.path(), port);
+        let (status, view) = call(&state, Method::GET, "/api/v1/cluster", None).await;
+        server.abort();
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["proxy"]["writer"], "node1", "{view}");
+        assert_eq!(
+            view["proxy"]["healthy"],
+            serde_json::json!(["node1"]),
+            "{view}"
+        );
+        assert_eq!(view["proxy"]["writer_address"], "127.0.0.1:3306", "{view}");
+
+        // A proxy that does not answer leaves the view without one.
+        let dir = tempfile::tempdir().unwrap();
+        let state = api_state(dir.path(), closed_port());
+        let (_, view) = call(&state, Method::GET, "/api/v1/cluster", None).await;
+        assert!(view["proxy"].is_null(), "{view}");
+    }
 
     fn sample(at_ms: i64, node: &str, qps: f64, recv_queue: i64) -> store::Sample {
         store::Sample {
