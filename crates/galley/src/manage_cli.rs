@@ -987,7 +987,7 @@ mod tests {
         assert_eq!(local.url, "https://10.0.0.5:4712");
         assert_eq!(
             local.ca_cert.as_deref(),
-            Some(std::path::Path::new("/etc/galley/api.crt"))
+            Some(Path::new("/etc/galley/api.crt"))
         );
 
         let missing = Location::new(dir.path().join("nothing"), None);
