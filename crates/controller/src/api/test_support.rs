@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use super::{router, ApiSecrets, ApiState, RemoteAddr};
+use crate::sql_observe::report_from_sql;
 
 /// A port nothing listens on.
 pub(crate) fn closed_port() -> u16 {
@@ -68,23 +69,6 @@ pub(crate) fn api_state(dir: &std::path::Path, proxy_admin_port: u16) -> Arc<Api
             outcome: "done: started".to_owned(),
         })
         .unwrap();
-    let report =
-        |node: &str, running: bool, wsrep: Option<galera::WsrepStatus>| agent::api::NodeReport {
-            node: node.to_owned(),
-            agent_version: "test".to_owned(),
-            process: agent::api::ProcessReport {
-                running,
-                pid: running.then_some(4711),
-                mode: None,
-                last_exit: None,
-            },
-            data_dir_initialized: true,
-            grastate: None,
-            grastate_error: None,
-            recovered: None,
-            wsrep,
-            sql_error: None,
-        };
     let synced = galera::WsrepStatus::from_variables([
         ("wsrep_ready", "ON"),
         ("wsrep_connected", "ON"),
@@ -97,14 +81,17 @@ pub(crate) fn api_state(dir: &std::path::Path, proxy_admin_port: u16) -> Arc<Api
         ("wsrep_local_state", "4"),
         ("wsrep_last_committed", "17"),
     ]);
+    let mut stopped = report_from_sql("node3", synced.clone());
+    stopped.process.running = false;
+    stopped.wsrep = None;
     let nodes = &loaded.spec.nodes;
     let observations = crate::Observations::default();
     observations.publish(crate::LastObservation {
         at_ms: 3_000,
         nodes: vec![
-            (nodes[0].clone(), Some(report("node1", true, Some(synced)))),
+            (nodes[0].clone(), Some(report_from_sql("node1", synced))),
             (nodes[1].clone(), None),
-            (nodes[2].clone(), Some(report("node3", false, None))),
+            (nodes[2].clone(), Some(stopped)),
         ],
     });
     ApiState::new(
