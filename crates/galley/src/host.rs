@@ -221,7 +221,7 @@ async fn join(cluster: &Cluster, node: &NodeSpec, progress: &Progress) -> anyhow
 /// cluster token from this host's secrets file) that a node is stopped on purpose while
 /// the rolling restart has it down, so that it does not heal the node meanwhile.
 struct RemoteController {
-    api: crate::api_client::ApiClient,
+    api: controller_api::ApiClient,
 }
 
 impl RemoteController {
@@ -230,14 +230,14 @@ impl RemoteController {
         if cluster.spec.controller.is_none() {
             return Ok(None);
         }
-        let local = crate::api_client::LocalController::load(&cluster.location)?;
-        let target = crate::api_client::Resolved {
-            base_url: crate::api_client::normalize_url(&local.url)?,
+        let local = crate::manage_cli::local_controller(&cluster.location)?;
+        let target = controller_api::Resolved {
+            base_url: controller_api::normalize_url(&local.url)?,
             token: local.cluster_token,
             ca_cert: local.ca_cert.filter(|path| path.exists()),
         };
         Ok(Some(RemoteController {
-            api: crate::api_client::ApiClient::new(&target)?,
+            api: controller_api::ApiClient::new(&target)?,
         }))
     }
 }
@@ -247,7 +247,7 @@ impl rolling::Intent for RemoteController {
         match self.api.set_desired(node, running).await {
             Ok(()) => Ok(()),
             // A controller that is down cannot heal anything either: go on, and say so.
-            Err(error @ crate::api_client::ApiError::Unreachable { .. }) => {
+            Err(error @ controller_api::ApiError::Unreachable { .. }) => {
                 println!(
                     "note: the controller was not told ({error}); it cannot act while it is down"
                 );

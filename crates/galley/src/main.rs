@@ -1,7 +1,6 @@
 //! The `galley` command: argument parsing and wiring. Each subcommand lives in its own
 //! module; the work itself is done by the library crates.
 
-mod api_client;
 mod cluster;
 mod control;
 mod daemons;

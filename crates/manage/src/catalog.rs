@@ -7,8 +7,6 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use crate::names::{Charset, Field, NameError};
 use crate::password::Password;
 
@@ -195,8 +193,8 @@ impl Service {
     }
 }
 
-/// A service as `GET /openstack/catalog` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A service's catalog entry (the API answers it as `controller_api::CatalogEntry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogEntry {
     /// The canonical name.
     pub service: &'static str,

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool};
-use serde::Serialize;
 
 use crate::catalog::{self, Endpoint, Service};
 use crate::error::ManageError;
@@ -45,8 +44,8 @@ pub fn service_hosts() -> [HostPattern; 2] {
     [HostPattern::any(), HostPattern::localhost()]
 }
 
-/// A database as `GET /databases` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A database, as `databases` reads it (the API answers it as `controller_api::Database`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseInfo {
     /// The schema name.
     pub name: String,
@@ -60,8 +59,8 @@ pub struct DatabaseInfo {
     pub tables: u64,
 }
 
-/// An account as `GET /users` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An account, as `users` reads it (the API answers it as `controller_api::User`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     /// The user part.
     pub user: String,
@@ -148,7 +147,7 @@ pub struct ProvisionReport {
 }
 
 /// How one service differs from what `provision` would make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceDrift {
     /// The canonical service name.
     pub service: &'static str,
@@ -161,7 +160,7 @@ pub struct ServiceDrift {
 }
 
 /// Drift of several services.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriftReport {
     /// One entry per service, in catalog order.
     pub services: Vec<ServiceDrift>,

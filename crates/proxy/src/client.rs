@@ -40,12 +40,28 @@ impl AdminClient {
     /// `address` is the admin endpoint's `host:port`; `token` the cluster token (drain,
     /// undrain and shutdown need it; status does not).
     pub fn new(address: &str, token: &str) -> AdminClient {
+        AdminClient::with_timeouts(
+            address,
+            token,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        )
+    }
+
+    /// Like [`AdminClient::new`], with other limits on connecting and on the whole call
+    /// (the controller's API, which answers the console, waits a second at most).
+    pub fn with_timeouts(
+        address: &str,
+        token: &str,
+        connect: Duration,
+        total: Duration,
+    ) -> AdminClient {
         AdminClient {
             base: format!("http://{address}"),
             token: token.to_owned(),
             http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(5))
+                .connect_timeout(connect)
+                .timeout(total)
                 .build()
                 .expect("a plain HTTP client builds"),
         }

@@ -33,7 +33,7 @@ impl fmt::Debug for SessionRecord {
 }
 
 /// An API token as listed: never its secret, which only its creator saw once.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,

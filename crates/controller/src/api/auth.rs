@@ -17,16 +17,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use controller_api::{LoginRequest, NewToken, NewTokenRequest, TokenInfo, Whoami};
 use sha2::{Digest as _, Sha256};
 use store::{SessionRecord, Store};
 
-use super::ApiJson;
-use super::{
-    array, integer, nullable, object, string, Access, ApiError, ApiResult, RemoteAddr, Route,
-    RouteDoc, SharedState,
-};
+use super::{Access, ApiError, ApiJson, ApiResult, RemoteAddr, Route, RouteDoc, SharedState};
 use crate::now_ms;
 
 /// The console's administrator.
@@ -291,12 +286,6 @@ pub async fn require_auth(
     response
 }
 
-#[derive(Deserialize)]
-struct LoginRequest {
-    username: String,
-    password: String,
-}
-
 /// A hash to verify against when the user does not exist, so that an unknown user
 /// takes as long to refuse as a wrong password.
 fn dummy_hash() -> &'static str {
@@ -372,8 +361,11 @@ async fn login(
         SESSION_TTL_MS / 1000,
         if state.tls { "; Secure" } else { "" }
     );
-    let mut response =
-        Json(json!({"username": body.username, "csrf_token": csrf_token})).into_response();
+    let mut response = Json(Whoami {
+        username: body.username,
+        csrf_token: Some(csrf_token),
+    })
+    .into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).expect("the cookie is ASCII"),
@@ -400,28 +392,40 @@ async fn logout(
     Ok(response)
 }
 
-async fn session(Extension(identity): Extension<Identity>) -> Json<serde_json::Value> {
+async fn session(Extension(identity): Extension<Identity>) -> Json<Whoami> {
     Json(match identity {
         Identity::Session {
             username,
             csrf_token,
             ..
-        } => json!({"username": username, "csrf_token": csrf_token}),
-        Identity::ApiToken { name, .. } => {
-            json!({"username": format!("token:{name}"), "csrf_token": null})
-        }
-        Identity::ClusterToken => json!({"username": "cluster-token", "csrf_token": null}),
+        } => Whoami {
+            username,
+            csrf_token: Some(csrf_token),
+        },
+        Identity::ApiToken { name, .. } => Whoami {
+            username: format!("token:{name}"),
+            csrf_token: None,
+        },
+        Identity::ClusterToken => Whoami {
+            username: "cluster-token".to_owned(),
+            csrf_token: None,
+        },
     })
 }
 
-async fn list_tokens(State(state): State<SharedState>) -> ApiResult<Json<Vec<store::ApiToken>>> {
+async fn list_tokens(State(state): State<SharedState>) -> ApiResult<Json<Vec<TokenInfo>>> {
     let tokens = state.store().api_tokens()?;
-    Ok(Json(tokens))
-}
-
-#[derive(Deserialize)]
-struct NewToken {
-    name: String,
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|token| TokenInfo {
+                id: token.id,
+                name: token.name,
+                created_ms: token.created_ms,
+                last_used_ms: token.last_used_ms,
+            })
+            .collect(),
+    ))
 }
 
 /// Token names: 1 to 64 letters, digits, `-`, `_`, `.` or spaces.
@@ -442,8 +446,8 @@ fn check_token_name(name: &str) -> ApiResult<()> {
 
 async fn create_token(
     State(state): State<SharedState>,
-    ApiJson(body): ApiJson<NewToken>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    ApiJson(body): ApiJson<NewTokenRequest>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     check_token_name(&body.name)?;
     let token = format!("galley_{}", random_hex(32));
     let id = state
@@ -452,7 +456,11 @@ async fn create_token(
     tracing::info!(id, name = %body.name, "API token created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "name": body.name, "token": token})),
+        Json(NewToken {
+            id,
+            name: body.name,
+            token,
+        }),
     ))
 }
 
@@ -474,90 +482,60 @@ async fn revoke_token(
 }
 
 pub(super) fn routes() -> Vec<Route> {
-    let whoami = object(&[("username", string()), ("csrf_token", nullable(string()))]);
-    let token = object(&[
-        ("id", integer()),
-        ("name", string()),
-        ("created_ms", integer()),
-        ("last_used_ms", nullable(integer())),
-    ]);
-    let doc = |summary, request, success, errors| RouteDoc {
-        summary,
-        query: Vec::new(),
-        request,
-        success,
-        errors,
-        text: false,
-    };
     vec![
         Route::new(
             Method::POST,
             "/api/v1/login",
             Access::Public,
             post(login),
-            doc(
+            RouteDoc::new(
                 "Log in to the console: sets the galley_session cookie and returns the CSRF token",
-                Some(object(&[("username", string()), ("password", string())])),
-                (200, Some(whoami.clone())),
-                &[400, 429],
-            ),
+            )
+            .request::<LoginRequest>()
+            .response::<Whoami>(200)
+            .errors(&[400, 401, 429]),
         ),
         Route::new(
             Method::POST,
             "/api/v1/logout",
             Access::Authenticated,
             post(logout),
-            doc("End this session", None, (204, None), &[403]),
+            RouteDoc::new("End this session")
+                .no_content()
+                .errors(&[403]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/session",
             Access::Authenticated,
             get(session),
-            doc(
-                "Who is logged in, and the session's CSRF token",
-                None,
-                (200, Some(whoami)),
-                &[],
-            ),
+            RouteDoc::new("Who is logged in, and the session's CSRF token").response::<Whoami>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/tokens",
             Access::Authenticated,
             get(list_tokens),
-            doc(
-                "The API tokens (never their secrets)",
-                None,
-                (200, Some(array(token))),
-                &[],
-            ),
+            RouteDoc::new("The API tokens (never their secrets)").response::<Vec<TokenInfo>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/tokens",
             Access::Authenticated,
             post(create_token),
-            doc(
-                "Create an API token; its secret is shown only in this answer",
-                Some(object(&[("name", string())])),
-                (
-                    201,
-                    Some(object(&[
-                        ("id", integer()),
-                        ("name", string()),
-                        ("token", string()),
-                    ])),
-                ),
-                &[400, 403],
-            ),
+            RouteDoc::new("Create an API token; its secret is shown only in this answer")
+                .request::<NewTokenRequest>()
+                .response::<NewToken>(201)
+                .errors(&[400, 403]),
         ),
         Route::new(
             Method::DELETE,
             "/api/v1/tokens/{id}",
             Access::Authenticated,
             delete(revoke_token),
-            doc("Revoke an API token", None, (204, None), &[400, 403, 404]),
+            RouteDoc::new("Revoke an API token")
+                .no_content()
+                .errors(&[400, 403, 404]),
         ),
     ]
 }

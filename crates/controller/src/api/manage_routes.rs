@@ -13,19 +13,18 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Json;
+use controller_api::{
+    CatalogEntry, CreatedUser, Database, Drift, DropDatabaseQuery, GrantRequest, Grants,
+    NewDatabase, NewPassword, NewUser, Provisioned, ServiceConfig, ServiceConfigQuery,
+    ServiceDrift, User,
+};
 use manage::catalog::{self, Endpoint, Service};
 use manage::{
-    Charset, Collation, DatabaseName, HostPattern, ManageError, Manager, Password, Privileges,
-    ProvisionRequest, UserName,
+    Charset, Collation, DatabaseInfo, DatabaseName, HostPattern, ManageError, Manager, Password,
+    Privileges, UserName,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{
-    array, boolean, integer, nullable, object, string, Access, ApiError, ApiResult, Route,
-    RouteDoc, SharedState,
-};
-use super::{ApiJson, ApiQuery};
+use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
 use crate::now_ms;
 
 impl From<ManageError> for ApiError {
@@ -87,24 +86,26 @@ where
     Ok(result?)
 }
 
-async fn list_databases(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
-    let databases =
-        with_manager(&state, |manager| async move { manager.databases().await }).await?;
-    Ok(Json(json!(databases)))
+fn database_view(database: DatabaseInfo) -> Database {
+    Database {
+        name: database.name,
+        size_bytes: database.size_bytes,
+        charset: database.charset,
+        collation: database.collation,
+        tables: database.tables,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDatabase {
-    name: String,
-    charset: Option<String>,
-    collation: Option<String>,
+async fn list_databases(State(state): State<SharedState>) -> ApiResult<Json<Vec<Database>>> {
+    let databases =
+        with_manager(&state, |manager| async move { manager.databases().await }).await?;
+    Ok(Json(databases.into_iter().map(database_view).collect()))
 }
 
 async fn create_database(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<NewDatabase>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Database>)> {
     let name = DatabaseName::parse_managed(&body.name)?;
     let charset = body.charset.as_deref().map(Charset::parse).transpose()?;
     let collation = body
@@ -119,18 +120,13 @@ async fn create_database(
     })
     .await?;
     tracing::info!(database = %created.name, "database created through the API");
-    Ok((StatusCode::CREATED, Json(json!(created))))
-}
-
-#[derive(Deserialize)]
-struct DropQuery {
-    confirm: Option<String>,
+    Ok((StatusCode::CREATED, Json(database_view(created))))
 }
 
 async fn drop_database(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    ApiQuery(query): ApiQuery<DropQuery>,
+    ApiQuery(query): ApiQuery<DropDatabaseQuery>,
 ) -> ApiResult<StatusCode> {
     let name = DatabaseName::parse_managed(&name)?;
     if query.confirm.as_deref() != Some(name.as_str()) {
@@ -145,17 +141,19 @@ async fn drop_database(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_users(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+async fn list_users(State(state): State<SharedState>) -> ApiResult<Json<Vec<User>>> {
     let users = with_manager(&state, |manager| async move { manager.users().await }).await?;
-    Ok(Json(json!(users)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    user: String,
-    host: String,
-    password: Option<String>,
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|user| User {
+                user: user.user,
+                host: user.host,
+                grants: user.grants,
+                system: user.system,
+            })
+            .collect(),
+    ))
 }
 
 /// The given password, or a generated one (then returned once).
@@ -169,7 +167,7 @@ fn password_or_generated(given: Option<&str>) -> ApiResult<(Password, bool)> {
 async fn create_user(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<NewUser>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     let user = UserName::parse_managed(&body.user)?;
     let host = HostPattern::parse(&body.host)?;
     let (password, generated) = password_or_generated(body.password.as_deref())?;
@@ -178,10 +176,11 @@ async fn create_user(
         manager.create_user(&for_user, &for_host, &for_sql).await
     })
     .await?;
-    let mut answer = json!({"user": user.as_str(), "host": host.as_str()});
-    if generated {
-        answer["password"] = json!(password.expose());
-    }
+    let answer = CreatedUser {
+        user: user.as_str().to_owned(),
+        host: host.as_str().to_owned(),
+        password: generated.then(|| password.expose().to_owned()),
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -201,17 +200,11 @@ async fn drop_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct NewPassword {
-    password: Option<String>,
-}
-
 async fn set_password(
     State(state): State<SharedState>,
     Path((user, host)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<NewPassword>> {
     let (user, host) = account(&user, &host)?;
     // The body is optional: none (or `{}`) generates a password.
     let body: NewPassword = if body.iter().all(u8::is_ascii_whitespace) {
@@ -229,60 +222,65 @@ async fn set_password(
         manager.set_password(&user, &host, &for_sql).await
     })
     .await?;
-    Ok(Json(if generated {
-        json!({"password": password.expose()})
-    } else {
-        json!({})
+    Ok(Json(NewPassword {
+        password: generated.then(|| password.expose().to_owned()),
     }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantRequest {
-    user: String,
-    host: String,
-    database: String,
-    privileges: Vec<String>,
-}
-
-impl GrantRequest {
-    fn parse(&self) -> ApiResult<(UserName, HostPattern, DatabaseName, Privileges)> {
-        let (user, host) = account(&self.user, &self.host)?;
-        Ok((
-            user,
-            host,
-            DatabaseName::parse_managed(&self.database)?,
-            Privileges::parse_list(&self.privileges)?,
-        ))
-    }
+/// The validated names of a privilege change.
+fn parse_grant(
+    request: &GrantRequest,
+) -> ApiResult<(UserName, HostPattern, DatabaseName, Privileges)> {
+    let (user, host) = account(&request.user, &request.host)?;
+    Ok((
+        user,
+        host,
+        DatabaseName::parse_managed(&request.database)?,
+        Privileges::parse_list(&request.privileges)?,
+    ))
 }
 
 async fn grant(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<GrantRequest>,
-) -> ApiResult<Json<Value>> {
-    let (user, host, database, privileges) = body.parse()?;
+) -> ApiResult<Json<Grants>> {
+    let (user, host, database, privileges) = parse_grant(&body)?;
     let grants = with_manager(&state, |manager| async move {
         manager.grant(&user, &host, &database, &privileges).await
     })
     .await?;
-    Ok(Json(json!({"grants": grants})))
+    Ok(Json(Grants { grants }))
 }
 
 async fn revoke(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<GrantRequest>,
-) -> ApiResult<Json<Value>> {
-    let (user, host, database, privileges) = body.parse()?;
+) -> ApiResult<Json<Grants>> {
+    let (user, host, database, privileges) = parse_grant(&body)?;
     let grants = with_manager(&state, |manager| async move {
         manager.revoke(&user, &host, &database, &privileges).await
     })
     .await?;
-    Ok(Json(json!({"grants": grants})))
+    Ok(Json(Grants { grants }))
 }
 
-async fn openstack_catalog() -> Json<Value> {
-    Json(json!(catalog::entries()))
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|value| (*value).to_owned()).collect()
+}
+
+async fn openstack_catalog() -> Json<Vec<CatalogEntry>> {
+    Json(
+        catalog::entries()
+            .into_iter()
+            .map(|entry| CatalogEntry {
+                service: entry.service.to_owned(),
+                databases: strings(&entry.databases),
+                optional: entry.optional,
+                aliases: strings(&entry.aliases),
+                default: entry.default,
+            })
+            .collect(),
+    )
 }
 
 /// Where the services reach the database: `[cluster] writer_address` (an imported
@@ -316,30 +314,21 @@ fn service_view(
     changes: &[String],
     endpoint: &Endpoint,
     charset: &Charset,
-) -> Value {
-    json!({
-        "service": service.name,
-        "databases": service.database_names(),
-        "user": service.user,
-        "changes": changes,
-        "config": catalog::config_text(service, password, endpoint, charset),
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProvisionBody {
-    services: Option<Vec<String>>,
-    #[serde(default)]
-    rotate: bool,
-    utf8mb4: Option<bool>,
+) -> ServiceConfig {
+    ServiceConfig {
+        service: service.name.to_owned(),
+        databases: strings(&service.database_names()),
+        user: service.user.to_owned(),
+        changes: changes.to_vec(),
+        config: catalog::config_text(service, password, endpoint, charset),
+    }
 }
 
 async fn provision(
     State(state): State<SharedState>,
-    ApiJson(body): ApiJson<ProvisionBody>,
-) -> ApiResult<Json<Value>> {
-    let request = ProvisionRequest {
+    ApiJson(body): ApiJson<controller_api::ProvisionRequest>,
+) -> ApiResult<Json<Provisioned>> {
+    let request = manage::ProvisionRequest {
         services: body.services,
         rotate: body.rotate,
         utf8mb4: body.utf8mb4.unwrap_or(true),
@@ -363,33 +352,32 @@ async fn provision(
         )?;
     }
     let endpoint = endpoint(&state);
-    let services: Vec<Value> = report
+    let services: Vec<ServiceConfig> = report
         .services
         .iter()
-        .map(|service| {
-            json!({
-                "service": service.service,
-                "databases": service.databases,
-                "user": service.user,
-                "changes": service.changes,
-                "config": service.config(&endpoint),
-            })
+        .map(|service| ServiceConfig {
+            service: service.service.to_owned(),
+            databases: strings(&service.databases),
+            user: service.user.to_owned(),
+            changes: service.changes.clone(),
+            config: service.config(&endpoint),
         })
         .collect();
     if report.changed {
         tracing::info!("OpenStack databases provisioned through the API");
     }
-    Ok(Json(
-        json!({"services": services, "changed": report.changed}),
-    ))
+    Ok(Json(Provisioned {
+        services,
+        changed: report.changed,
+    }))
 }
 
 /// What galley provisioned, from the store (no SQL).
-async fn provisioned(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+async fn provisioned(State(state): State<SharedState>) -> ApiResult<Json<Provisioned>> {
     let known = known_passwords(&state)?;
     let endpoint = endpoint(&state);
     let charset = Charset::utf8mb4();
-    let services: Vec<Value> = catalog::CATALOG
+    let services: Vec<ServiceConfig> = catalog::CATALOG
         .iter()
         .filter_map(|service| {
             known
@@ -397,17 +385,15 @@ async fn provisioned(State(state): State<SharedState>) -> ApiResult<Json<Value>>
                 .map(|password| service_view(service, password, &[], &endpoint, &charset))
         })
         .collect();
-    Ok(Json(json!({"services": services, "changed": false})))
-}
-
-#[derive(Deserialize)]
-struct ConfigQuery {
-    service: Option<String>,
+    Ok(Json(Provisioned {
+        services,
+        changed: false,
+    }))
 }
 
 async fn service_config(
     State(state): State<SharedState>,
-    ApiQuery(query): ApiQuery<ConfigQuery>,
+    ApiQuery(query): ApiQuery<ServiceConfigQuery>,
 ) -> ApiResult<Response> {
     let Some(name) = query.service else {
         return Err(ApiError::bad_request(
@@ -436,7 +422,7 @@ async fn service_config(
     Ok(response)
 }
 
-async fn drift(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+async fn drift(State(state): State<SharedState>) -> ApiResult<Json<Drift>> {
     let known = known_passwords(&state)?;
     // The provisioned services; before any provision, the default set (all missing).
     let services: Vec<&'static Service> = if known.is_empty() {
@@ -451,189 +437,108 @@ async fn drift(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
         manager.drift(&services, &known, true).await
     })
     .await?;
-    Ok(Json(json!(report)))
+    Ok(Json(Drift {
+        services: report
+            .services
+            .into_iter()
+            .map(|drift| ServiceDrift {
+                service: drift.service.to_owned(),
+                missing: drift.missing,
+                differs: drift.differs,
+            })
+            .collect(),
+        clean: report.clean,
+    }))
 }
 
 pub(super) fn routes() -> Vec<Route> {
-    let database = object(&[
-        ("name", string()),
-        ("size_bytes", integer()),
-        ("charset", string()),
-        ("collation", string()),
-        ("tables", integer()),
-    ]);
-    let user = object(&[
-        ("user", string()),
-        ("host", string()),
-        ("grants", array(string())),
-        ("system", boolean()),
-    ]);
-    let grant_body = object(&[
-        ("user", string()),
-        ("host", string()),
-        ("database", string()),
-        ("privileges", array(string())),
-    ]);
-    let grants = object(&[("grants", array(string()))]);
-    let service = object(&[
-        ("service", string()),
-        ("databases", array(string())),
-        ("user", string()),
-        ("changes", array(string())),
-        ("config", string()),
-    ]);
-    let provision_result = object(&[("services", array(service)), ("changed", boolean())]);
     let sql_errors: &'static [u16] = &[400, 403, 404, 409, 502, 503];
-    let doc = |summary, request, success: (u16, Option<Value>)| RouteDoc {
-        summary,
-        query: Vec::new(),
-        request,
-        success,
-        errors: sql_errors,
-        text: false,
-    };
-    let mut drop_doc = doc(
-        "Drop a database with all its tables (system schemas are refused)",
-        None,
-        (204, None),
-    );
-    drop_doc.query = vec![("confirm", "must repeat the database name")];
-    let mut config_doc = doc(
-        "A provisioned service's config lines as a file to download",
-        None,
-        (200, Some(string())),
-    );
-    config_doc.query = vec![("service", "the service, e.g. nova")];
-    config_doc.text = true;
+    let doc = |summary| RouteDoc::new(summary).errors(sql_errors);
     vec![
         Route::new(
             Method::GET,
             "/api/v1/databases",
             Access::Authenticated,
             get(list_databases),
-            doc(
-                "The user databases",
-                None,
-                (200, Some(array(database.clone()))),
-            ),
+            doc("The user databases").response::<Vec<Database>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/databases",
             Access::Authenticated,
             post(create_database),
-            doc(
-                "Create a database",
-                Some(
-                    json!({"type": "object", "required": ["name"], "properties": {
-                    "name": string(), "charset": string(), "collation": string()}}),
-                ),
-                (201, Some(database)),
-            ),
+            doc("Create a database")
+                .request::<NewDatabase>()
+                .response::<Database>(201),
         ),
         Route::new(
             Method::DELETE,
             "/api/v1/databases/{name}",
             Access::Authenticated,
             delete(drop_database),
-            drop_doc,
+            doc("Drop a database with all its tables (system schemas are refused)")
+                .query::<DropDatabaseQuery>()
+                .no_content(),
         ),
         Route::new(
             Method::GET,
             "/api/v1/users",
             Access::Authenticated,
             get(list_users),
-            doc(
-                "Every account with its grants",
-                None,
-                (200, Some(array(user))),
-            ),
+            doc("Every account with its grants").response::<Vec<User>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/users",
             Access::Authenticated,
             post(create_user),
-            doc(
-                "Create an account; without a password one is generated and returned once",
-                Some(
-                    json!({"type": "object", "required": ["user", "host"], "properties": {
-                    "user": string(), "host": string(), "password": string()}}),
-                ),
-                (
-                    201,
-                    Some(
-                        json!({"type": "object", "required": ["user", "host"], "properties": {
-                        "user": string(), "host": string(), "password": string()}}),
-                    ),
-                ),
-            ),
+            doc("Create an account; without a password one is generated and returned once")
+                .request::<NewUser>()
+                .response::<CreatedUser>(201),
         ),
         Route::new(
             Method::DELETE,
             "/api/v1/users/{user}/{host}",
             Access::Authenticated,
             delete(drop_user),
-            doc(
-                "Drop an account (the host URL-encoded, % as %25)",
-                None,
-                (204, None),
-            ),
+            doc("Drop an account (the host URL-encoded, % as %25)").no_content(),
         ),
         Route::new(
             Method::POST,
             "/api/v1/users/{user}/{host}/password",
             Access::Authenticated,
             post(set_password),
-            doc(
-                "Set an account's password; without one a password is generated and returned once",
-                Some(json!({"type": "object", "properties": {"password": string()}})),
-                (
-                    200,
-                    Some(json!({"type": "object", "properties": {"password": string()}})),
-                ),
-            ),
+            doc("Set an account's password; without one a password is generated and returned once")
+                .request::<NewPassword>()
+                .response::<NewPassword>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/grants",
             Access::Authenticated,
             post(grant),
-            doc(
-                "Grant privileges on a database (ALL, or a list such as SELECT, INSERT)",
-                Some(grant_body.clone()),
-                (200, Some(grants.clone())),
-            ),
+            doc("Grant privileges on a database (ALL, or a list such as SELECT, INSERT)")
+                .request::<GrantRequest>()
+                .response::<Grants>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/revokes",
             Access::Authenticated,
             post(revoke),
-            doc(
-                "Revoke privileges on a database",
-                Some(grant_body),
-                (200, Some(grants)),
-            ),
+            doc("Revoke privileges on a database")
+                .request::<GrantRequest>()
+                .response::<Grants>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/catalog",
             Access::Authenticated,
             get(openstack_catalog),
-            doc(
-                "The OpenStack services galley knows, their databases and aliases",
-                None,
-                (
-                    200,
-                    Some(array(object(&[
-                        ("service", string()),
-                        ("databases", array(string())),
-                        ("optional", boolean()),
-                        ("aliases", array(string())),
-                        ("default", boolean()),
-                    ]))),
-                ),
+            doc("The OpenStack services galley knows, their databases and aliases").response::<Vec<
+                CatalogEntry,
+            >>(
+                200
             ),
         ),
         Route::new(
@@ -641,56 +546,33 @@ pub(super) fn routes() -> Vec<Route> {
             "/api/v1/openstack/provision",
             Access::Authenticated,
             post(provision),
-            doc(
-                "Create the services' databases, users and grants; a second run changes nothing",
-                Some(json!({"type": "object", "properties": {
-                    "services": nullable(array(string())),
-                    "rotate": boolean(),
-                    "utf8mb4": boolean()}})),
-                (200, Some(provision_result.clone())),
-            ),
+            doc("Create the services' databases, users and grants; a second run changes nothing")
+                .request::<controller_api::ProvisionRequest>()
+                .response::<Provisioned>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack",
             Access::Authenticated,
             get(provisioned),
-            doc(
-                "What galley provisioned, with the config lines",
-                None,
-                (200, Some(provision_result)),
-            ),
+            doc("What galley provisioned, with the config lines").response::<Provisioned>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/config",
             Access::Authenticated,
             get(service_config),
-            config_doc,
+            doc("A provisioned service's config lines as a file to download")
+                .query::<ServiceConfigQuery>()
+                .text(),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/drift",
             Access::Authenticated,
             get(drift),
-            doc(
-                "How the provisioned services differ from what provision would make",
-                None,
-                (
-                    200,
-                    Some(object(&[
-                        (
-                            "services",
-                            array(object(&[
-                                ("service", string()),
-                                ("missing", array(string())),
-                                ("differs", array(string())),
-                            ])),
-                        ),
-                        ("clean", boolean()),
-                    ])),
-                ),
-            ),
+            doc("How the provisioned services differ from what provision would make")
+                .response::<Drift>(200),
         ),
     ]
 }

@@ -14,6 +14,8 @@ pub mod auth;
 mod manage_routes;
 mod openapi;
 mod overview;
+#[cfg(test)]
+mod test_support;
 pub mod tls;
 
 use std::future::Future;
@@ -26,7 +28,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::{Json, Router};
-use serde_json::json;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use spec::{ClusterSpec, ControllerSpec};
 use store::Store;
 
@@ -61,7 +63,8 @@ pub struct ApiState {
     /// across an await.
     store: Mutex<Store>,
     limiter: Mutex<auth::LoginLimiter>,
-    http: reqwest::Client,
+    /// The proxy's admin endpoint, when the spec has a proxy.
+    proxy: Option<proxy::AdminClient>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -86,11 +89,15 @@ impl ApiState {
         let path = crate::store_path(&settings);
         let store = Store::open(&path)
             .with_context(|| format!("cannot open the controller's store {}", path.display()))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(1))
-            .build()
-            .context("cannot build an HTTP client")?;
+        // The console polls the cluster view: a proxy that hangs must not hold it up.
+        let proxy = spec.proxy.as_ref().map(|proxy| {
+            proxy::AdminClient::with_timeouts(
+                &spec::host_port(&proxy.address, proxy.admin_port),
+                &secrets.cluster_token,
+                Duration::from_millis(500),
+                Duration::from_secs(1),
+            )
+        });
         Ok(Arc::new(ApiState {
             spec,
             settings,
@@ -99,7 +106,7 @@ impl ApiState {
             tls,
             store: Mutex::new(store),
             limiter: Mutex::new(auth::LoginLimiter::default()),
-            http,
+            proxy,
         }))
     }
 
@@ -154,7 +161,10 @@ impl From<store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        let body = controller_api::ErrorBody {
+            error: self.message,
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -224,19 +234,94 @@ pub enum Access {
     Authenticated,
 }
 
-/// The documentation of a route, for the OpenAPI document.
+/// A JSON Schema of one controller-api type, generated into the document's components.
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`: a `$ref` to its component (or the schema itself when it is small).
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The schema of `T` itself, never a `$ref`: its properties are a route's query
+/// parameters.
+fn inline_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    T::json_schema(generator)
+}
+
+/// A route's success body.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// `application/json`: a serialized controller-api type.
+    Json(SchemaOf),
+    /// `text/plain`.
+    Text,
+}
+
+/// The documentation of a route, for the OpenAPI document. The route names its types;
+/// their schemas come from the types themselves.
 #[derive(Debug, Clone)]
 pub struct RouteDoc {
     pub summary: &'static str,
-    /// Query parameters: (name, description).
-    pub query: Vec<(&'static str, &'static str)>,
-    pub request: Option<serde_json::Value>,
-    /// The success status and its body schema (None: no body).
-    pub success: (u16, Option<serde_json::Value>),
+    /// The type whose fields are the query parameters.
+    pub query: Option<SchemaOf>,
+    /// The JSON request body's type.
+    pub request: Option<SchemaOf>,
+    /// The success status.
+    pub status: u16,
+    /// The success body (None: no body).
+    pub response: Option<Body>,
     /// The error statuses this route can answer besides 401/500.
     pub errors: &'static [u16],
-    /// The success body is text/plain instead of JSON.
-    pub text: bool,
+}
+
+impl RouteDoc {
+    /// A route answering 200 without a body; the builder methods below say more.
+    pub fn new(summary: &'static str) -> RouteDoc {
+        RouteDoc {
+            summary,
+            query: None,
+            request: None,
+            status: 200,
+            response: None,
+            errors: &[],
+        }
+    }
+
+    pub fn query<Q: JsonSchema>(mut self) -> RouteDoc {
+        self.query = Some(inline_schema_of::<Q>);
+        self
+    }
+
+    pub fn request<T: JsonSchema>(mut self) -> RouteDoc {
+        self.request = Some(schema_of::<T>);
+        self
+    }
+
+    /// Success is `status` with a `T` as JSON.
+    pub fn response<T: JsonSchema>(mut self, status: u16) -> RouteDoc {
+        self.status = status;
+        self.response = Some(Body::Json(schema_of::<T>));
+        self
+    }
+
+    /// Success is 204 without a body.
+    pub fn no_content(mut self) -> RouteDoc {
+        self.status = 204;
+        self.response = None;
+        self
+    }
+
+    /// Success is 200 with a text body.
+    pub fn text(mut self) -> RouteDoc {
+        self.status = 200;
+        self.response = Some(Body::Text);
+        self
+    }
+
+    pub fn errors(mut self, errors: &'static [u16]) -> RouteDoc {
+        self.errors = errors;
+        self
+    }
 }
 
 /// One row of the route table.
@@ -365,39 +450,4 @@ pub async fn serve(
                 .await
         }
     }
-}
-
-/// A JSON object schema with the given properties (all required), for the OpenAPI doc.
-pub(crate) fn object(properties: &[(&str, serde_json::Value)]) -> serde_json::Value {
-    let map: serde_json::Map<String, serde_json::Value> = properties
-        .iter()
-        .map(|(name, schema)| ((*name).to_owned(), schema.clone()))
-        .collect();
-    let required: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
-    json!({"type": "object", "properties": map, "required": required})
-}
-
-pub(crate) fn string() -> serde_json::Value {
-    json!({"type": "string"})
-}
-
-pub(crate) fn integer() -> serde_json::Value {
-    json!({"type": "integer"})
-}
-
-pub(crate) fn number() -> serde_json::Value {
-    json!({"type": "number"})
-}
-
-pub(crate) fn boolean() -> serde_json::Value {
-    json!({"type": "boolean"})
-}
-
-pub(crate) fn array(items: serde_json::Value) -> serde_json::Value {
-    json!({"type": "array", "items": items})
-}
-
-pub(crate) fn nullable(mut schema: serde_json::Value) -> serde_json::Value {
-    schema["nullable"] = json!(true);
-    schema
 }

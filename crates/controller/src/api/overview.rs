@@ -8,18 +8,17 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::routing::{get, put};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-use super::{
-    array, boolean, integer, nullable, number, object, string, Access, ApiError, ApiResult, Route,
-    RouteDoc, SharedState,
+use controller_api::{
+    ClusterView, ComponentView, ControllerView, Decision, DecisionsQuery, DesiredRequest,
+    DesiredState, Event, EventsQuery, Health, History, HistoryQuery, NodeView, ProxyView, Severity,
 };
-use super::{ApiJson, ApiQuery};
+use serde_json::Value;
+
+use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
 use crate::now_ms;
 
-async fn health() -> Json<Value> {
-    Json(json!({"ok": true}))
+async fn health() -> Json<Health> {
+    Json(Health { ok: true })
 }
 
 async fn openapi() -> Json<Value> {
@@ -28,43 +27,24 @@ async fn openapi() -> Json<Value> {
 
 /// The proxy's view: its writer and healthy nodes, from its admin `/status`; None when
 /// the spec has no proxy or it does not answer within a second.
-async fn proxy_view(state: &SharedState) -> Option<Value> {
+async fn proxy_view(state: &SharedState) -> Option<ProxyView> {
     let proxy = state.spec.proxy.as_ref()?;
-    let url = format!(
-        "http://{}/status",
-        spec::host_port(&proxy.address, proxy.admin_port)
-    );
-    let status: Value = state
-        .http
-        .get(url)
-        .send()
-        .await
-        .ok()?
-        .error_for_status()
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let healthy: Vec<Value> = status["backends"]
-        .as_array()
-        .map(|backends| {
-            backends
-                .iter()
-                .filter(|backend| backend["read_healthy"].as_bool() == Some(true))
-                .map(|backend| backend["name"].clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(json!({
-        "writer": status["writer"],
-        "writer_address": spec::host_port(&proxy.address, proxy.writer_port),
-        "reader_address": spec::host_port(&proxy.address, proxy.reader_port),
-        "healthy": healthy,
-    }))
+    let status = state.proxy.as_ref()?.status().await.ok()?;
+    Some(ProxyView {
+        writer: status.writer,
+        writer_address: spec::host_port(&proxy.address, proxy.writer_port),
+        reader_address: spec::host_port(&proxy.address, proxy.reader_port),
+        healthy: status
+            .backends
+            .into_iter()
+            .filter(|backend| backend.read_healthy)
+            .map(|backend| backend.name)
+            .collect(),
+    })
 }
 
-/// The cluster as the controller's latest observation saw it.
-pub(super) fn cluster_view(state: &SharedState) -> Value {
+/// The cluster as the controller's latest observation saw it (without the proxy's view).
+pub(super) fn cluster_view(state: &SharedState) -> ClusterView {
     let latest = state.observations.latest();
     let mut nodes = Vec::new();
     let mut primary: Option<(i64, String)> = None;
@@ -90,43 +70,52 @@ pub(super) fn cluster_view(state: &SharedState) -> Value {
             None => "agent down".to_owned(),
             Some(report) => report.state_label(),
         };
-        nodes.push(json!({
-            "name": node.name,
-            "address": node.address,
-            "client_port": node.client_port,
-            "state": state_label,
-            "reachable": report.is_some(),
-            "cluster_size": wsrep.as_ref().map(|w| w.cluster_size),
-            "cluster_status": wsrep.as_ref().map(|w| w.cluster_status.clone()),
-            "last_committed": wsrep.as_ref().map(|w| w.last_committed),
-            "recv_queue": wsrep.as_ref().map(|w| w.local_recv_queue),
-            "send_queue": wsrep.as_ref().map(|w| w.local_send_queue),
-            "flow_control_paused": wsrep.as_ref().map(|w| w.flow_control_paused),
-            "cert_failures": wsrep.as_ref().map(|w| w.cert_failures),
-            "ready": wsrep.as_ref().map(|w| w.ready),
-            "desync": wsrep.as_ref().map(|w| w.desync),
-            "read_only": wsrep.as_ref().map(|w| w.read_only),
-        }));
+        nodes.push(NodeView {
+            name: node.name.clone(),
+            address: node.address.clone(),
+            client_port: node.client_port,
+            state: state_label,
+            reachable: report.is_some(),
+            cluster_size: wsrep.as_ref().map(|w| w.cluster_size),
+            cluster_status: wsrep.as_ref().map(|w| w.cluster_status.clone()),
+            last_committed: wsrep.as_ref().map(|w| w.last_committed),
+            recv_queue: wsrep.as_ref().map(|w| w.local_recv_queue),
+            send_queue: wsrep.as_ref().map(|w| w.local_send_queue),
+            flow_control_paused: wsrep.as_ref().map(|w| w.flow_control_paused),
+            cert_failures: wsrep.as_ref().map(|w| w.cert_failures),
+            ready: wsrep.as_ref().map(|w| w.ready),
+            desync: wsrep.as_ref().map(|w| w.desync),
+            read_only: wsrep.as_ref().map(|w| w.read_only),
+        });
     }
     let cluster = match primary {
-        Some((size, uuid)) => json!({"size": size, "status": "Primary", "uuid": uuid}),
-        None => json!({"size": 0, "status": "non-Primary", "uuid": null}),
-    };
-    json!({
-        "name": state.spec.name,
-        "observed_at_ms": latest.as_ref().map(|observed| observed.at_ms),
-        "nodes": nodes,
-        "cluster": cluster,
-        "controller": {
-            "auto_recover_nodes": state.settings.auto_recover_nodes,
-            "auto_recover_cluster": state.settings.auto_recover_cluster,
+        Some((size, uuid)) => ComponentView {
+            size,
+            status: "Primary".to_owned(),
+            uuid: Some(uuid),
         },
-    })
+        None => ComponentView {
+            size: 0,
+            status: "non-Primary".to_owned(),
+            uuid: None,
+        },
+    };
+    ClusterView {
+        name: state.spec.name.clone(),
+        observed_at_ms: latest.as_ref().map(|observed| observed.at_ms),
+        nodes,
+        cluster,
+        proxy: None,
+        controller: ControllerView {
+            auto_recover_nodes: state.settings.auto_recover_nodes,
+            auto_recover_cluster: state.settings.auto_recover_cluster,
+        },
+    }
 }
 
-async fn cluster(State(state): State<SharedState>) -> Json<Value> {
+async fn cluster(State(state): State<SharedState>) -> Json<ClusterView> {
     let mut view = cluster_view(&state);
-    view["proxy"] = proxy_view(&state).await.unwrap_or(Value::Null);
+    view.proxy = proxy_view(&state).await;
     Json(view)
 }
 
@@ -141,29 +130,20 @@ fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
     }
 }
 
-#[derive(Deserialize)]
-struct EventsQuery {
-    limit: Option<usize>,
-    node: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DesiredBody {
-    running: bool,
-}
-
 /// Records the operator's intent for a node, as `galley stop`/`galley start` do on the
 /// controller's own host: a node stopped on purpose is left down, not healed. A rolling
 /// restart driven from another host (a deployment) says so here before it stops a node.
 async fn set_desired(
     State(state): State<SharedState>,
     Path(node): Path<String>,
-    ApiJson(body): ApiJson<DesiredBody>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(body): ApiJson<DesiredRequest>,
+) -> ApiResult<Json<DesiredState>> {
     known_node(&state, &node)?;
     state.store().set_desired(&node, body.running, now_ms())?;
-    Ok(Json(json!({"node": node, "running": body.running})))
+    Ok(Json(DesiredState {
+        node,
+        running: body.running,
+    }))
 }
 
 /// A 400 naming the nodes there are, for a node name the spec does not have.
@@ -181,7 +161,7 @@ fn known_node(state: &SharedState, node: &str) -> ApiResult<()> {
 async fn events(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<Event>>> {
     let limit = check_limit(query.limit)?;
     if let Some(node) = &query.node {
         known_node(&state, node)?;
@@ -195,44 +175,39 @@ async fn events(
     Ok(Json(
         events
             .into_iter()
-            .map(|event| {
-                json!({
-                    "at_ms": event.at_ms,
-                    "severity": event.severity,
-                    "kind": event.kind,
-                    "node": event.node,
-                    "message": event.message,
-                })
+            .map(|event| Event {
+                at_ms: event.at_ms,
+                severity: match event.severity {
+                    store::Severity::Info => Severity::Info,
+                    store::Severity::Warning => Severity::Warning,
+                    store::Severity::Critical => Severity::Critical,
+                },
+                kind: event.kind,
+                node: event.node,
+                message: event.message,
             })
             .collect(),
     ))
 }
 
-#[derive(Deserialize)]
-struct DecisionsQuery {
-    limit: Option<usize>,
-}
-
 async fn decisions(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<DecisionsQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<Decision>>> {
     let limit = check_limit(query.limit)?;
     let decisions = state.store().decisions(None, limit)?;
     Ok(Json(
         decisions
             .into_iter()
-            .map(|decision| {
-                json!({
-                    "at_ms": decision.at_ms,
-                    "situation": decision.situation,
-                    "rule": decision.rule,
-                    "action": decision.action,
-                    "node": decision.node,
-                    "reason": decision.reason,
-                    "outcome": decision.outcome,
-                    "evidence": decision.evidence,
-                })
+            .map(|decision| Decision {
+                at_ms: decision.at_ms,
+                situation: decision.situation,
+                rule: decision.rule,
+                action: decision.action,
+                node: decision.node,
+                reason: decision.reason,
+                outcome: decision.outcome,
+                evidence: decision.evidence,
             })
             .collect(),
     ))
@@ -249,11 +224,6 @@ const WINDOWS: &[(&str, i64)] = &[
 
 /// Points per series at most: longer windows are averaged into buckets.
 const MAX_POINTS: i64 = 300;
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    window: Option<String>,
-}
 
 /// How a metric's per-node values combine into the cluster's.
 #[derive(Clone, Copy)]
@@ -339,7 +309,7 @@ pub(super) fn series(
 async fn history(
     State(state): State<SharedState>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<History>> {
     let window = query.window.as_deref().unwrap_or("1h");
     let Some((_, window_ms)) = WINDOWS.iter().find(|(name, _)| *name == window) else {
         return Err(ApiError::bad_request(format!(
@@ -349,182 +319,151 @@ async fn history(
     let now = now_ms();
     let since = now - window_ms;
     let samples = state.store().samples(None, since, now)?;
-    let series = series(&samples, since, *window_ms);
-    Ok(Json(json!({"window": window, "series": series})))
+    Ok(Json(History {
+        window: window.to_owned(),
+        series: series(&samples, since, *window_ms),
+    }))
 }
 
 pub(super) fn routes() -> Vec<Route> {
-    let node = object(&[
-        ("name", string()),
-        ("address", string()),
-        ("client_port", integer()),
-        ("state", string()),
-        ("reachable", boolean()),
-        ("cluster_size", nullable(integer())),
-        ("cluster_status", nullable(string())),
-        ("last_committed", nullable(integer())),
-        ("recv_queue", nullable(integer())),
-        ("send_queue", nullable(integer())),
-        ("flow_control_paused", nullable(number())),
-        ("cert_failures", nullable(integer())),
-        ("ready", nullable(boolean())),
-        ("desync", nullable(boolean())),
-        ("read_only", nullable(boolean())),
-    ]);
-    let cluster_schema = object(&[
-        ("name", string()),
-        ("observed_at_ms", nullable(integer())),
-        ("nodes", array(node)),
-        (
-            "cluster",
-            object(&[
-                ("size", integer()),
-                ("status", string()),
-                ("uuid", nullable(string())),
-            ]),
-        ),
-        (
-            "proxy",
-            nullable(object(&[
-                ("writer", nullable(string())),
-                ("writer_address", string()),
-                ("reader_address", string()),
-                ("healthy", array(string())),
-            ])),
-        ),
-        (
-            "controller",
-            object(&[
-                ("auto_recover_nodes", boolean()),
-                ("auto_recover_cluster", boolean()),
-            ]),
-        ),
-    ]);
-    let event = object(&[
-        ("at_ms", integer()),
-        (
-            "severity",
-            json!({"type": "string", "enum": ["info", "warning", "critical"]}),
-        ),
-        ("kind", string()),
-        ("node", nullable(string())),
-        ("message", string()),
-    ]);
-    let decision = object(&[
-        ("at_ms", integer()),
-        ("situation", nullable(string())),
-        ("rule", string()),
-        ("action", string()),
-        ("node", nullable(string())),
-        ("reason", string()),
-        ("outcome", string()),
-        ("evidence", json!({"type": "object"})),
-    ]);
-    let history_schema = object(&[
-        ("window", string()),
-        (
-            "series",
-            json!({"type": "object", "additionalProperties": array(array(number()))}),
-        ),
-    ]);
-    let doc = |summary, query: Vec<(&'static str, &'static str)>, success| RouteDoc {
-        summary,
-        query,
-        request: None,
-        success: (200, Some(success)),
-        errors: &[400],
-        text: false,
-    };
     vec![
         Route::new(
             Method::GET,
             "/api/v1/health",
             Access::Public,
             get(health),
-            doc(
-                "Liveness of the controller's API",
-                Vec::new(),
-                object(&[("ok", boolean())]),
-            ),
+            RouteDoc::new("Liveness of the controller's API")
+                .response::<Health>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openapi.json",
             Access::Authenticated,
             get(openapi),
-            doc(
-                "This document",
-                Vec::new(),
-                json!({"type": "object"}),
-            ),
+            RouteDoc::new("This document")
+                .response::<serde_json::Map<String, Value>>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/cluster",
             Access::Authenticated,
             get(cluster),
-            doc(
+            RouteDoc::new(
                 "Every node as the controller last observed it, the cluster, and the proxy's writer",
-                Vec::new(),
-                cluster_schema,
-            ),
+            )
+            .response::<ClusterView>(200)
+            .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/events",
             Access::Authenticated,
             get(events),
-            doc(
-                "Events, newest first",
-                vec![
-                    ("limit", "how many (1-10000, default 100)"),
-                    ("node", "only this node's"),
-                ],
-                array(event),
-            ),
+            RouteDoc::new("Events, newest first")
+                .query::<EventsQuery>()
+                .response::<Vec<Event>>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/decisions",
             Access::Authenticated,
             get(decisions),
-            doc(
-                "The controller's decisions with their reasons, newest first",
-                vec![("limit", "how many (1-10000, default 100)")],
-                array(decision),
-            ),
+            RouteDoc::new("The controller's decisions with their reasons, newest first")
+                .query::<DecisionsQuery>()
+                .response::<Vec<Decision>>(200)
+                .errors(&[400]),
         ),
         Route::new(
             Method::GET,
             "/api/v1/history",
             Access::Authenticated,
             get(history),
-            doc(
+            RouteDoc::new(
                 "Metric series for charts: qps, flow_control_paused, recv_queue, replication_bytes_per_s; per node as \"<metric>:<node>\"",
-                vec![("window", "5m, 1h (default), 6h, 24h or 7d")],
-                history_schema,
-            ),
+            )
+            .query::<HistoryQuery>()
+            .response::<History>(200)
+            .errors(&[400]),
         ),
         Route::new(
             Method::PUT,
             "/api/v1/nodes/{node}/desired",
             Access::Authenticated,
             put(set_desired),
-            RouteDoc {
-                summary: "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
-                query: Vec::new(),
-                request: Some(json!({"type": "object", "required": ["running"], "properties": {"running": boolean()}})),
-                success: (200, Some(object(&[("node", string()), ("running", boolean())]))),
-                errors: &[400],
-                text: false,
-            },
+            RouteDoc::new(
+                "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
+            )
+            .request::<DesiredRequest>()
+            .response::<DesiredState>(200)
+            .errors(&[400]),
         ),
     ]
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{Method, StatusCode};
+
     use super::*;
+    use crate::api::test_support::{api_state, call, closed_port};
+
+    /// The cluster view takes the proxy's writer and read-healthy nodes from the proxy's
+    /// own typed `/status`.
+    #[tokio::test]
+    async fn the_cluster_view_reads_the_proxys_status() {
+        let backend = |name: &str, read_healthy: bool| proxy::BackendStatus {
+            name: name.to_owned(),
+            address: "127.0.0.1:3301".to_owned(),
+            priority: 1,
+            write_healthy: read_healthy,
+            read_healthy,
+            write_reason: None,
+            read_reason: (!read_healthy).then(|| "not Synced".to_owned()),
+            draining: false,
+            state: None,
+            local_index: None,
+            active_connections: 0,
+            connect_errors: 0,
+            health_changes: 0,
+            probe_latency_ms: Some(0.4),
+        };
+        let status = proxy::ProxyStatus {
+            pid: 4711,
+            listeners: proxy::state::ListenerAddresses::default(),
+            writer: Some("node1".to_owned()),
+            failovers: 0,
+            active_connections: 0,
+            connections_total: 0,
+            backends: vec![backend("node1", true), backend("node2", false)],
+            forwarding: "userspace".to_owned(),
+            forwarding_note: None,
+        };
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = admin.local_addr().unwrap().port();
+        let app = axum::Router::new().route("/status", get(move || async move { Json(status) }));
+        let server = tokio::spawn(async move { axum::serve(admin, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let state = api_state(dir.path(), port);
+        let (status, view) = call(&state, Method::GET, "/api/v1/cluster", None).await;
+        server.abort();
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["proxy"]["writer"], "node1", "{view}");
+        assert_eq!(
+            view["proxy"]["healthy"],
+            serde_json::json!(["node1"]),
+            "{view}"
+        );
+        assert_eq!(view["proxy"]["writer_address"], "127.0.0.1:3306", "{view}");
+
+        // A proxy that does not answer leaves the view without one.
+        let dir = tempfile::tempdir().unwrap();
+        let state = api_state(dir.path(), closed_port());
+        let (_, view) = call(&state, Method::GET, "/api/v1/cluster", None).await;
+        assert!(view["proxy"].is_null(), "{view}");
+    }
 
     fn sample(at_ms: i64, node: &str, qps: f64, recv_queue: i64) -> store::Sample {
         store::Sample {

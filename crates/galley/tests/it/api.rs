@@ -436,7 +436,7 @@ async fn api_authentication_and_overview() {
     // The OpenAPI document lists every route.
     let (status, document) = session.get("/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(document["openapi"], "3.0.3");
+    assert_eq!(document["openapi"], "3.1.0");
     assert!(document["paths"]["/api/v1/cluster"]["get"].is_object());
 
     // Logout ends the session.
