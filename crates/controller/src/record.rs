@@ -290,17 +290,21 @@ impl Journal<'_> {
         }
     }
 
-    /// Uses up an operator's approval, if there is one.
-    fn use_approval(&self, key: &str, now: i64) {
+    /// Uses up an operator's approval; false when there is none.
+    fn use_approval(&self, key: &str, now: i64) -> bool {
         let store = self.controller.store();
         match store.approval(key, now - APPROVAL_TTL_MS) {
             Ok(Some(approval)) => {
                 if let Err(error) = store.consume_approval(approval.id) {
                     tracing::error!("cannot use up the approval of {key}: {error}");
                 }
+                true
             }
-            Ok(None) => {}
-            Err(error) => tracing::error!("cannot read the approval of {key}: {error}"),
+            Ok(None) => false,
+            Err(error) => {
+                tracing::error!("cannot read the approval of {key}: {error}");
+                false
+            }
         }
     }
 
@@ -491,34 +495,20 @@ impl Recorder for Journal<'_> {
             return true;
         }
         let key = step.action.key();
-        let approval = self
-            .controller
-            .store()
-            .approval(&key, now - APPROVAL_TTL_MS);
-        match approval {
-            Ok(Some(approval)) => {
-                if let Err(error) = self.controller.store().consume_approval(approval.id) {
-                    tracing::error!("cannot use up the approval of {key}: {error}");
-                }
-                true
-            }
-            Ok(None) | Err(_) => {
-                if let Err(error) = &approval {
-                    tracing::error!("cannot read the approval of {key}: {error}");
-                }
-                self.decide(
-                    plan.situation,
-                    &format!("{:?}", step.rule),
-                    &key,
-                    Some(step.action.node()),
-                    &step.reason,
-                    observation,
-                    "needs confirmation: galley recover --yes",
-                    now,
-                );
-                false
-            }
+        if self.use_approval(&key, now) {
+            return true;
         }
+        self.decide(
+            plan.situation,
+            &format!("{:?}", step.rule),
+            &key,
+            Some(step.action.node()),
+            &step.reason,
+            observation,
+            "needs confirmation: galley recover --yes",
+            now,
+        );
+        false
     }
 
     fn starting(&mut self, step: &Step, now: i64) {

@@ -277,11 +277,23 @@ async fn bring_up(
         }
     }
     let inputs = cluster.command_inputs(true, rebuild)?;
+    bring(cluster, Goal::AllSynced, None, inputs, progress).await
+}
+
+/// Acts through the engine until `goal` holds (`only`: on that node alone), with the
+/// command's progress on the terminal.
+pub(crate) async fn bring(
+    cluster: &Cluster,
+    goal: Goal,
+    only: Option<String>,
+    inputs: reconcile::Inputs,
+    progress: &Progress,
+) -> anyhow::Result<()> {
     let mut engine = cluster.engine();
     reconcile::bring(
         &mut engine,
-        &Goal::AllSynced,
-        None,
+        &goal,
+        only,
         inputs,
         &Limits::default(),
         progress,
@@ -393,15 +405,12 @@ pub async fn start_node(location: &Location, name: &str) -> anyhow::Result<ExitC
     progress.step(format!("{}: starting", node.name));
     let started = Instant::now();
     let inputs = cluster.command_inputs(false, &[])?;
-    let mut engine = cluster.engine();
-    let result = reconcile::bring(
-        &mut engine,
-        &Goal::Synced(node.name.clone()),
+    let result = bring(
+        &cluster,
+        Goal::Synced(node.name.clone()),
         Some(node.name.clone()),
         inputs,
-        &Limits::default(),
         &progress,
-        &SystemClock,
     )
     .await;
     progress.finish();

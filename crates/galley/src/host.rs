@@ -131,18 +131,14 @@ async fn bring_node(
     progress: &Progress,
     inputs: reconcile::Inputs,
 ) -> anyhow::Result<()> {
-    let mut engine = cluster.engine();
-    reconcile::bring(
-        &mut engine,
-        &Goal::Synced(node.name.clone()),
+    crate::cluster::bring(
+        cluster,
+        Goal::Synced(node.name.clone()),
         Some(node.name.clone()),
         inputs,
-        &Limits::default(),
         progress,
-        &SystemClock,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// The planner's view of the cluster for this step, without acting.
