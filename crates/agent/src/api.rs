@@ -89,6 +89,10 @@ pub struct ProcessReport {
     pub mode: Option<StartMode>,
     /// How the last run ended, with the server's last error lines, when it stopped by itself.
     pub last_exit: Option<String>,
+    /// The server is receiving a state transfer (an SST script of its runs): it may take
+    /// as long as the data is large, and it does not answer SQL meanwhile.
+    #[serde(default)]
+    pub receiving_state_transfer: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

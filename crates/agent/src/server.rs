@@ -225,18 +225,21 @@ impl Server {
     }
 
     pub async fn report(self: &Arc<Self>) -> NodeReport {
+        // (The state transfer check reads /proc: a few small files per running server.)
         let process = match &*self.process.lock().await {
             ProcessState::Stopped { last_exit } => ProcessReport {
                 running: false,
                 pid: None,
                 mode: None,
                 last_exit: last_exit.clone(),
+                receiving_state_transfer: false,
             },
             ProcessState::Running { pid, mode, .. } => ProcessReport {
                 running: true,
                 pid: Some(*pid),
                 mode: *mode,
                 last_exit: None,
+                receiving_state_transfer: runs_sst_script(*pid),
             },
         };
         let (grastate, grastate_error) = match self.read_grastate() {
@@ -502,8 +505,21 @@ impl Server {
                     );
                 }
                 // After a crash grastate.dat has seqno -1; recover the real position from
-                // InnoDB so that the node can ask for an incremental transfer (IST).
-                if let Some(state) = grastate.filter(|s| s.seqno < 0 && s.uuid != ZERO_UUID) {
+                // InnoDB so that the node can ask for an incremental transfer (IST). A
+                // recovery that already ran on the stopped server (the planner reads a
+                // crashed node's position before it joins) is used as it is: after it, the
+                // server found grastate.dat with the zero UUID (seen here with galera
+                // 26.4) and asked for a full SST instead of IST.
+                let recovered = self
+                    .recovered
+                    .lock()
+                    .await
+                    .clone()
+                    .filter(|position| !position.is_empty());
+                if let Some(position) = recovered {
+                    start_position = Some(position);
+                } else if let Some(state) = grastate.filter(|s| s.seqno < 0 && s.uuid != ZERO_UUID)
+                {
                     if self.data_dir_initialized() {
                         drop(state);
                         let position = self.recover_position().await?;
@@ -767,6 +783,8 @@ impl Server {
                 "the server is running (pid {pid}); stop it before moving its data aside"
             )));
         }
+        // A recovered position belongs to the data being moved aside.
+        *self.recovered.lock().await = None;
         let data_dir = &self.node.data_dir;
         if !data_dir.exists() {
             return Err(ServerError::Conflict(format!(
@@ -957,9 +975,69 @@ pub async fn read_wsrep_variables(
     Ok(rows)
 }
 
+/// Whether a child of mariadbd `pid` runs a state transfer script (`wsrep_sst_rsync`,
+/// `wsrep_sst_mariabackup`, ...): the joiner side of an SST, read from /proc.
+fn runs_sst_script(pid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let parent = rest.split_whitespace().nth(1);
+        let command = head.split_once('(').map_or("", |(_, comm)| comm);
+        parent == Some(pid.to_string().as_str()) && is_sst_script(command)
+    })
+}
+
+/// The kernel's name for an SST script process (`comm`, at most 15 characters; a
+/// shell script shows its own name).
+fn is_sst_script(command: &str) -> bool {
+    command.starts_with("wsrep_sst")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_running_an_sst_script_is_a_state_transfer_in_progress() {
+        // A child whose program is named like an SST script, as the joiner's is.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("wsrep_sst_rsync");
+        std::os::unix::fs::symlink("/bin/sleep", &script).unwrap();
+        let me = std::process::id();
+        let mut other = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(!runs_sst_script(me), "a plain child is no state transfer");
+        let mut child = std::process::Command::new(&script)
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut seen = false;
+        for _ in 0..100 {
+            if runs_sst_script(me) {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert!(seen, "the SST script child was not found");
+        assert!(!runs_sst_script(me), "the script has ended");
+        assert!(is_sst_script("wsrep_sst_maria"));
+        assert!(!is_sst_script("mariadbd"));
+    }
 
     #[test]
     fn names_every_missing_program_and_the_install_command() {

@@ -127,6 +127,7 @@ pub fn report_from_sql(node: &str, wsrep: WsrepStatus) -> NodeReport {
             pid: None,
             mode: None,
             last_exit: None,
+            receiving_state_transfer: false,
         },
         data_dir_initialized: true,
         grastate: None,

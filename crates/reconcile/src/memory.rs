@@ -54,7 +54,7 @@ impl Memory {
             let memory = self.nodes.entry(node.clone()).or_default();
             let facts = crate::reported_facts(report);
             let synced = facts.synced();
-            if receiving_state(&facts) {
+            if report.process.receiving_state_transfer || receiving_state(&facts) {
                 // A joiner inside the Primary component is receiving its state transfer,
                 // which takes as long as the data is large: not stuck. Galera ends a
                 // transfer that fails (the joiner exits, a failed start), and patience
@@ -126,6 +126,7 @@ mod tests {
                 pid: running.then_some(42),
                 mode: None,
                 last_exit: last_exit.map(str::to_owned),
+                receiving_state_transfer: false,
             },
             data_dir_initialized: true,
             grastate: None,

@@ -439,6 +439,7 @@ impl Cluster {
                 pid: node.running.then_some(node.pid),
                 mode: None,
                 last_exit: node.last_exit.clone(),
+                receiving_state_transfer: false,
             },
             data_dir_initialized: node.has_data,
             grastate: node.grastate.clone(),
