@@ -386,6 +386,7 @@ impl<A: NodeAgents> Engine<A> {
                 let pid = self
                     .start_tracked(node, StartMode::Join, false, now)
                     .await?;
+                self.memory.restarted_stuck(node, now);
                 Ok(format!("restarted as a joiner (pid {pid})"))
             }
             Action::Recover { .. } => {

@@ -16,6 +16,10 @@ struct NodeMemory {
     started_at_ms: Option<i64>,
     failed_starts: u32,
     last_failure_ms: Option<i64>,
+    /// Restarts because it was stuck, in a row: each doubles the patience, so that a
+    /// node that is only slow (a large state transfer, a loaded host) is not restarted
+    /// in a loop.
+    stuck_restarts: u32,
 }
 
 /// Something the engine noticed while remembering a round's reports.
@@ -44,6 +48,14 @@ impl Memory {
         let memory = self.nodes.entry(node.to_owned()).or_default();
         memory.started_at_ms = Some(now);
         memory.unsettled_since_ms = Some(now);
+    }
+
+    /// The engine restarted the node because it was stuck: the next verdict waits
+    /// twice as long.
+    pub fn restarted_stuck(&mut self, node: &str, now: i64) {
+        self.started(node, now);
+        let memory = self.nodes.entry(node.to_owned()).or_default();
+        memory.stuck_restarts = memory.stuck_restarts.saturating_add(1);
     }
 
     /// Takes in one round's reports (None: the agent did not answer).
@@ -89,11 +101,12 @@ impl Memory {
         let Some(memory) = self.nodes.get(node) else {
             return facts;
         };
+        let patience = stuck_after_ms.saturating_mul(1 << memory.stuck_restarts.min(6));
         facts.stuck = report.process.running
             && !facts.synced()
             && memory
                 .unsettled_since_ms
-                .is_some_and(|since| now - since > stuck_after_ms);
+                .is_some_and(|since| now - since > patience);
         facts.failed_starts = memory.failed_starts;
         facts.backing_off = memory.last_failure_ms.is_some_and(|at| {
             let backoff_ms = (1000i64 << memory.failed_starts.min(6)).min(MAX_BACKOFF_MS);
@@ -162,6 +175,27 @@ mod tests {
         remember(&mut memory, joined.clone(), 601_000);
         assert!(!memory.facts("n1", &joined, 630_000, 30_000).stuck);
         assert!(memory.facts("n1", &joined, 631_001, 30_000).stuck);
+    }
+
+    #[test]
+    fn each_restart_for_being_stuck_doubles_the_patience_until_it_is_synced() {
+        let mut memory = Memory::default();
+        let starting = report(true, None);
+        remember(&mut memory, starting.clone(), 0);
+        assert!(memory.facts("n1", &starting, 30_001, 30_000).stuck);
+        memory.restarted_stuck("n1", 40_000);
+        remember(&mut memory, starting.clone(), 41_000);
+        assert!(!memory.facts("n1", &starting, 90_000, 30_000).stuck);
+        assert!(memory.facts("n1", &starting, 100_001, 30_000).stuck);
+        memory.restarted_stuck("n1", 110_000);
+        assert!(!memory.facts("n1", &starting, 220_000, 30_000).stuck);
+        assert!(memory.facts("n1", &starting, 230_001, 30_000).stuck);
+        // Synced: the memory starts over.
+        let mut synced = report(true, None);
+        joiner(&mut synced, "4");
+        remember(&mut memory, synced, 240_000);
+        remember(&mut memory, starting.clone(), 250_000);
+        assert!(memory.facts("n1", &starting, 280_001, 30_000).stuck);
     }
 
     fn remember(memory: &mut Memory, report: NodeReport, now: i64) -> Vec<Noticed> {
