@@ -507,9 +507,10 @@ impl Server {
                 // After a crash grastate.dat has seqno -1; recover the real position from
                 // InnoDB so that the node can ask for an incremental transfer (IST). A
                 // recovery that already ran on the stopped server (the planner reads a
-                // crashed node's position before it joins) is used as it is: after it, the
-                // server found grastate.dat with the zero UUID (seen here with galera
-                // 26.4) and asked for a full SST instead of IST.
+                // crashed node's position before it joins) is used as it is, instead of
+                // starting InnoDB a second time for the same answer. (A node killed just
+                // after its own SST keeps the zero UUID in grastate.dat; Galera then asks
+                // for a full SST whatever start position it is given: seen here.)
                 let recovered = self
                     .recovered
                     .lock()
