@@ -83,9 +83,44 @@ impl Alerts {
                     .await
                     .and_then(reqwest::Response::error_for_status);
                 if let Err(error) = result {
-                    tracing::warn!(%url, "alert webhook failed: {error}");
+                    tracing::warn!("{}", webhook_failure(error));
                 }
             });
         }
+    }
+}
+
+/// What the log says of a failed webhook delivery: never its URL, which often carries a
+/// secret (a token in the path or query).
+fn webhook_failure(error: reqwest::Error) -> String {
+    format!(
+        "alert webhook failed (its URL is in galley.toml, not in logs): {}",
+        error.without_url()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_webhook_is_logged_without_its_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/hooks/s3cr3t-token?key=hunter2");
+        let error = reqwest::Client::new().post(&url).send().await.unwrap_err();
+        assert!(
+            error.to_string().contains("s3cr3t"),
+            "reqwest names the URL: {error}"
+        );
+        let logged = webhook_failure(error);
+        assert!(
+            !logged.contains("s3cr3t") && !logged.contains("hunter2"),
+            "{logged}"
+        );
+        assert!(logged.contains("alert webhook failed"), "{logged}");
     }
 }

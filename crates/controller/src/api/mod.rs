@@ -391,7 +391,18 @@ pub fn router(state: SharedState) -> Router {
             ApiError::not_found("no such API endpoint; GET /api/v1/openapi.json lists them")
         }),
     );
+    // API answers carry sessions, tokens, passwords and the cluster's state: no cache
+    // (a browser's, a proxy's) may keep them.
+    let api = api.layer(axum::middleware::map_response(no_store));
     api.with_state(state).fallback_service(console())
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// The web console (static assets, public: the page asks the API, which needs a login).
