@@ -227,13 +227,6 @@ impl Controller {
         self.store.lock().expect("store lock")
     }
 
-    /// The spec's nodes in priority order, as the engine keeps its members.
-    fn nodes_by_priority(&self) -> impl Iterator<Item = &NodeSpec> {
-        let mut nodes: Vec<&NodeSpec> = self.spec.nodes.iter().collect();
-        nodes.sort_by_key(|node| node.priority);
-        nodes.into_iter()
-    }
-
     /// Observes and plans without recording or acting (`galley recover` without --yes).
     pub async fn plan_only(&self) -> anyhow::Result<TickReport> {
         let now = now_ms();

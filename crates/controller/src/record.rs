@@ -459,11 +459,13 @@ impl Recorder for Journal<'_> {
         if self.recording {
             self.controller.observations.publish(LastObservation {
                 at_ms: now,
-                nodes: self
-                    .controller
-                    .nodes_by_priority()
-                    .cloned()
-                    .zip(reports.iter().map(|(_, report)| report.clone()))
+                // The reports come in the engine's order; each names its node.
+                nodes: reports
+                    .iter()
+                    .filter_map(|(name, report)| {
+                        let node = self.controller.spec.node(name)?;
+                        Some((node.clone(), report.clone()))
+                    })
                     .collect(),
             });
             self.record_reports(reports, noticed, now);

@@ -1,4 +1,4 @@
-//! Split brain (rule 9 of DESIGN.md): running nodes that each say they are in a Primary
+//! Split brain (rule 9 of docs/safety-rules.md): running nodes that each say they are in a Primary
 //! component but report different `wsrep_cluster_state_uuid`s belong to two cluster
 //! histories that both take writes. Galera cannot merge them; the minority must get no
 //! writes, and a human decides which data to keep.
