@@ -20,6 +20,9 @@ pub struct NodeReport {
     pub wsrep: Option<WsrepStatus>,
     /// Why the status could not be read over SQL while the server runs.
     pub sql_error: Option<String>,
+    /// Earlier data dirs of this node that a rebuild moved aside, oldest first.
+    #[serde(default)]
+    pub set_aside: Vec<String>,
 }
 
 impl NodeReport {

@@ -276,7 +276,28 @@ impl Server {
             recovered: self.recovered.lock().await.clone(),
             wsrep,
             sql_error,
+            set_aside: self.set_aside(),
         }
+    }
+
+    /// Where an earlier rebuild of this node moved its data dir: siblings named
+    /// `<data dir>.galley-aside-<label>`, in name order (the label is the time of the move, in ms).
+    fn set_aside(&self) -> Vec<String> {
+        let data_dir = &self.node.data_dir;
+        let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{}.galley-aside-", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return Vec::new();
+        };
+        let mut copies: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|entry| entry.path().display().to_string())
+            .collect();
+        copies.sort();
+        copies
     }
 
     /// Reads the wsrep status over the unix socket with the monitor account, on one

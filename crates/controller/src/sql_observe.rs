@@ -135,6 +135,7 @@ pub fn report_from_sql(node: &str, wsrep: WsrepStatus) -> NodeReport {
         recovered: None,
         wsrep: Some(wsrep),
         sql_error: None,
+        set_aside: Vec::new(),
     }
 }
 

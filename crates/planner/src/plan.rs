@@ -138,6 +138,11 @@ pub struct Facts {
     pub failed_starts: u32,
     /// A failed start was too recent: wait before the next attempt.
     pub backing_off: bool,
+    /// Earlier copies of this node's data dir that a rebuild moved aside (never deleted).
+    /// An automatic rebuild happens only while there is none, so that a node that keeps
+    /// failing cannot fill the disk with copies (docs/safety-rules.md, rule 7).
+    #[serde(default)]
+    pub set_aside: Vec<String>,
 }
 
 impl Facts {
@@ -891,6 +896,18 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
             });
             continue;
         }
+        let wipe_due = policy.allow_wipe && facts.failed_starts >= policy.wipe_after_failed_starts;
+        if wipe_due && !rebuild && !facts.set_aside.is_empty() {
+            notes.push(Blocked::Refused {
+                rule: Rule::WipeAfterFailedStarts,
+                reason: format!(
+                    "{name} failed to start {} times in a row, but its data was already moved aside once ({}); another automatic rebuild would keep one more full copy on that disk. See its error log; once that copy is removed (or with `galley recover --rebuild {name}`) it is rebuilt by SST",
+                    facts.failed_starts,
+                    facts.set_aside.join(", ")
+                ),
+            });
+            continue;
+        }
         if facts.backing_off {
             notes.push(Blocked::Waiting {
                 rule: Rule::RestartCrashedNode,
@@ -928,7 +945,7 @@ fn plan_with_primary(observation: &Observation, reported: &[(&NodeView, &Facts)]
                 format!("an operator gave up {name}'s data: it is moved aside, and {name} is rebuilt from the Primary component by a full state transfer"),
                 false,
             )
-        } else if policy.allow_wipe && facts.failed_starts >= policy.wipe_after_failed_starts {
+        } else if wipe_due {
             (
                 Action::WipeAndStart {
                     node: name.to_owned(),
@@ -1527,6 +1544,7 @@ mod tests {
                 recovered: None,
                 stuck: false,
                 failed_starts: 0,
+                set_aside: Vec::new(),
                 backing_off: false,
             })),
         }

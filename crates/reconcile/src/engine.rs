@@ -141,6 +141,7 @@ pub fn reported_facts(report: &NodeReport) -> Facts {
         stuck: false,
         failed_starts: 0,
         backing_off: false,
+        set_aside: report.set_aside.clone(),
     }
 }
 

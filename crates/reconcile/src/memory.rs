@@ -147,6 +147,7 @@ mod tests {
             recovered: None,
             wsrep: None,
             sql_error: None,
+            set_aside: Vec::new(),
         }
     }
 

@@ -193,6 +193,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
     let mut recovered = None;
     let mut failed_starts = 0;
     let mut backing_off = false;
+    let mut set_aside = Vec::new();
     let mut view_size = None;
     let mut cluster_uuid = UUID_A;
     for word in words {
@@ -218,6 +219,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
                 "crashed" | "data" => has_data = true,
                 "nodata" => has_data = false,
                 "backoff" => backing_off = true,
+                "aside" => set_aside.push("/var/lib/mysql.galley-aside-1".to_owned()),
                 other => panic!("unknown word `{other}` in `{line}`"),
             },
         }
@@ -252,6 +254,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
         stuck,
         failed_starts,
         backing_off,
+        set_aside,
     }))
 }
 

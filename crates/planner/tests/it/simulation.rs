@@ -575,6 +575,7 @@ impl Cluster {
                             && (always_stuck || (unhappy && rng.gen_bool(0.5))),
                         failed_starts: node.failed_starts,
                         backing_off: node.backoff_ticks > 0,
+                        set_aside: Vec::new(),
                     }))
                 };
                 NodeView {

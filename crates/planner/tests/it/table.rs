@@ -219,6 +219,28 @@ fn failed_starts_back_off_then_wipe_or_refuse() {
         ",
         "degraded: start node3",
     );
+    // One copy moved aside already: another automatic rebuild would keep one more full
+    // copy, so a node that keeps failing would fill its disk. It waits for an operator.
+    check(
+        "
+        policy allow_wipe=true
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9 failed=3 aside
+        ",
+        "degraded: refused rule=WipeAfterFailedStarts (node3); note refused rule=WipeAfterFailedStarts (node3)",
+    );
+    // The operator's own rebuild is not bounded by it.
+    check(
+        "
+        policy allow_wipe=true
+        rebuild node3
+        node1 primary synced seqno=10
+        node2 primary synced seqno=10
+        node3 stopped recovered=A:9 failed=3 aside
+        ",
+        "degraded: wipe-and-start node3",
+    );
 }
 
 #[test]

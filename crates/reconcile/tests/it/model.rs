@@ -66,6 +66,8 @@ pub struct Node {
     /// Corrupt data: every start fails until the node is rebuilt or an operator fixes it.
     pub broken: bool,
     pub pid: u32,
+    /// Data dirs a rebuild moved aside (what the agent reports as `set_aside`).
+    pub set_aside: Vec<String>,
 }
 
 impl Node {
@@ -83,6 +85,7 @@ impl Node {
             last_exit: None,
             broken: false,
             pid: 100 + index as u32,
+            set_aside: Vec::new(),
         }
     }
 
@@ -449,6 +452,7 @@ impl Cluster {
                 .running
                 .then(|| wsrep(node.in_primary, local_state, node.seqno.unwrap_or(-1), size)),
             sql_error: None,
+            set_aside: node.set_aside.clone(),
         }
     }
 
@@ -651,13 +655,22 @@ impl NodeAgents for SimAgents {
         self.with_node(node, true, |cluster, index, _| {
             cluster.stopped_or_violation(index, "move aside");
             cluster.count("wipe-and-start");
+            // (g) a node keeps at most one copy moved aside automatically: another would
+            // be one more full copy of the data on its disk, and a node that keeps failing
+            // would fill it.
+            if !cluster.nodes[index].set_aside.is_empty() {
+                let name = cluster.nodes[index].name.clone();
+                cluster.violation(format!("(g) a second copy of {name}'s data moved aside"));
+            }
+            let moved = format!("data.moved-{label}");
             let node = &mut cluster.nodes[index];
+            node.set_aside.push(moved.clone());
             node.has_data = false;
             node.seqno = None;
             node.grastate = None;
             node.recovered = None;
             node.broken = false;
-            format!("data.moved-{label}")
+            moved
         })
     }
 

@@ -723,6 +723,12 @@ async fn full_crash_schedule(seed: u64) -> usize {
         Err(DriveError::Refused {
             rule: Rule::Policy, ..
         }) => {}
+        // A node that failed again after one rebuild: its first copy stays aside, and
+        // the next rebuild waits for an operator.
+        Err(DriveError::Refused {
+            rule: Rule::WipeAfterFailedStarts,
+            ..
+        }) => {}
         Err(error) => {
             let world = agents.world.lock().unwrap();
             panic!(
