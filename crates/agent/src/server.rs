@@ -276,28 +276,8 @@ impl Server {
             recovered: self.recovered.lock().await.clone(),
             wsrep,
             sql_error,
-            set_aside: self.set_aside(),
+            set_aside: copies_set_aside(&self.node.data_dir),
         }
-    }
-
-    /// Where an earlier rebuild of this node moved its data dir: siblings named
-    /// `<data dir>.galley-aside-<label>`, in name order (the label is the time of the move, in ms).
-    fn set_aside(&self) -> Vec<String> {
-        let data_dir = &self.node.data_dir;
-        let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) else {
-            return Vec::new();
-        };
-        let prefix = format!("{}.galley-aside-", name.to_string_lossy());
-        let Ok(entries) = std::fs::read_dir(parent) else {
-            return Vec::new();
-        };
-        let mut copies: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
-            .map(|entry| entry.path().display().to_string())
-            .collect();
-        copies.sort();
-        copies
     }
 
     /// Reads the wsrep status over the unix socket with the monitor account, on one
@@ -1023,9 +1003,50 @@ fn is_sst_script(command: &str) -> bool {
     command.starts_with("wsrep_sst")
 }
 
+/// Where earlier rebuilds moved a data dir: its siblings named
+/// `<data dir>.galley-aside-<label>`, in name order (the label is the time of the move,
+/// in ms).
+fn copies_set_aside(data_dir: &Path) -> Vec<String> {
+    let (Some(parent), Some(name)) = (data_dir.parent(), data_dir.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.galley-aside-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut copies: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|entry| entry.path().display().to_string())
+        .collect();
+    copies.sort();
+    copies
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_set_aside_are_the_data_dirs_siblings_of_that_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        assert!(copies_set_aside(&data).is_empty());
+        for other in [
+            "data.galley-aside-200",
+            "data.galley-aside-100",
+            "data2",
+            "data.old",
+        ] {
+            std::fs::create_dir(dir.path().join(other)).unwrap();
+        }
+        let expected: Vec<String> = ["data.galley-aside-100", "data.galley-aside-200"]
+            .iter()
+            .map(|name| dir.path().join(name).display().to_string())
+            .collect();
+        assert_eq!(copies_set_aside(&data), expected);
+    }
 
     #[test]
     fn a_child_running_an_sst_script_is_a_state_transfer_in_progress() {
