@@ -18,6 +18,7 @@ mod agents;
 mod alerts;
 pub mod api;
 pub mod console;
+pub mod lease;
 mod rates;
 mod record;
 pub mod sql_observe;
@@ -259,11 +260,14 @@ impl Controller {
             acting,
         };
         let options = RoundOptions { acting, only: None };
-        let round = state
-            .engine
-            .round(now, &options, &mut journal)
-            .await
-            .map_err(|error| anyhow::anyhow!(error))?;
+        let round = state.engine.round(now, &options, &mut journal);
+        // A step can outlast the lease (an SST takes minutes): renew it while acting.
+        let round = if acting {
+            lease::keeping(&self.store, &self.options.owner, ttl, now_ms, round).await?
+        } else {
+            round.await
+        };
+        let round = round.map_err(|error| anyhow::anyhow!(error))?;
         if now - state.last_prune_ms > 3_600_000 {
             state.last_prune_ms = now;
             let older_than = now - self.settings.retention_hours as i64 * 3_600_000;

@@ -226,6 +226,7 @@ mod tests {
                 stuck: false,
                 failed_starts: 0,
                 backing_off: false,
+                set_aside: Vec::new(),
             })),
         };
         Observation {
