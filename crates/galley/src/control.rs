@@ -193,6 +193,18 @@ pub async fn recover(
             bail!("no node named `{name}` to rebuild");
         }
     }
+    // Before the secrets: a host other than the controller's may well not have them.
+    if let Some(address) = spec::load(&location.config)
+        .ok()
+        .and_then(|loaded| loaded.spec.controller)
+        .map(|controller| controller.address)
+    {
+        if !address_is_here(&address) {
+            bail!(
+                "the controller's history (its high-water marks and its lease) is kept on its own host, {address} (controller.address), and this host is not that one: a plan made here would not know how far the cluster got, and could act beside the controller. Run `galley recover` on {address}"
+            );
+        }
+    }
     let cluster = Cluster::load(location, !json_output)?;
     let settings = settings(&cluster);
     let owner = format!("recover:{}", std::process::id());
@@ -298,6 +310,18 @@ pub async fn recover(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// True when `address` (an IP address or a host name) is one of this host's own: a socket
+/// can be bound to it. No packet is sent.
+fn address_is_here(address: &str) -> bool {
+    use std::net::ToSocketAddrs as _;
+    let Ok(resolved) = (address, 0).to_socket_addrs() else {
+        return false;
+    };
+    resolved
+        .filter(|socket| !socket.ip().is_unspecified())
+        .any(|socket| std::net::UdpSocket::bind(socket).is_ok())
 }
 
 /// True when the spec loads and has no node of that name.
@@ -510,6 +534,17 @@ pub(crate) fn format_time(at_ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_this_hosts_own_addresses_are_here() {
+        use super::address_is_here;
+        assert!(address_is_here("127.0.0.1"));
+        assert!(address_is_here("localhost"));
+        // TEST-NET-1 (RFC 5737) is never a local address.
+        assert!(!address_is_here("192.0.2.7"));
+        // Every host's: it names no host in particular.
+        assert!(!address_is_here("0.0.0.0"));
+    }
+
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00:00");

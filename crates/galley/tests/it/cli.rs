@@ -53,6 +53,36 @@ fn unknown_node_and_missing_cluster_are_explained() {
     );
 }
 
+/// `galley recover` away from the controller's host would plan without the controller's
+/// history (no high-water mark) and act beside it under a lease of its own.
+#[test]
+fn recover_refuses_on_a_host_other_than_the_controllers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = String::from("[cluster]\nname = \"far\"\n");
+    for n in 1..=3 {
+        spec.push_str(&format!(
+            "\n[[node]]\nname = \"db{n}\"\naddress = \"192.0.2.{n}\"\ndata_dir = \"/srv/galley/data\"\n"
+        ));
+    }
+    // TEST-NET-1 (RFC 5737): never an address of this host.
+    spec.push_str("\n[controller]\naddress = \"192.0.2.7\"\n");
+    std::fs::write(dir.path().join("galley.toml"), spec).unwrap();
+    for args in [&["recover"][..], &["recover", "--yes"]] {
+        let output = std::process::Command::new(GALLEY)
+            .args(args)
+            .arg("--dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let error = stderr_of(&output);
+        assert!(
+            error.contains("Run `galley recover` on 192.0.2.7"),
+            "{error}"
+        );
+    }
+}
+
 #[test]
 fn help_explains_the_commands() {
     let output = std::process::Command::new(GALLEY)
