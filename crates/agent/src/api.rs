@@ -125,6 +125,10 @@ pub struct StartResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StopResponse {
     pub grastate: Option<GraState>,
+    /// Set when the graceful stop passed its deadline (`server.stop_timeout_s`) and the
+    /// server was killed: its next start recovers as after a crash.
+    #[serde(default)]
+    pub killed_after_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

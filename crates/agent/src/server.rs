@@ -118,6 +118,17 @@ enum ProcessState {
 }
 
 /// The agent's node: its spec, its secrets, and the mariadbd process it owns.
+/// How a stop ended: the saved state, and whether the deadline passed and the server
+/// was killed.
+#[derive(Debug)]
+pub struct Stopped {
+    pub grastate: Option<GraState>,
+    pub killed_after_s: Option<u64>,
+}
+
+/// How often a stop that is still waiting says so in the agent's log.
+const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 pub struct Server {
     spec: ClusterSpec,
     node: NodeSpec,
@@ -700,11 +711,28 @@ impl Server {
     }
 
     /// Stops mariadbd gracefully (SIGTERM) and waits for it to exit.
-    pub async fn stop(&self, timeout: Duration) -> Result<Option<GraState>, ServerError> {
+    /// The deadline of a graceful stop: `server.stop_timeout_s` for a Synced server (a
+    /// large buffer pool takes minutes to flush); at most 30 s for one that is not Synced,
+    /// which holds nothing worth waiting for and may ignore SIGTERM during a transfer.
+    pub async fn stop_timeout(self: &Arc<Self>) -> Duration {
+        let deadline = Duration::from_secs(self.spec.server.stop_timeout_s);
+        if self.report().await.is_synced() {
+            deadline
+        } else {
+            deadline.min(Duration::from_secs(30))
+        }
+    }
+
+    pub async fn stop(&self, timeout: Duration) -> Result<Stopped, ServerError> {
         let pid = {
             let mut process = self.process.lock().await;
             match &mut *process {
-                ProcessState::Stopped { .. } => return Ok(self.read_grastate().ok().flatten()),
+                ProcessState::Stopped { .. } => {
+                    return Ok(Stopped {
+                        grastate: self.read_grastate().ok().flatten(),
+                        killed_after_s: None,
+                    })
+                }
                 ProcessState::Running {
                     pid,
                     stop_requested,
@@ -716,24 +744,39 @@ impl Server {
             }
         };
         *self.sql.lock().await = None;
-        tracing::info!(pid, "stopping mariadbd");
+        tracing::info!(pid, deadline_s = timeout.as_secs(), "stopping mariadbd");
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        let started = tokio::time::Instant::now();
         let poll = async {
+            let mut reported = started;
             loop {
                 if matches!(*self.process.lock().await, ProcessState::Stopped { .. }) {
                     break;
                 }
+                if reported.elapsed() >= STOP_PROGRESS_EVERY {
+                    reported = tokio::time::Instant::now();
+                    tracing::info!(
+                        pid,
+                        "mariadbd is still shutting down after {} s; it is killed at {} s",
+                        started.elapsed().as_secs(),
+                        timeout.as_secs()
+                    );
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
+        let mut killed_after_s = None;
         if tokio::time::timeout(timeout, poll).await.is_err() {
-            // A joiner in the middle of a state transfer may ignore SIGTERM; its data is
-            // incomplete anyway, and the next start transfers it again.
+            // A joiner in the middle of a state transfer may ignore SIGTERM (its data is
+            // incomplete anyway, and the next start transfers it again); a server that
+            // was frozen may hang in its shutdown forever. Killed, its data goes through
+            // the same crash recovery as after kill -9.
             tracing::warn!(
                 pid,
-                "mariadbd did not stop within {} s; killing it",
+                "mariadbd did not stop within {} s; killing it (its next start recovers as after a crash)",
                 timeout.as_secs()
             );
+            killed_after_s = Some(timeout.as_secs());
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             let reaped = async {
                 loop {
@@ -752,7 +795,10 @@ impl Server {
                 )));
             }
         }
-        self.read_grastate().map_err(ServerError::Conflict)
+        Ok(Stopped {
+            grastate: self.read_grastate().map_err(ServerError::Conflict)?,
+            killed_after_s,
+        })
     }
 
     /// Sets safe_to_bootstrap to 0 on a stopped node that will not bootstrap, so that

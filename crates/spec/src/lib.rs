@@ -92,6 +92,15 @@ pub struct ServerSettings {
     pub innodb_flush_log_at_trx_commit: u8,
     pub gcache_size: ByteSize,
     pub sst_method: SstMethod,
+    /// How long a graceful stop of a Synced server may take (flushing a large buffer
+    /// pool takes minutes) before the agent kills it; the data then goes through crash
+    /// recovery at the next start. A server that is not Synced gets at most 30 s.
+    pub stop_timeout_s: u64,
+}
+
+impl ServerSettings {
+    /// The most `stop_timeout_s` may be: every command waits at most this long on a node.
+    pub const MAX_STOP_TIMEOUT_S: u64 = 3600;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,6 +42,7 @@ pub(crate) struct RawServer {
     pub innodb_flush_log_at_trx_commit: Option<i64>,
     pub gcache_size: Option<toml::Value>,
     pub sst_method: Option<String>,
+    pub stop_timeout_s: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -136,6 +137,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "innodb_flush_log_at_trx_commit",
     "gcache_size",
     "sst_method",
+    "stop_timeout_s",
 ];
 pub(crate) const NODE_KEYS: &[&str] = &[
     "name",

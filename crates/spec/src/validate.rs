@@ -232,6 +232,17 @@ impl Checker {
                 2000
             }
         };
+        let max_stop = ServerSettings::MAX_STOP_TIMEOUT_S as i64;
+        let stop_timeout_s = match raw.stop_timeout_s.unwrap_or(600) {
+            n if (10..=max_stop).contains(&n) => n as u64,
+            other => {
+                self.problem(
+                    "server.stop_timeout_s",
+                    format!("{other} is out of range; allowed: 10 to {max_stop} seconds"),
+                );
+                600
+            }
+        };
         let character_set = raw.character_set.unwrap_or_else(|| "utf8mb4".to_owned());
         self.identifier("server.character_set", &character_set);
         let collation = raw
@@ -271,6 +282,7 @@ impl Checker {
                 ByteSize::mib(16),
             ),
             sst_method,
+            stop_timeout_s,
         }
     }
 

@@ -409,6 +409,20 @@ fn run_dir_too_long_for_a_unix_socket() {
 }
 
 #[test]
+fn stop_timeout_is_bounded_so_no_command_waits_forever() {
+    check(
+        &spread_cluster_with("[server]\nstop_timeout_s = 1200\n"),
+        expect!["ok"],
+    );
+    check(
+        &spread_cluster_with("[server]\nstop_timeout_s = 86400\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.stop_timeout_s: 86400 is out of range; allowed: 10 to 3600 seconds"#]],
+    );
+}
+
+#[test]
 fn sst_method_must_be_rsync_or_mariabackup() {
     check(
         &spread_cluster_with("[server]\nsst_method = \"xtrabackup-v2\"\n"),
