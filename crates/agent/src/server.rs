@@ -288,6 +288,7 @@ impl Server {
             wsrep,
             sql_error,
             set_aside: copies_set_aside(&self.node.data_dir),
+            stale_view: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub const STATUS_VARIABLES: &[&str] = &[
     "wsrep_cluster_status",
     "wsrep_cluster_size",
     "wsrep_cluster_state_uuid",
+    "wsrep_cluster_conf_id",
     "wsrep_local_state",
     "wsrep_local_state_comment",
     "wsrep_local_index",
@@ -77,6 +78,10 @@ pub struct WsrepStatus {
     pub cluster_status: String,
     pub cluster_size: i64,
     pub cluster_state_uuid: String,
+    /// `wsrep_cluster_conf_id`: the same on every member of one component, higher in
+    /// each new view of the history; -1 when not read.
+    #[serde(default = "unknown_conf_id")]
+    pub conf_id: i64,
     pub local_state: WsrepState,
     pub local_index: i64,
     pub last_committed: i64,
@@ -101,6 +106,10 @@ pub struct WsrepStatus {
     pub replicated_bytes: i64,
     #[serde(default)]
     pub received_bytes: i64,
+}
+
+fn unknown_conf_id() -> i64 {
+    -1
 }
 
 /// Why a node may not serve, in words an operator reads in `galley status`.
@@ -143,6 +152,7 @@ impl WsrepStatus {
             cluster_status: text("wsrep_cluster_status"),
             cluster_size: int("wsrep_cluster_size", 0),
             cluster_state_uuid: text("wsrep_cluster_state_uuid"),
+            conf_id: int("wsrep_cluster_conf_id", -1),
             local_state: WsrepState::from_code(int("wsrep_local_state", 0)),
             local_index: int("wsrep_local_index", -1),
             last_committed: int("wsrep_last_committed", -1),
