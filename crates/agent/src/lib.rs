@@ -4,6 +4,7 @@
 
 pub mod api;
 mod client;
+mod files;
 pub mod ports;
 pub mod secrets;
 mod server;

@@ -5,6 +5,7 @@
 //! Nothing here does I/O except [`load`], which reads one file; everything else takes
 //! values and returns values.
 
+pub mod paths;
 mod raw;
 mod render;
 mod size;

@@ -343,7 +343,7 @@ impl Checker {
         let mut names: HashMap<String, usize> = HashMap::new();
         for (index, raw) in raw_nodes.into_iter().enumerate() {
             let label = match &raw.name {
-                Some(name) => format!("node \"{name}\""),
+                Some(name) => format!("node \"{}\"", name.escape_debug()),
                 None => format!("node #{}", index + 1),
             };
             if let Some(node) = self.node(&label, index, raw) {
@@ -493,7 +493,7 @@ impl Checker {
             "missing; the IP address or host name the other nodes reach it at",
         );
         let data_dir = match raw.data_dir {
-            Some(dir) => self.absolute_path(&format!("{label}.data_dir"), &dir),
+            Some(dir) => self.own_directory(&format!("{label}.data_dir"), &dir),
             None => {
                 self.problem(
                     format!("{label}.data_dir"),
@@ -502,7 +502,7 @@ impl Checker {
                 PathBuf::new()
             }
         };
-        let run_dir = self.absolute_path(
+        let run_dir = self.own_directory(
             &format!("{label}.run_dir"),
             raw.run_dir
                 .as_deref()
@@ -515,7 +515,7 @@ impl Checker {
                 format!("too long for a unix socket ({socket_length} bytes with /mysqld.sock; the limit is {MAX_SOCKET_PATH}); choose a shorter path"),
             );
         }
-        let log_dir = self.absolute_path(
+        let log_dir = self.own_directory(
             &format!("{label}.log_dir"),
             raw.log_dir
                 .as_deref()
@@ -658,6 +658,8 @@ impl Checker {
                     "controller.alert_command",
                     format!("`{program}` is relative; give the program's absolute path"),
                 );
+            } else {
+                self.absolute_path("controller.alert_command", program);
             }
         }
         if let Some(url) = &raw.alert_webhook {
@@ -701,7 +703,7 @@ impl Checker {
         ControllerSpec {
             address,
             port: self.port("controller.port", raw.port, 4600),
-            state_dir: self.absolute_path(
+            state_dir: self.own_directory(
                 "controller.state_dir",
                 raw.state_dir
                     .as_deref()
@@ -773,16 +775,12 @@ impl Checker {
             "deploy.install_dir",
             raw.install_dir.as_deref().unwrap_or("/opt/galley"),
         );
-        if install_dir
-            .as_os_str()
-            .to_string_lossy()
-            .contains(char::is_whitespace)
-        {
+        if let Some(reason) = crate::paths::install_directory_reason(&install_dir) {
             self.problem(
                 "deploy.install_dir",
                 format!(
-                    "`{}` contains white space; choose a path without",
-                    install_dir.display()
+                    "{reason}; galley replaces what it puts there on every deploy; {}",
+                    crate::paths::SYSTEM_DIRECTORY_ADVICE
                 ),
             );
         }
@@ -865,37 +863,48 @@ impl Checker {
         }
     }
 
-    /// Names that end up in SQL, file names or my.cnf: letters, digits, `_` and `-`.
+    /// Names that end up in SQL, file names, my.cnf, systemd units and command lines
+    /// (`--node NAME`): letters, digits, `_` and `-`, and no leading `-`, which a command
+    /// would take for an option.
     fn identifier(&mut self, field: &str, value: &str) {
         let valid = !value.is_empty()
             && value.len() <= 64
+            && !value.starts_with('-')
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
             self.problem(
                 field,
-                format!("`{value}` is not allowed; use 1 to 64 letters, digits, `_` or `-`"),
+                format!(
+                    "`{}` is not allowed; use 1 to 64 letters, digits, `_` or `-`, not starting with `-`",
+                    value.escape_debug()
+                ),
             );
         }
     }
 
+    /// Every path in galley.toml: [`crate::paths::check_path`]'s rule.
     fn absolute_path(&mut self, field: &str, value: &str) -> PathBuf {
-        let path = PathBuf::from(value);
-        if !path.is_absolute() {
+        if let Err(reason) = crate::paths::check_path(value) {
             self.problem(
                 field,
-                format!("`{value}` is relative; give an absolute path"),
+                format!("{reason}; allowed: {}", crate::paths::PATH_ALLOWED),
             );
-        } else if value
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\'')
-        {
+        }
+        PathBuf::from(value)
+    }
+
+    /// A data, run, log or state directory: a path, and none of the system's own
+    /// directories (the agent and the controller create, chown and chmod it).
+    fn own_directory(&mut self, field: &str, value: &str) -> PathBuf {
+        let path = self.absolute_path(field, value);
+        if let Some(reason) = crate::paths::system_directory_reason(&path) {
             self.problem(
                 field,
                 format!(
-                    "`{}` contains quotes or control characters",
-                    value.escape_debug()
+                    "{reason}; galley gives this directory to the server's OS user or replaces what is in it; {}",
+                    crate::paths::SYSTEM_DIRECTORY_ADVICE
                 ),
             );
         }
@@ -913,7 +922,7 @@ impl Checker {
             Err(_) if is_host_name(value) => {}
             Err(_) => self.problem(
                 field,
-                format!("`{value}` is neither an IP address nor a host name"),
+                format!("`{}` is neither an IP address nor a host name", value.escape_debug()),
             ),
         }
     }
@@ -929,7 +938,10 @@ impl Checker {
         let Some((host, port)) = parsed else {
             self.problem(
                 field,
-                format!("`{value}` is not HOST:PORT; write it like \"10.0.0.10:3306\""),
+                format!(
+                    "`{}` is not HOST:PORT; write it like \"10.0.0.10:3306\"",
+                    value.escape_debug()
+                ),
             );
             return None;
         };
@@ -941,7 +953,10 @@ impl Checker {
                 if self.problems.len() == before {
                     self.problem(
                         field,
-                        format!("`{port}` is not a port; allowed: 1 to 65535"),
+                        format!(
+                            "`{}` is not a port; allowed: 1 to 65535",
+                            port.escape_debug()
+                        ),
                     );
                 }
                 None
@@ -953,7 +968,10 @@ impl Checker {
         if value.parse::<IpAddr>().is_err() && !is_host_name(value) {
             self.problem(
                 field,
-                format!("`{value}` is neither an IP address nor a host name"),
+                format!(
+                    "`{}` is neither an IP address nor a host name",
+                    value.escape_debug()
+                ),
             );
         }
     }

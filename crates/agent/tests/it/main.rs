@@ -1,5 +1,6 @@
 //! Agent tests against a real mariadbd with the real Galera provider: one single-node
 //! cluster per test, served in-process on 127.0.0.1 with ports the OS hands out.
 
+mod files;
 mod lifecycle;
 mod support;

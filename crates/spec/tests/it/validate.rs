@@ -150,7 +150,7 @@ data_dir = "/var/lib/mysql"
 "#,
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - cluster.name: `prod cluster;` is not allowed; use 1 to 64 letters, digits, `_` or `-`"#]],
+              - cluster.name: `prod cluster;` is not allowed; use 1 to 64 letters, digits, `_` or `-`, not starting with `-`"#]],
     );
 }
 
@@ -383,7 +383,7 @@ data_dir = "/var/lib/mysql"
 "#,
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - node "db1".data_dir: `var/lib/mysql` is relative; give an absolute path"#]],
+              - node "db1".data_dir: `var/lib/mysql` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes"#]],
     );
 }
 
@@ -631,12 +631,12 @@ priority = 5000
 "#,
         expect![[r#"
             /etc/galley/galley.toml: 8 problems
-              - cluster.secrets_file: `secrets.toml` is relative; give an absolute path
+              - cluster.secrets_file: `secrets.toml` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
               - server.sst_method: `xtrabackup` is not supported; allowed: rsync, mariabackup
               - server.innodb_flush_log_at_trx_commit: 5 is not allowed; allowed: 0, 1 (default, safe), 2
               - server.max_connections: 1 is out of range; allowed: 10 to 100000
               - node "db1".clent_port: unknown key; did you mean `client_port`?
-              - node "db1".data_dir: `data` is relative; give an absolute path
+              - node "db1".data_dir: `data` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
               - node #2.name: missing; every node needs a name, like `name = "db1"`
               - node "db3".priority: 5000 is out of range; allowed: 0 to 1000, lower is preferred"#]],
     );
@@ -799,8 +799,8 @@ fn deploy_section_rejects_bad_values() {
             /etc/galley/galley.toml: 8 problems
               - deploy.sh_user: unknown key; did you mean `ssh_user`?
               - deploy.ssh_user: missing; the SSH user with passwordless sudo on every host, like `ssh_user = "deploy"`
-              - deploy.ssh_key: `id_rsa` is relative; give an absolute path
-              - deploy.install_dir: `opt/galley` is relative; give an absolute path
+              - deploy.ssh_key: `id_rsa` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
+              - deploy.install_dir: `opt/galley` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
               - deploy.vendor: `mysql` is not supported; allowed: mariadb
               - deploy.version: `11.4` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)
               - deploy.service_manager: `openrc` is not allowed; allowed: auto, systemd, supervised
