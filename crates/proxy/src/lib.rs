@@ -14,6 +14,8 @@ pub mod packet;
 mod probe;
 mod splice;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 pub mod writer;
 
 use std::sync::Arc;
@@ -49,18 +51,9 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the addresses the spec names, with clear errors naming a taken port.
+    /// Binds the addresses the spec names, with clear errors naming a taken port: the
+    /// client listeners on `proxy.address`, the admin endpoint on its own address.
     pub async fn bind(proxy: &spec::ProxySpec) -> anyhow::Result<Listeners> {
-        async fn bind_one(
-            field: &str,
-            address: &str,
-            port: u16,
-        ) -> anyhow::Result<tokio::net::TcpListener> {
-            let target = spec::host_port(address, port);
-            tokio::net::TcpListener::bind(&target)
-                .await
-                .with_context(|| format!("cannot listen on {target} (proxy.{field})"))
-        }
         Ok(Listeners {
             writer: bind_one("writer_port", &proxy.address, proxy.writer_port).await?,
             reader: bind_one("reader_port", &proxy.address, proxy.reader_port).await?,
@@ -68,9 +61,26 @@ impl Listeners {
                 Some(port) => Some(bind_one("multi_writer_port", &proxy.address, port).await?),
                 None => None,
             },
-            admin: bind_one("admin_port", &proxy.address, proxy.admin_port).await?,
+            admin: bind_admin(proxy).await?,
         })
     }
+}
+
+/// The admin endpoint's listener: `proxy.admin_address` (loopback unless set), never the
+/// client-facing address, so that SQL clients cannot reach it.
+pub async fn bind_admin(proxy: &spec::ProxySpec) -> anyhow::Result<tokio::net::TcpListener> {
+    bind_one("admin_port", &proxy.admin_address, proxy.admin_port).await
+}
+
+async fn bind_one(
+    field: &str,
+    address: &str,
+    port: u16,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let target = spec::host_port(address, port);
+    tokio::net::TcpListener::bind(&target)
+        .await
+        .with_context(|| format!("cannot listen on {target} (proxy.{field})"))
 }
 
 /// A running proxy: its state (for reloads and tests) and a handle to stop it.
@@ -186,6 +196,7 @@ pub fn start(
         Arc::clone(&proxy),
         credentials.cluster_token,
         shutdown.clone(),
+        admin::StatusAccess::for_listener(&listeners.admin),
     );
     let mut admin_shutdown = shutdown.subscribe();
     tokio::spawn(async move {
