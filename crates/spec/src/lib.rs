@@ -238,8 +238,9 @@ pub struct ProxySpec {
     pub max_connections: u32,
     /// Client sessions one source address may hold at once; more are refused with
     /// error 1040. Half of `max_connections` by default, so that one host (or one
-    /// stranger) cannot take every session; an all-in-one deployment whose services all
-    /// connect from one address raises it to `max_connections`.
+    /// stranger) cannot take every session; all of it when the proxy listens on
+    /// loopback (every client then has one address). An all-in-one deployment whose
+    /// services all connect from one address raises it to `max_connections`.
     pub max_connections_per_source: u32,
     /// Who moves a session's bytes once the backend has greeted the client.
     pub forwarding: Forwarding,

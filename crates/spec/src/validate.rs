@@ -556,8 +556,7 @@ impl Checker {
         self.listen_address("proxy.address", &address);
         let admin_address = raw.admin_address.unwrap_or_else(|| "127.0.0.1".to_owned());
         self.listen_address("proxy.admin_address", &admin_address);
-        let default_max_connections =
-            server_max_connections - (server_max_connections / 10).max(5);
+        let default_max_connections = server_max_connections - (server_max_connections / 10).max(5);
         let max_connections = self.bounded(
             "proxy.max_connections",
             raw.max_connections,
@@ -565,10 +564,17 @@ impl Checker {
             1,
             1_000_000,
         ) as u32;
+        // On loopback every client shares one address, so a lower default would only
+        // halve what the proxy serves.
+        let default_per_source = if crate::is_local_address(&address) {
+            max_connections
+        } else {
+            max_connections.div_ceil(2)
+        };
         let max_connections_per_source = self.bounded(
             "proxy.max_connections_per_source",
             raw.max_connections_per_source,
-            u64::from(max_connections.div_ceil(2)),
+            u64::from(default_per_source),
             1,
             1_000_000,
         ) as u32;

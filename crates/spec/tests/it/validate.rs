@@ -1023,15 +1023,25 @@ fn proxy_limits_default_below_the_servers_and_admin_stays_on_loopback() {
     assert_eq!(defaults.admin_endpoint(), "127.0.0.1:4590");
     // The default follows the servers' setting, and an explicit limit moves the
     // per-source default with it.
-    let small = proxy("[server]\nmax_connections = 20\n[proxy]\n");
+    let small = proxy("[server]\nmax_connections = 20\n[proxy]\naddress = \"10.0.0.9\"\n");
     assert_eq!(
         (small.max_connections, small.max_connections_per_source),
         (15, 8)
     );
-    let explicit = proxy("[proxy]\nmax_connections = 100\nidle_timeout_s = 0\n");
+    let explicit =
+        proxy("[proxy]\naddress = \"10.0.0.9\"\nmax_connections = 100\nidle_timeout_s = 0\n");
     assert_eq!(
-        (explicit.max_connections, explicit.max_connections_per_source),
+        (
+            explicit.max_connections,
+            explicit.max_connections_per_source
+        ),
         (100, 50)
+    );
+    // On loopback every client has one address: the limit per source is the whole.
+    let local = proxy("[proxy]\n");
+    assert_eq!(
+        (local.max_connections, local.max_connections_per_source),
+        (1800, 1800)
     );
     assert_eq!(explicit.idle_timeout_s, 0);
 }
