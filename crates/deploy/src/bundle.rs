@@ -242,11 +242,11 @@ fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
     set("PORTS", &ports.join(" "));
     match (&spec.proxy, host.proxy) {
         (Some(proxy), true) => {
-            set("PROXY_ADDRESS", &proxy.address);
+            set("PROXY_ADMIN_ADDRESS", &proxy.admin_address);
             set("PROXY_ADMIN_PORT", &proxy.admin_port.to_string());
         }
         _ => {
-            set("PROXY_ADDRESS", "");
+            set("PROXY_ADMIN_ADDRESS", "");
             set("PROXY_ADMIN_PORT", "");
         }
     }
@@ -270,7 +270,7 @@ fn proxy_listeners(spec: &ClusterSpec, proxy: &spec::ProxySpec) -> String {
         proxy.writer_port,
         proxy.reader_port,
         port(proxy.multi_writer_port),
-        proxy.admin_port
+        proxy.admin_endpoint()
     )
     .expect("writing to a String cannot fail");
     for node in &spec.nodes {

@@ -241,7 +241,7 @@ fn print_connection_help(cluster: &Cluster) -> anyhow::Result<()> {
         }
         println!(
             "  admin   http://{}/status and /metrics",
-            spec::host_port(&proxy.address, proxy.admin_port)
+            proxy.admin_endpoint()
         );
     }
     println!(

@@ -132,7 +132,7 @@ pub async fn collect_proxy(cluster: &Cluster) -> Option<ProxyRow> {
         multi_writer_address: proxy
             .multi_writer_port
             .map(|port| spec::host_port(&proxy.address, port)),
-        admin_address: spec::host_port(&proxy.address, proxy.admin_port),
+        admin_address: proxy.admin_endpoint(),
         running,
         writer: status.as_ref().and_then(|s| s.writer.clone()),
         forwarding: status.as_ref().map(|s| match &s.forwarding_note {

@@ -172,7 +172,9 @@ impl Checker {
             .and_then(|text| self.host_and_port("cluster.writer_address", text));
         let server = self.server(raw.server.unwrap_or_default());
         let nodes = self.nodes(raw.node);
-        let proxy = raw.proxy.map(|proxy| self.proxy(proxy));
+        let proxy = raw
+            .proxy
+            .map(|proxy| self.proxy(proxy, server.max_connections));
         let controller = raw.controller.map(|controller| self.controller(controller));
         let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
         self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
@@ -558,10 +560,36 @@ impl Checker {
         })
     }
 
-    fn proxy(&mut self, raw: RawProxy) -> ProxySpec {
+    /// `server_max_connections` is what every node accepts; the proxy's own default
+    /// stays below it (see `ProxySpec::max_connections`).
+    fn proxy(&mut self, raw: RawProxy, server_max_connections: u32) -> ProxySpec {
         self.unknown_keys("proxy", &raw.unknown, raw::PROXY_KEYS);
         let address = raw.address.unwrap_or_else(|| "127.0.0.1".to_owned());
         self.listen_address("proxy.address", &address);
+        let admin_address = raw.admin_address.unwrap_or_else(|| "127.0.0.1".to_owned());
+        self.listen_address("proxy.admin_address", &admin_address);
+        let default_max_connections = server_max_connections - (server_max_connections / 10).max(5);
+        let max_connections = self.bounded(
+            "proxy.max_connections",
+            raw.max_connections,
+            u64::from(default_max_connections),
+            1,
+            1_000_000,
+        ) as u32;
+        // On loopback every client shares one address, so a lower default would only
+        // halve what the proxy serves.
+        let default_per_source = if crate::is_local_address(&address) {
+            max_connections
+        } else {
+            max_connections.div_ceil(2)
+        };
+        let max_connections_per_source = self.bounded(
+            "proxy.max_connections_per_source",
+            raw.max_connections_per_source,
+            u64::from(default_per_source),
+            1,
+            1_000_000,
+        ) as u32;
         let probe_interval_ms = self.bounded(
             "proxy.probe_interval_ms",
             raw.probe_interval_ms,
@@ -583,6 +611,7 @@ impl Checker {
             multi_writer_port: raw
                 .multi_writer_port
                 .map(|port| self.port("proxy.multi_writer_port", Some(port), 3308)),
+            admin_address,
             admin_port: self.port("proxy.admin_port", raw.admin_port, 4590),
             probe_interval_ms,
             probe_timeout_ms,
@@ -594,6 +623,20 @@ impl Checker {
                 1000,
                 10,
                 60_000,
+            ),
+            greeting_timeout_ms: self.bounded(
+                "proxy.greeting_timeout_ms",
+                raw.greeting_timeout_ms,
+                5000,
+                10,
+                60_000,
+            ),
+            idle_timeout_s: self.bounded(
+                "proxy.idle_timeout_s",
+                raw.idle_timeout_s,
+                28_800,
+                0,
+                31_536_000,
             ),
             recv_queue_limit: self.bounded(
                 "proxy.recv_queue_limit",
@@ -610,13 +653,8 @@ impl Checker {
                 0,
                 3_600_000,
             ),
-            max_connections: self.bounded(
-                "proxy.max_connections",
-                raw.max_connections,
-                20_000,
-                1,
-                1_000_000,
-            ) as u32,
+            max_connections,
+            max_connections_per_source,
             forwarding: match raw.forwarding.as_deref() {
                 None => crate::Forwarding::Auto,
                 Some(text) => crate::Forwarding::parse(text).unwrap_or_else(|| {
@@ -1018,14 +1056,14 @@ impl Checker {
             }
         }
         if let Some(proxy) = proxy {
-            for (field, port) in [
-                ("writer_port", Some(proxy.writer_port)),
-                ("reader_port", Some(proxy.reader_port)),
-                ("multi_writer_port", proxy.multi_writer_port),
-                ("admin_port", Some(proxy.admin_port)),
+            for (field, address, port) in [
+                ("writer_port", &proxy.address, Some(proxy.writer_port)),
+                ("reader_port", &proxy.address, Some(proxy.reader_port)),
+                ("multi_writer_port", &proxy.address, proxy.multi_writer_port),
+                ("admin_port", &proxy.admin_address, Some(proxy.admin_port)),
             ] {
                 if let Some(port) = port {
-                    claims.push((proxy.address.clone(), port, format!("proxy.{field}")));
+                    claims.push((address.clone(), port, format!("proxy.{field}")));
                 }
             }
         }

@@ -92,7 +92,7 @@ impl ApiState {
         // The console polls the cluster view: a proxy that hangs must not hold it up.
         let proxy = spec.proxy.as_ref().map(|proxy| {
             proxy::AdminClient::with_timeouts(
-                &spec::host_port(&proxy.address, proxy.admin_port),
+                &proxy.admin_endpoint(),
                 &secrets.cluster_token,
                 Duration::from_millis(500),
                 Duration::from_secs(1),

@@ -420,6 +420,7 @@ mod tests {
             priority: 1,
             write_healthy: read_healthy,
             read_healthy,
+            split_minority: false,
             write_reason: None,
             read_reason: (!read_healthy).then(|| "not Synced".to_owned()),
             draining: false,
@@ -440,6 +441,7 @@ mod tests {
             backends: vec![backend("node1", true), backend("node2", false)],
             forwarding: "userspace".to_owned(),
             forwarding_note: None,
+            split_brain: None,
         };
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = admin.local_addr().unwrap().port();

@@ -17,6 +17,7 @@ ssh_key = "/home/ops/.ssh/id_ed25519"
 
 [proxy]
 address = "10.0.0.10"
+admin_address = "10.0.0.10"
 
 [controller]
 address = "10.0.0.10"
@@ -193,7 +194,7 @@ fn node_host_settings() {
             SYSTEM_TREES='/bin /boot /dev /etc /lib /lib32 /lib64 /libx32 /proc /sbin /sys /usr'
             MIN_FREE_MB='1024'
             PORTS='3306=node-db2-client_port 4567=node-db2-galera_port 4568=node-db2-ist_port 4444=node-db2-sst_port 4580=node-db2-agent_port'
-            PROXY_ADDRESS=''
+            PROXY_ADMIN_ADDRESS=''
             PROXY_ADMIN_PORT=''
         "#]],
     );
@@ -222,7 +223,7 @@ fn proxy_and_controller_host_settings() {
             SYSTEM_TREES='/bin /boot /dev /etc /lib /lib32 /lib64 /libx32 /proc /sbin /sys /usr'
             MIN_FREE_MB='1024'
             PORTS='3306=proxy-writer_port 3307=proxy-reader_port 4590=proxy-admin_port 4600=controller-port'
-            PROXY_ADDRESS='10.0.0.10'
+            PROXY_ADMIN_ADDRESS='10.0.0.10'
             PROXY_ADMIN_PORT='4590'
         "#]],
     );
@@ -320,12 +321,12 @@ fn proxy_restarts_only_for_what_a_reload_cannot_apply() {
     check_file(
         "hosts/proxy/files/proxy-listeners.txt",
         expect![[r#"
-        # The proxy restarts when this changes (a reload cannot apply it); written by galley generate.
-        listen 10.0.0.10 writer 3306 reader 3307 multi_writer none admin 4590
-        node db1 10.0.0.1:3306
-        node db2 10.0.0.2:3306
-        node db3 10.0.0.3:3306
-    "#]],
+            # The proxy restarts when this changes (a reload cannot apply it); written by galley generate.
+            listen 10.0.0.10 writer 3306 reader 3307 multi_writer none admin 10.0.0.10:4590
+            node db1 10.0.0.1:3306
+            node db2 10.0.0.2:3306
+            node db3 10.0.0.3:3306
+        "#]],
     );
 }
 

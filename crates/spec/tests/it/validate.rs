@@ -67,7 +67,7 @@ fn unknown_key_far_from_any_lists_what_is_allowed() {
         &spread_cluster_with("[proxy]\ncolour = \"blue\"\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, recv_queue_limit, failback, writer_grace_ms, max_connections, forwarding"#]],
+              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_address, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, greeting_timeout_ms, idle_timeout_s, recv_queue_limit, failback, writer_grace_ms, max_connections, max_connections_per_source, forwarding"#]],
     );
 }
 
@@ -1017,4 +1017,59 @@ fn a_writer_address_points_clients_at_an_existing_balancer() {
         assert!(text.contains("cluster.writer_address"), "{value}: {text}");
         assert!(text.contains(fragment), "{value}: {text}");
     }
+}
+
+#[test]
+fn proxy_limits_default_below_the_servers_and_admin_stays_on_loopback() {
+    let proxy = |extra: &str| {
+        parse_valid(&spread_cluster_with(extra))
+            .spec
+            .proxy
+            .expect("a [proxy] section")
+    };
+    // The servers' 2000 less a tenth; one source may hold half of that.
+    let defaults = proxy("[proxy]\naddress = \"10.0.0.9\"\n");
+    assert_eq!(defaults.max_connections, 1800);
+    assert_eq!(defaults.max_connections_per_source, 900);
+    assert_eq!(defaults.greeting_timeout_ms, 5000);
+    assert_eq!(defaults.idle_timeout_s, 28_800);
+    assert_eq!(defaults.admin_address, "127.0.0.1");
+    assert_eq!(defaults.admin_endpoint(), "127.0.0.1:4590");
+    // The default follows the servers' setting, and an explicit limit moves the
+    // per-source default with it.
+    let small = proxy("[server]\nmax_connections = 20\n[proxy]\naddress = \"10.0.0.9\"\n");
+    assert_eq!(
+        (small.max_connections, small.max_connections_per_source),
+        (15, 8)
+    );
+    let explicit =
+        proxy("[proxy]\naddress = \"10.0.0.9\"\nmax_connections = 100\nidle_timeout_s = 0\n");
+    assert_eq!(
+        (
+            explicit.max_connections,
+            explicit.max_connections_per_source
+        ),
+        (100, 50)
+    );
+    // On loopback every client has one address: the limit per source is the whole.
+    let local = proxy("[proxy]\n");
+    assert_eq!(
+        (local.max_connections, local.max_connections_per_source),
+        (1800, 1800)
+    );
+    assert_eq!(explicit.idle_timeout_s, 0);
+}
+
+#[test]
+fn proxy_admin_address_and_timeouts_are_checked() {
+    check(
+        &spread_cluster_with(
+            "[proxy]\nadmin_address = \"not an address\"\ngreeting_timeout_ms = 0\nmax_connections_per_source = 0\n",
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 3 problems
+              - proxy.admin_address: `not an address` is neither an IP address nor a host name
+              - proxy.max_connections_per_source: 0 is out of range; allowed: 1 to 1000000
+              - proxy.greeting_timeout_ms: 0 is out of range; allowed: 10 to 60000"#]],
+    );
 }
