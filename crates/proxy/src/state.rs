@@ -443,6 +443,10 @@ impl Proxy {
         let backend = &self.backends[index];
         // Read before taking this backend's lock: locks are never nested across backends.
         let others_down = self.is_only_write_healthy(index);
+        let others = match &outcome {
+            ProbeOutcome::Status { .. } => self.other_statuses(index),
+            _ => Vec::new(),
+        };
         let (write_changed, read_changed) = {
             let mut health = backend.health.lock().expect("health lock");
             match outcome {
@@ -450,20 +454,31 @@ impl Proxy {
                     self.metrics.observe_probe_latency(latency_ms);
                     health.probe_latency_ms = Some(latency_ms);
                     health.last_error = None;
-                    let write = status.write_health();
-                    let read = status.read_health(settings.recv_queue_limit);
-                    health.write_reason = write.as_ref().err().map(ToString::to_string);
-                    health.read_reason = read.as_ref().err().map(ToString::to_string);
-                    health.last_status = Some(*status);
-                    let write_changed =
-                        health
-                            .write
-                            .observe(write.is_ok(), settings.rise, settings.fall);
-                    let read_changed =
-                        health
-                            .read
-                            .observe(read.is_ok(), settings.rise, settings.fall);
-                    (write_changed, read_changed)
+                    if let Some(stale) = stale_view(&backend.name, &status, &others) {
+                        // Its own word is stale (frozen, then resumed): out at once, for
+                        // writes and reads; it comes back like any node, after `rise`.
+                        health.write_reason = Some(stale.clone());
+                        health.read_reason = Some(stale);
+                        health.last_status = Some(*status);
+                        let write_changed = health.write.force_down().then_some(false);
+                        let read_changed = health.read.force_down().then_some(false);
+                        (write_changed, read_changed)
+                    } else {
+                        let write = status.write_health();
+                        let read = status.read_health(settings.recv_queue_limit);
+                        health.write_reason = write.as_ref().err().map(ToString::to_string);
+                        health.read_reason = read.as_ref().err().map(ToString::to_string);
+                        health.last_status = Some(*status);
+                        let write_changed =
+                            health
+                                .write
+                                .observe(write.is_ok(), settings.rise, settings.fall);
+                        let read_changed =
+                            health
+                                .read
+                                .observe(read.is_ok(), settings.rise, settings.fall);
+                        (write_changed, read_changed)
+                    }
                 }
                 ProbeOutcome::HardFailure(reason) => {
                     health.write_reason = Some(reason.clone());
@@ -500,6 +515,21 @@ impl Proxy {
         if split_changed && write_changed.is_none() {
             self.recompute_writer();
         }
+    }
+
+    /// The last statuses of every backend but `index`. Locks each in turn; callers must
+    /// not hold any health lock.
+    fn other_statuses(&self, index: usize) -> Vec<(String, WsrepStatus)> {
+        self.backends
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .filter_map(|(_, backend)| {
+                let health = backend.health.lock().expect("health lock");
+                let status = health.last_status.clone()?;
+                Some((backend.name.clone(), status))
+            })
+            .collect()
     }
 
     /// Whether every backend other than `index` is write-unhealthy. Locks each other
@@ -784,6 +814,21 @@ impl Proxy {
     }
 }
 
+/// Why `node`'s status is in a stale view, judged against the others' last statuses
+/// (`galera::stale_views`; docs/galera.md, "A node that froze and resumed").
+fn stale_view(
+    node: &str,
+    status: &WsrepStatus,
+    others: &[(String, WsrepStatus)],
+) -> Option<String> {
+    let all =
+        std::iter::once((node, status)).chain(others.iter().map(|(name, s)| (name.as_str(), s)));
+    galera::stale_views(all)
+        .into_iter()
+        .find(|view| view.node == node)
+        .map(|view| view.reason())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,6 +867,54 @@ mod tests {
 
     fn hard() -> ProbeOutcome {
         ProbeOutcome::HardFailure("connection refused".into())
+    }
+
+    /// A Synced Primary node's status in view `conf_id` of `size` nodes.
+    fn in_view(index: i64, conf_id: i64, size: i64) -> ProbeOutcome {
+        let (index, conf_id, size) = (index.to_string(), conf_id.to_string(), size.to_string());
+        let status = WsrepStatus::from_variables([
+            ("wsrep_ready", "ON"),
+            ("wsrep_cluster_status", "Primary"),
+            ("wsrep_local_state", "4"),
+            ("wsrep_local_index", index.as_str()),
+            ("wsrep_cluster_conf_id", conf_id.as_str()),
+            ("wsrep_cluster_size", size.as_str()),
+            (
+                "wsrep_cluster_state_uuid",
+                "259f0f64-2a80-46ae-a206-519b5024470e",
+            ),
+        ]);
+        ProbeOutcome::Status {
+            status: Box::new(status),
+            latency_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_resumed_node_in_an_old_view_leaves_the_rotation_at_its_next_probe() {
+        let proxy = proxy();
+        for index in 0..3 {
+            proxy.on_probe(index, in_view(index as i64, 3, 3));
+        }
+        assert_eq!(proxy.writer(), Some(0));
+        // node 0 froze; the others formed view 4 without it and took writes.
+        proxy.on_probe(1, in_view(0, 4, 2));
+        proxy.on_probe(2, in_view(1, 4, 2));
+        // It resumes still saying Synced in view 3 of 3: out for writes and reads at once.
+        proxy.on_probe(0, in_view(0, 3, 3));
+        assert_eq!(proxy.writer(), Some(1));
+        assert!(!proxy.backends[0].read_healthy());
+        let status = proxy.status();
+        let reason = status.backends[0].write_reason.clone().unwrap_or_default();
+        assert!(reason.contains("stale view"), "{reason}");
+        assert_ne!(proxy.pick(Role::Reader, &[]).unwrap(), 0);
+        // Back in the current view (it rejoined): readable again after `rise` probes.
+        for _ in 0..proxy.settings().rise {
+            proxy.on_probe(0, in_view(2, 5, 3));
+            proxy.on_probe(1, in_view(0, 5, 3));
+            proxy.on_probe(2, in_view(1, 5, 3));
+        }
+        assert!(proxy.backends[0].read_healthy());
     }
 
     #[test]
