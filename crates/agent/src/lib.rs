@@ -4,12 +4,14 @@
 
 pub mod api;
 mod client;
+pub mod clustercheck;
 pub mod ports;
 pub mod secrets;
 mod server;
 mod service;
 
 pub use client::{AgentClient, AgentError};
+pub use clustercheck::{ClusterCheck, Probing};
 pub use secrets::Secrets;
 pub use server::{read_wsrep_variables, Binaries, Server, ServerError, INSTALL_COMMAND};
-pub use service::serve;
+pub use service::{serve, serve_with};
