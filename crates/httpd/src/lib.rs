@@ -72,6 +72,11 @@ pub struct Server {
     registry: Arc<Registry>,
 }
 
+/// The body limit, in bytes, on every request: for an extractor's 413 message (a body
+/// without a declared length is only found too large while it is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
 /// Reads a server's [`Stats`] while it runs (tests, logs).
 #[derive(Debug, Clone)]
 pub struct StatsHandle(Arc<Registry>);
@@ -314,6 +319,9 @@ where
     request
         .extensions_mut()
         .insert(ConnectInfo(C::from(remote)));
+    request
+        .extensions_mut()
+        .insert(BodyLimit(limits.max_body_bytes));
     match tokio::time::timeout(limits.request_timeout, router.oneshot(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
