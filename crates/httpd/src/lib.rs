@@ -137,6 +137,17 @@ impl Server {
         C: From<SocketAddr> + Clone + Send + Sync + 'static,
     {
         self.warn_if_descriptors_run_out_first();
+        // tokio listens with a backlog of 1,024: a burst of connections faster than this
+        // loop accepts fills it, and the kernel then drops new SYNs (an operator's among
+        // them), which clients resend only after a second. listen(2) on a listening
+        // socket only changes its backlog; the kernel caps it at net.core.somaxconn.
+        if let Err(error) = nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXCONN)
+        {
+            tracing::debug!(
+                server = self.name,
+                "cannot raise the listen backlog: {error}"
+            );
+        }
         let limits = Arc::new(self.limits);
         let router = router.layer(DefaultBodyLimit::max(limits.max_body_bytes));
         let (stop, stopping) = watch::channel(false);
