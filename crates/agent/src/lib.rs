@@ -4,6 +4,7 @@
 
 pub mod api;
 mod client;
+pub mod clustercheck;
 mod files;
 pub mod ports;
 pub mod secrets;
@@ -11,6 +12,7 @@ mod server;
 mod service;
 
 pub use client::{AgentClient, AgentError};
+pub use clustercheck::{ClusterCheck, Probing};
 pub use secrets::Secrets;
 pub use server::{read_wsrep_variables, Binaries, Server, ServerError, INSTALL_COMMAND};
-pub use service::serve;
+pub use service::{serve, serve_with};

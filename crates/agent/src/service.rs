@@ -1,6 +1,11 @@
 //! The agent's HTTP+JSON service. Every `/v1` route needs the cluster token as a bearer
 //! token; `/clustercheck` answers without one, 200 when the node may take writes and 503
-//! otherwise, so that an existing HAProxy can use it as an HTTP check.
+//! otherwise, so that an existing HAProxy can use it as an HTTP check. It answers from
+//! the agent's last report ([`crate::clustercheck`]), so it never waits for SQL.
+//!
+//! Served through `httpd` with [`httpd::Limits::agent_api`]: header and idle timeouts,
+//! connection caps and a body limit, so that unauthenticated clients (idle sockets, a
+//! flood of checks) cannot keep the controller's requests out.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,25 +22,47 @@ use crate::api::{
     ErrorBody, InitResponse, NodeReport, RecoverResponse, StartRequest, StartResponse,
     StopResponse, WipeRequest, WipeResponse,
 };
+use crate::clustercheck::{ClusterCheck, Probing};
 use crate::server::{Server, ServerError};
 
 #[derive(Debug, Clone)]
 struct AppState {
     server: Arc<Server>,
     shutdown: Arc<Notify>,
+    clustercheck: Arc<ClusterCheck>,
 }
 
 /// Serves the agent API on `listener` until `shutdown` resolves or a caller asks the
-/// agent to exit (`POST /v1/shutdown`).
+/// agent to exit (`POST /v1/shutdown`), with the default limits and probe.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     server: Arc<Server>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let clustercheck = ClusterCheck::start(Arc::clone(&server), Probing::default());
+    serve_with(
+        listener,
+        server,
+        clustercheck,
+        httpd::Limits::agent_api(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] with its `/clustercheck` probe and HTTP limits given.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    clustercheck: Arc<ClusterCheck>,
+    limits: httpd::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let exit_requested = Arc::new(Notify::new());
     let state = AppState {
         server,
         shutdown: Arc::clone(&exit_requested),
+        clustercheck,
     };
     let api = Router::new()
         .route("/v1/status", get(status))
@@ -48,11 +75,11 @@ pub async fn serve(
         .route("/v1/wipe", post(wipe))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     let app = Router::new()
-        .route("/clustercheck", get(clustercheck))
+        .route("/clustercheck", get(check_cluster))
         .merge(api)
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
+    httpd::Server::new("agent API", limits)
+        .serve(listener, app, async move {
             tokio::select! {
                 () = shutdown => {}
                 () = exit_requested.notified() => {}
@@ -99,25 +126,15 @@ impl IntoResponse for ServerError {
     }
 }
 
+/// A fresh report, which `/clustercheck` then answers from too.
 async fn status(State(state): State<AppState>) -> Json<NodeReport> {
-    Json(state.server.report().await)
+    let report = state.server.report().await;
+    state.clustercheck.record(&report);
+    Json(report)
 }
 
-async fn clustercheck(State(state): State<AppState>) -> Response {
-    let report = state.server.report().await;
-    let verdict = match (&report.wsrep, report.process.running) {
-        (_, false) => Err("the server is not running".to_owned()),
-        (None, true) => Err(report.sql_error.unwrap_or_else(|| "no status".to_owned())),
-        (Some(wsrep), true) => wsrep.write_health().map_err(|reason| reason.to_string()),
-    };
-    match verdict {
-        Ok(()) => (StatusCode::OK, format!("{} is synced\n", report.node)).into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{} is not usable: {reason}\n", report.node),
-        )
-            .into_response(),
-    }
+async fn check_cluster(State(state): State<AppState>) -> Response {
+    state.clustercheck.answer().into_response()
 }
 
 async fn init(State(state): State<AppState>) -> Result<Json<InitResponse>, ServerError> {

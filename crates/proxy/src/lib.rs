@@ -200,8 +200,8 @@ pub fn start(
     );
     let mut admin_shutdown = shutdown.subscribe();
     tokio::spawn(async move {
-        let result = axum::serve(listeners.admin, admin)
-            .with_graceful_shutdown(async move {
+        let result = httpd::Server::new("proxy admin", httpd::Limits::proxy_admin())
+            .serve(listeners.admin, admin, async move {
                 let _ = admin_shutdown.wait_for(|stopping| *stopping).await;
             })
             .await;

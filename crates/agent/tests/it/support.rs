@@ -13,16 +13,27 @@ pub struct TestNode {
     pub secrets: Secrets,
     pub client: AgentClient,
     pub base_url: String,
+    /// The agent's `/clustercheck` probe.
+    pub clustercheck: Arc<agent::ClusterCheck>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestNode {
     pub async fn start() -> TestNode {
-        TestNode::start_with_server("").await
+        TestNode::start_with_server_and("", agent::Probing::default()).await
     }
 
     /// A node whose `[server]` section has these extra lines.
     pub async fn start_with_server(server: &str) -> TestNode {
+        TestNode::start_with_server_and(server, agent::Probing::default()).await
+    }
+
+    /// With the `/clustercheck` probe's interval and age bound given.
+    pub async fn start_with(probing: agent::Probing) -> TestNode {
+        TestNode::start_with_server_and("", probing).await
+    }
+
+    async fn start_with_server_and(server: &str, probing: agent::Probing) -> TestNode {
         let dir = testkit::state_dir("galley-agent-");
         let ports = testkit::free_ports(5);
         let root: PathBuf = dir.path().to_path_buf();
@@ -49,10 +60,18 @@ impl TestNode {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        tokio::spawn(agent::serve(listener, Arc::clone(&server), async {
-            let _ = receiver.await;
-        }));
+        let clustercheck = agent::ClusterCheck::start(Arc::clone(&server), probing);
+        tokio::spawn(agent::serve_with(
+            listener,
+            Arc::clone(&server),
+            Arc::clone(&clustercheck),
+            httpd::Limits::agent_api(),
+            async {
+                let _ = receiver.await;
+            },
+        ));
         TestNode {
+            clustercheck,
             client: AgentClient::new(&address, &secrets.cluster_token),
             base_url: format!("http://{address}"),
             spec: loaded.spec,

@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -190,8 +189,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> ApiResult<Self> {
+        let limit = request.extensions().get::<httpd::BodyLimit>().copied();
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
+            // A chunked body over httpd's limit (a declared one is refused before).
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                let limit = limit.map_or(String::new(), |httpd::BodyLimit(bytes)| {
+                    format!(" of {bytes} bytes")
+                });
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is over this server's limit{limit}"),
+                ))
+            }
             Err(rejection) => Err(ApiError::bad_request(format!(
                 "invalid request body: {}; GET /api/v1/openapi.json describes each body",
                 rejection.body_text()
@@ -414,15 +424,9 @@ fn console() -> Router {
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteAddr(pub SocketAddr);
 
-impl Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for RemoteAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        RemoteAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for RemoteAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
-        RemoteAddr(*stream.remote_addr())
+impl From<SocketAddr> for RemoteAddr {
+    fn from(address: SocketAddr) -> RemoteAddr {
+        RemoteAddr(address)
     }
 }
 
@@ -442,22 +446,37 @@ impl ApiListener {
     }
 }
 
-/// Serves the API and the console on `listener` until `shutdown` resolves.
+/// Serves the API and the console on `listener` until `shutdown` resolves, with the
+/// controller's HTTP limits ([`httpd::Limits::controller_api`]).
 pub async fn serve(
     listener: ApiListener,
     state: SharedState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<RemoteAddr>();
+    serve_with(listener, state, httpd::Limits::controller_api(), shutdown).await
+}
+
+/// [`serve`] with the HTTP limits given: timeouts, connection caps, the body limit.
+pub async fn serve_with(
+    listener: ApiListener,
+    state: SharedState,
+    limits: httpd::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let server = httpd::Server::new("controller API", limits);
     match listener {
         ApiListener::Plain(listener) => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
+            server
+                .serve_with::<_, RemoteAddr>(listener, httpd::Plain, app, shutdown)
                 .await
         }
-        ApiListener::Tls(listener) => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
+        ApiListener::Tls(tls::TlsListener {
+            listener,
+            handshake,
+        }) => {
+            server
+                .serve_with::<_, RemoteAddr>(listener, handshake, app, shutdown)
                 .await
         }
     }

@@ -1,5 +1,5 @@
-//! TLS for the API: a listener that accepts TCP connections and completes each TLS
-//! handshake in its own task (a slow or silent client cannot hold up the others), with
+//! TLS for the API: the listener and each connection's handshake, which `httpd` runs in
+//! the connection's own task (a slow or silent client cannot hold up the others), with
 //! rustls and its ring provider.
 
 use std::net::SocketAddr;
@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// A client must finish its handshake within this time.
+/// A client must finish its handshake within this time; `httpd`'s first-request header
+/// timeout, which starts at accept too, is shorter by default.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads a PEM certificate chain and private key into a server configuration.
@@ -52,78 +52,60 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
     Ok(Arc::new(config))
 }
 
-/// Accepted, handshaken TLS connections.
+/// The API's TCP listener with the TLS configuration for its connections. Each handshake
+/// runs in its connection's own task, after `httpd`'s connection caps admitted it and
+/// under its first-request header timeout (which bounds a silent client), so a slow or
+/// silent client cannot hold up the others.
 #[derive(Debug)]
 pub struct TlsListener {
-    local_addr: SocketAddr,
-    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    pub(crate) listener: TcpListener,
+    pub(crate) handshake: TlsHandshake,
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener`; the accept task ends when this value is dropped.
     pub fn new(
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
     ) -> std::io::Result<TlsListener> {
-        let local_addr = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (sender, accepted) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                // Ends with the server: its listener (the receiver) is dropped, and the
-                // port is released at once rather than at the next connection.
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    () = sender.closed() => return,
-                };
-                let (stream, remote) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of descriptors, say: wait instead of spinning.
-                        tracing::warn!("accepting an API connection failed: {error}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let sender = sender.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = sender.send((tls, remote)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%remote, "TLS handshake failed: {error}");
-                        }
-                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
         Ok(TlsListener {
-            local_addr,
-            accepted,
+            listener,
+            handshake: TlsHandshake(TlsAcceptor::from(config)),
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local_addr)
+        self.listener.local_addr()
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+/// The TLS handshake of one connection, for `httpd`.
+#[derive(Clone)]
+pub struct TlsHandshake(TlsAcceptor);
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(accepted) => accepted,
-            // The accept task only ends after this listener is dropped.
-            None => std::future::pending().await,
-        }
+impl std::fmt::Debug for TlsHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsHandshake")
     }
+}
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
+impl httpd::Handshake for TlsHandshake {
+    type Io = TlsStream<TcpStream>;
+
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(stream)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(error)) => {
+                tracing::debug!(%remote, "TLS handshake failed: {error}");
+                Err(error)
+            }
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the TLS handshake timed out",
+            )),
+        }
     }
 }

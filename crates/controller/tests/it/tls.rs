@@ -32,7 +32,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA (ca.pem) and a server certificate for localhost and 127.0.0.1 (api.pem, api.key).
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     let ec = [
         "-newkey",
         "ec",
