@@ -359,7 +359,7 @@ pub async fn require_auth(
     let response = next.run(request).await;
     // Who changed what, for the controller's log (never a body: it may hold passwords).
     if let Some((method, path)) = audit {
-        tracing::info!(by = ?who, status = response.status().as_u16(), %method, path = ?path, "API request");
+        tracing::info!(by = ?who, status = response.status().as_u16(), "API {method} {path:?}");
     }
     response
 }
