@@ -4,13 +4,14 @@
 //! a route cannot exist undocumented. Every route except the public ones (health,
 //! login) sits behind [`auth::require_auth`]: a Bearer token (an API token or the
 //! cluster token) or a console session cookie, with a CSRF header on state-changing
-//! requests made with a cookie.
+//! requests made with a cookie, and a scope ([`Access`]) that covers the route.
 //!
 //! [`serve`] is a library function in the style of mini-redis: it takes a bound
 //! listener (plain TCP or TLS), the shared state and a shutdown signal, so that the
 //! `galley controller` binary and the tests run the same code.
 
 pub mod auth;
+pub mod login_guard;
 mod manage_routes;
 mod openapi;
 mod overview;
@@ -61,7 +62,9 @@ pub struct ApiState {
     /// The API's own connection to the controller's SQLite file. A guard is never held
     /// across an await.
     store: Mutex<Store>,
-    limiter: Mutex<auth::LoginLimiter>,
+    limiter: Mutex<login_guard::LoginLimiter>,
+    /// Console passwords are verified only here: a few threads and a short queue.
+    passwords: login_guard::PasswordChecker,
     /// The proxy's admin endpoint, when the spec has a proxy.
     proxy: Option<proxy::AdminClient>,
 }
@@ -104,13 +107,19 @@ impl ApiState {
             observations,
             tls,
             store: Mutex::new(store),
-            limiter: Mutex::new(auth::LoginLimiter::default()),
+            limiter: Mutex::new(login_guard::LoginLimiter::default()),
+            passwords: login_guard::PasswordChecker::new(),
             proxy,
         }))
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().expect("api store lock")
+    }
+
+    /// The pool that verifies console passwords (its counters show how many ran at once).
+    pub fn password_checker(&self) -> &login_guard::PasswordChecker {
+        &self.passwords
     }
 }
 
@@ -235,13 +244,29 @@ where
     }
 }
 
-/// Who may call a route.
+/// Who may call a route: anyone, or a Bearer token or session cookie (with CSRF on
+/// state-changing methods) whose scope includes the named one (see
+/// [`controller_api::TokenScope`] for what each covers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// No authentication (health, login).
     Public,
-    /// A Bearer token or a session cookie (with CSRF on state-changing methods).
-    Authenticated,
+    Read,
+    Manage,
+    Admin,
+}
+
+impl Access {
+    /// The scope a caller needs; None for a public route.
+    pub fn scope(self) -> Option<controller_api::TokenScope> {
+        use controller_api::TokenScope;
+        match self {
+            Access::Public => None,
+            Access::Read => Some(TokenScope::Read),
+            Access::Manage => Some(TokenScope::Manage),
+            Access::Admin => Some(TokenScope::Admin),
+        }
+    }
 }
 
 /// A JSON Schema of one controller-api type, generated into the document's components.
@@ -381,16 +406,17 @@ pub fn route_table() -> Vec<Route> {
 pub fn router(state: SharedState) -> Router {
     let mut api: Router<SharedState> = Router::new();
     for route in route_table() {
-        let handler = match route.access {
-            Access::Public => route.handler,
-            Access::Authenticated => {
-                route
-                    .handler
-                    .route_layer(axum::middleware::from_fn_with_state(
-                        state.clone(),
-                        auth::require_auth,
-                    ))
-            }
+        let handler = match route.access.scope() {
+            None => route.handler,
+            Some(needs) => route
+                .handler
+                .route_layer(axum::middleware::from_fn_with_state(
+                    auth::Guard {
+                        state: state.clone(),
+                        needs,
+                    },
+                    auth::require_auth,
+                )),
         };
         api = api.route(route.path, handler);
     }

@@ -339,7 +339,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/openapi.json",
-            Access::Authenticated,
+            Access::Read,
             get(openapi),
             RouteDoc::new("This document")
                 .response::<serde_json::Map<String, Value>>(200)
@@ -348,7 +348,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/cluster",
-            Access::Authenticated,
+            Access::Read,
             get(cluster),
             RouteDoc::new(
                 "Every node as the controller last observed it, the cluster, and the proxy's writer",
@@ -359,7 +359,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/events",
-            Access::Authenticated,
+            Access::Read,
             get(events),
             RouteDoc::new("Events, newest first")
                 .query::<EventsQuery>()
@@ -369,7 +369,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/decisions",
-            Access::Authenticated,
+            Access::Read,
             get(decisions),
             RouteDoc::new("The controller's decisions with their reasons, newest first")
                 .query::<DecisionsQuery>()
@@ -379,7 +379,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/history",
-            Access::Authenticated,
+            Access::Read,
             get(history),
             RouteDoc::new(
                 "Metric series for charts: qps, flow_control_paused, recv_queue, replication_bytes_per_s; per node as \"<metric>:<node>\"",
@@ -391,7 +391,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::PUT,
             "/api/v1/nodes/{node}/desired",
-            Access::Authenticated,
+            Access::Manage,
             put(set_desired),
             RouteDoc::new(
                 "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
