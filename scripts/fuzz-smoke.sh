@@ -38,8 +38,10 @@ for target in $targets; do
     log="$scratch/$target.log"
     # The first directory takes new inputs (scratch); the second is the committed corpus,
     # every input of which is run first.
+    dict=()
+    [ -f "fuzz/dict/$target.dict" ] && dict=(-dict="fuzz/dict/$target.dict")
     if cargo +nightly fuzz run "${flags[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         passed=$((passed + 1))
         status=ok
     else
