@@ -852,7 +852,7 @@ impl Server {
             .output()
             .await
             .context("cannot run mariadbd --wsrep-recover")?;
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let log = read_recover_log(&log_path);
         let _ = std::fs::remove_file(&log_path);
         match galera::parse_recovered_position(&log) {
             Some(position) => {
@@ -956,6 +956,12 @@ fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The log of `mariadbd --wsrep-recover`. A byte that is not UTF-8 (a file name, a
+/// corrupt page dumped by InnoDB) must not hide the position line, so it is read lossily.
+fn read_recover_log(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
 /// The wsrep status variables and the settings that decide whether the node serves
 /// (read_only, wsrep_desync, wsrep_reject_queries), as name/value pairs for
 /// `WsrepStatus::from_variables`. The agent reads them over its socket; the controller
@@ -1005,6 +1011,23 @@ fn is_sst_script(command: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The position is found in a log that also holds bytes that are not UTF-8 (it was
+    /// read as empty, and the recovery failed with "found no position").
+    #[test]
+    fn a_recover_log_with_bytes_that_are_not_utf8_still_gives_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wsrep-recover.log");
+        std::fs::write(
+            &path,
+            b"2026-12-03 17:20:33 0 [ERROR] InnoDB: page dump \xff\xfe\x80\n\
+              2026-12-03 17:20:33 0 [Note] WSREP: Recovered position: c452014c-ef3d-11f1-a48a-fbff4f6a5f4b:4\n",
+        )
+        .unwrap();
+        let position = galera::parse_recovered_position(&read_recover_log(&path)).unwrap();
+        assert_eq!(position.seqno, 4);
+        assert_eq!(read_recover_log(&dir.path().join("missing.log")), "");
+    }
 
     #[test]
     fn a_child_running_an_sst_script_is_a_state_transfer_in_progress() {
