@@ -934,7 +934,7 @@ impl Server {
             .output()
             .await
             .context("cannot run mariadbd --wsrep-recover")?;
-        let log = files::read_to_string(&log_path).unwrap_or_default();
+        let log = read_recover_log(&log_path);
         let _ = std::fs::remove_file(&log_path);
         match galera::parse_recovered_position(&log) {
             Some(position) => {
@@ -1023,6 +1023,17 @@ fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The log of `mariadbd --wsrep-recover`. A byte that is not UTF-8 (a file name, a
+/// corrupt page dumped by InnoDB) must not hide the position line, so it is read lossily.
+fn read_recover_log(path: &Path) -> String {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = files::open_read(path) {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// The wsrep status variables and the settings that decide whether the node serves
 /// (read_only, wsrep_desync, wsrep_reject_queries), as name/value pairs for
 /// `WsrepStatus::from_variables`. The agent reads them over its socket; the controller
@@ -1092,6 +1103,23 @@ fn copies_set_aside(data_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The position is found in a log that also holds bytes that are not UTF-8 (it was
+    /// read as empty, and the recovery failed with "found no position").
+    #[test]
+    fn a_recover_log_with_bytes_that_are_not_utf8_still_gives_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wsrep-recover.log");
+        std::fs::write(
+            &path,
+            b"2026-12-03 17:20:33 0 [ERROR] InnoDB: page dump \xff\xfe\x80\n\
+              2026-12-03 17:20:33 0 [Note] WSREP: Recovered position: c452014c-ef3d-11f1-a48a-fbff4f6a5f4b:4\n",
+        )
+        .unwrap();
+        let position = galera::parse_recovered_position(&read_recover_log(&path)).unwrap();
+        assert_eq!(position.seqno, 4);
+        assert_eq!(read_recover_log(&dir.path().join("missing.log")), "");
+    }
 
     #[test]
     fn copies_set_aside_are_the_data_dirs_siblings_of_that_name() {

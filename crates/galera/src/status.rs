@@ -158,9 +158,11 @@ impl WsrepStatus {
             last_committed: int("wsrep_last_committed", -1),
             local_recv_queue: int("wsrep_local_recv_queue", 0),
             local_send_queue: int("wsrep_local_send_queue", 0),
+            // A fraction of time; NaN or infinity would not survive JSON (it becomes null).
             flow_control_paused: map
                 .get("wsrep_flow_control_paused")
                 .and_then(|value| value.trim().parse::<f64>().ok())
+                .filter(|fraction| fraction.is_finite())
                 .unwrap_or(0.0),
             cert_failures: int("wsrep_local_cert_failures", 0),
             bf_aborts: int("wsrep_local_bf_aborts", 0),
@@ -245,6 +247,20 @@ impl WsrepStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value that is not a finite number reads as 0: NaN or infinity would serialize as
+    /// JSON null in the agent's report, which the controller then cannot read (the JSON
+    /// round-trip property of fuzz/wsrep_status).
+    #[test]
+    fn flow_control_paused_is_always_a_finite_number() {
+        for value in ["inf", "-inf", "NaN", "infinity", "1e999"] {
+            let status = WsrepStatus::from_variables([("wsrep_flow_control_paused", value)]);
+            assert_eq!(status.flow_control_paused, 0.0, "{value}");
+            let json = serde_json::to_string(&status).unwrap();
+            let back: WsrepStatus = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, status, "{value}");
+        }
+    }
 
     fn status(overrides: &[(&str, &str)]) -> WsrepStatus {
         let mut variables: Vec<(&str, &str)> = vec![

@@ -24,6 +24,12 @@ use anyhow::Context as _;
 pub use client::{AdminClient, AdminError};
 pub use state::{BackendStatus, Proxy, ProxyStatus, Role};
 
+/// The private parsers that the fuzz targets in fuzz/ call; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::listener::{read_packet, MAX_GREETING};
+}
+
 /// What the proxy needs besides the spec: the monitor account for probes and the
 /// cluster token for admin actions.
 #[derive(Clone)]

@@ -387,7 +387,7 @@ async fn copied(
 
 /// The server greets first and says nothing more until the client answers; the greeting
 /// is at most a few hundred bytes.
-const MAX_GREETING: usize = 64 * 1024;
+pub const MAX_GREETING: usize = 64 * 1024;
 
 /// How often a spliced session adds its byte counts to the metrics.
 const SPLICED_METRICS_EVERY: Duration = Duration::from_secs(5);
@@ -521,8 +521,9 @@ fn ended(socket: &TcpStream) -> io::Result<bool> {
     }
 }
 
-/// One MySQL packet: 3-byte length, sequence id, payload.
-async fn read_packet(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+/// One MySQL packet: 3-byte length, sequence id, payload. Generic over the stream so that
+/// the fuzz target (`proxy::fuzzing`) feeds it bytes from memory.
+pub async fn read_packet(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
     let mut header = [0u8; 4];
     stream.read_exact(&mut header).await?;
     let length =

@@ -18,7 +18,7 @@
 use argon2::password_hash::rand_core::{OsRng, RngCore as _};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,9 @@ use sha2::{Digest as _, Sha256};
 use store::{EndedCredentials, NewApiToken, SessionRecord, Store};
 
 use super::login_guard::{HasherBusy, Limited};
-use super::{Access, ApiError, ApiJson, ApiResult, RemoteAddr, Route, RouteDoc, SharedState};
+use super::{
+    Access, ApiError, ApiJson, ApiPath, ApiResult, RemoteAddr, Route, RouteDoc, SharedState,
+};
 use crate::now_ms;
 
 /// The console's administrator.
@@ -593,7 +595,7 @@ async fn create_token(
 
 async fn revoke_token(
     State(state): State<SharedState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| {
         ApiError::bad_request(format!(

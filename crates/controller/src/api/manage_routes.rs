@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -24,7 +24,9 @@ use manage::{
     Privileges, UserName,
 };
 
-use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
+use super::{
+    Access, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Route, RouteDoc, SharedState,
+};
 use crate::now_ms;
 
 impl From<ManageError> for ApiError {
@@ -125,7 +127,7 @@ async fn create_database(
 
 async fn drop_database(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<DropDatabaseQuery>,
 ) -> ApiResult<StatusCode> {
     let name = DatabaseName::parse_managed(&name)?;
@@ -190,7 +192,7 @@ fn account(user: &str, host: &str) -> ApiResult<(UserName, HostPattern)> {
 
 async fn drop_user(
     State(state): State<SharedState>,
-    Path((user, host)): Path<(String, String)>,
+    ApiPath((user, host)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (user, host) = account(&user, &host)?;
     with_manager(&state, |manager| async move {
@@ -202,7 +204,7 @@ async fn drop_user(
 
 async fn set_password(
     State(state): State<SharedState>,
-    Path((user, host)): Path<(String, String)>,
+    ApiPath((user, host)): ApiPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<NewPassword>> {
     let (user, host) = account(&user, &host)?;

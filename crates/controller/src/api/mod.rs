@@ -244,6 +244,32 @@ where
     }
 }
 
+/// Path parameters whose rejection (a segment that is not UTF-8 once percent-decoded,
+/// say) answers 400 in the API's error shape instead of axum's plain text.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> ApiResult<Self> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "invalid path: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 /// Who may call a route: anyone, or a Bearer token or session cookie (with CSRF on
 /// state-changing methods) whose scope includes the named one (see
 /// [`controller_api::TokenScope`] for what each covers).
@@ -504,6 +530,47 @@ pub async fn serve_with(
             server
                 .serve_with::<_, RemoteAddr>(listener, handshake, app, shutdown)
                 .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Method, StatusCode};
+    use serde_json::json;
+
+    use super::test_support::{api_state, call, closed_port};
+
+    /// Every route with a path parameter refuses a segment that is not UTF-8 with the
+    /// API's `{"error"}` body (axum's own rejection is plain text; found by fuzz/api_json).
+    #[tokio::test]
+    async fn a_path_that_is_not_utf8_is_refused_in_the_api_error_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = api_state(dir.path(), closed_port());
+        let cases = [
+            (
+                Method::PUT,
+                "/api/v1/nodes/%C3%28/desired",
+                Some(json!({"running": true})),
+            ),
+            (Method::DELETE, "/api/v1/databases/%C3%28?confirm=x", None),
+            (Method::DELETE, "/api/v1/users/app/%C3%28", None),
+            (
+                Method::POST,
+                "/api/v1/users/x%0Ay/%C3%28/password",
+                Some(json!({})),
+            ),
+            (Method::DELETE, "/api/v1/tokens/%FF", None),
+        ];
+        for (method, uri, body) in cases {
+            // `call` fails the test when the answer is not JSON.
+            let (status, answer) = call(&state, method.clone(), uri, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {answer}");
+            let message = answer["error"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with("invalid path: ") && message.contains("UTF-8"),
+                "{method} {uri}: {answer}"
+            );
         }
     }
 }

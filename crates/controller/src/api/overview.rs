@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::routing::{get, put};
 use axum::Json;
@@ -14,7 +14,9 @@ use controller_api::{
 };
 use serde_json::Value;
 
-use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
+use super::{
+    Access, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Route, RouteDoc, SharedState,
+};
 use crate::now_ms;
 
 async fn health() -> Json<Health> {
@@ -135,7 +137,7 @@ fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
 /// restart driven from another host (a deployment) says so here before it stops a node.
 async fn set_desired(
     State(state): State<SharedState>,
-    Path(node): Path<String>,
+    ApiPath(node): ApiPath<String>,
     ApiJson(body): ApiJson<DesiredRequest>,
 ) -> ApiResult<Json<DesiredState>> {
     known_node(&state, &node)?;
