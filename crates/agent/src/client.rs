@@ -215,3 +215,17 @@ fn describe(error: &reqwest::Error) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A stop that waits its longest allowed deadline, then kills, is neither cut short by
+    /// the agent's own request timeout (the kill would never come) nor by its client.
+    #[test]
+    fn the_longest_stop_fits_in_every_timeout_on_its_way() {
+        let longest_stop = std::time::Duration::from_secs(
+            spec::ServerSettings::MAX_STOP_TIMEOUT_S + 10, // the kill, reaped
+        );
+        assert!(super::STOP_CALL_TIMEOUT > longest_stop);
+        assert!(httpd::Limits::agent_api().request_timeout > super::STOP_CALL_TIMEOUT);
+    }
+}
