@@ -36,7 +36,7 @@ crashed=0
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 for target in $targets; do
     grown=fuzz/target/long-corpus/$target
-    mkdir -p "$grown"
+    mkdir -p "$grown" "fuzz/corpus/$target"
     log=$logs/$target.log
     echo "[$(date +%H:%M:%S)] $target: ${seconds} s" >&2
     dict=()

@@ -34,7 +34,7 @@ trap 'rm -rf "$scratch"' EXIT
 passed=0
 failed=0
 for target in $targets; do
-    mkdir -p "$scratch/$target"
+    mkdir -p "$scratch/$target" "fuzz/corpus/$target"
     log="$scratch/$target.log"
     # The first directory takes new inputs (scratch); the second is the committed corpus,
     # every input of which is run first.
