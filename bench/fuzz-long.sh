@@ -25,9 +25,12 @@ while [ $# -gt 0 ]; do
 done
 
 flags=(--fuzz-dir fuzz -s none -a)
-cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-cargo +nightly fuzz build "${flags[@]}"
-targets=${targets:-$(cargo +nightly fuzz list --fuzz-dir fuzz)}
+# As scripts/fuzz-smoke.sh: nightly when there is one, else the default toolchain.
+toolchain=+nightly
+rustup toolchain list | grep -q '^nightly' || toolchain=+$(rustup show active-toolchain | cut -d' ' -f1)
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+cargo "$toolchain" fuzz build "${flags[@]}"
+targets=${targets:-$(cargo "$toolchain" fuzz list --fuzz-dir fuzz)}
 
 logs=fuzz/target/long-logs
 mkdir -p "$logs"
@@ -36,12 +39,12 @@ crashed=0
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 for target in $targets; do
     grown=fuzz/target/long-corpus/$target
-    mkdir -p "$grown"
+    mkdir -p "$grown" "fuzz/corpus/$target"
     log=$logs/$target.log
     echo "[$(date +%H:%M:%S)] $target: ${seconds} s" >&2
     dict=()
     [ -f "fuzz/dict/$target.dict" ] && dict=(-dict="fuzz/dict/$target.dict")
-    if cargo +nightly fuzz run "${flags[@]}" "$target" "$grown" "fuzz/corpus/$target" -- \
+    if cargo "$toolchain" fuzz run "${flags[@]}" "$target" "$grown" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         outcome="none"
     else
