@@ -373,7 +373,11 @@ def main():
                 # (python, busy accepting) cannot make the proxy drop its writer mid-test.
                 text = text.replace(f"admin_port = {proxy['admin_port'] + shift}\n",
                                     f"admin_port = {proxy['admin_port'] + shift}\nprobe_timeout_ms = 30000\nfall = 100\n"
-                                    f"forwarding = \"{mode}\"\n")
+                                    f"forwarding = \"{mode}\"\n"
+                                    # Its backends are the relay, not servers: lift the limits
+                                    # derived from the servers' max_connections.
+                                    f"max_connections = {args.hold + 1000}\n"
+                                    f"max_connections_per_source = {args.hold + 1000}\n")
                 cfg2 = os.path.join(work, f"galley-relay-{mode}.toml")
                 with open(cfg2, "w") as f:
                     f.write(text)

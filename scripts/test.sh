@@ -18,3 +18,6 @@ done
 # playwright-core from tests/browser; the lock file pins it, the npm cache keeps it offline.
 (cd tests/browser && npm ci --no-audit --no-fund --prefer-offline)
 cargo test --workspace
+# The fuzz targets (fuzz/): replay each committed corpus and fuzz each briefly; the long
+# runs are bench/fuzz-long.sh (BENCHMARKS.md).
+FUZZ_SECONDS=8 bash scripts/fuzz-smoke.sh

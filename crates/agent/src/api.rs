@@ -23,11 +23,19 @@ pub struct NodeReport {
     /// Earlier data dirs of this node that a rebuild moved aside, oldest first.
     #[serde(default)]
     pub set_aside: Vec<String>,
+    /// Set by whoever compared every node's view (`reconcile::mark_stale_views`), never
+    /// by the agent: the node still reports a view the others have left
+    /// (`galera::stale_views`), so it is not Synced whatever it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_view: Option<String>,
 }
 
 impl NodeReport {
     /// The node's state as tables and the history show it.
     pub fn state(&self) -> NodeState {
+        if self.process.running && self.stale_view.is_some() {
+            return NodeState::StaleView;
+        }
         match (&self.wsrep, self.process.running) {
             (Some(wsrep), true) if !wsrep.is_primary() && wsrep.cluster_status.is_empty() => {
                 NodeState::Starting
@@ -44,8 +52,10 @@ impl NodeReport {
         self.state().to_string()
     }
 
+    /// Synced by its own word, and not in a stale view (when the caller compared views).
     pub fn is_synced(&self) -> bool {
         self.process.running
+            && self.stale_view.is_none()
             && self
                 .wsrep
                 .as_ref()
@@ -60,6 +70,9 @@ pub enum NodeState {
     /// Running, but not answering over SQL yet (or not yet in any component).
     Starting,
     NonPrimary,
+    /// Says it is in a Primary component, but in a view the others have left
+    /// (`NodeReport::stale_view`).
+    StaleView,
     /// In a Primary component, in this wsrep state.
     Primary(galera::WsrepState),
 }
@@ -80,6 +93,7 @@ impl std::fmt::Display for NodeState {
             NodeState::Stopped => f.write_str("stopped"),
             NodeState::Starting => f.write_str("starting"),
             NodeState::NonPrimary => f.write_str("non-Primary"),
+            NodeState::StaleView => f.write_str("stale view"),
             NodeState::Primary(state) => write!(f, "{state}"),
         }
     }
@@ -125,6 +139,10 @@ pub struct StartResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StopResponse {
     pub grastate: Option<GraState>,
+    /// Set when the graceful stop passed its deadline (`server.stop_timeout_s`) and the
+    /// server was killed: its next start recovers as after a crash.
+    #[serde(default)]
+    pub killed_after_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,6 +11,11 @@ use crate::api::{
     StopResponse,
 };
 
+/// A stop waits at most `server.stop_timeout_s` (bounded by
+/// `ServerSettings::MAX_STOP_TIMEOUT_S`), then the kill; the call allows for both.
+const STOP_CALL_TIMEOUT: Duration =
+    Duration::from_secs(spec::ServerSettings::MAX_STOP_TIMEOUT_S + 30);
+
 #[derive(Clone)]
 pub struct AgentClient {
     base: String,
@@ -92,13 +97,8 @@ impl AgentClient {
     }
 
     pub async fn stop(&self) -> Result<StopResponse, AgentError> {
-        self.call(
-            reqwest::Method::POST,
-            "/v1/stop",
-            None,
-            Duration::from_secs(620),
-        )
-        .await
+        self.call(reqwest::Method::POST, "/v1/stop", None, STOP_CALL_TIMEOUT)
+            .await
     }
 
     pub async fn recover(&self) -> Result<Position, AgentError> {
@@ -144,7 +144,7 @@ impl AgentClient {
             reqwest::Method::POST,
             "/v1/shutdown",
             None,
-            Duration::from_secs(620),
+            STOP_CALL_TIMEOUT,
         )
         .await
     }
@@ -213,5 +213,19 @@ fn describe(error: &reqwest::Error) -> String {
             source = cause.source();
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A stop that waits its longest allowed deadline, then kills, is neither cut short by
+    /// the agent's own request timeout (the kill would never come) nor by its client.
+    #[test]
+    fn the_longest_stop_fits_in_every_timeout_on_its_way() {
+        let longest_stop = std::time::Duration::from_secs(
+            spec::ServerSettings::MAX_STOP_TIMEOUT_S + 10, // the kill, reaped
+        );
+        assert!(super::STOP_CALL_TIMEOUT > longest_stop);
+        assert!(httpd::Limits::agent_api().request_timeout > super::STOP_CALL_TIMEOUT);
     }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 mod client;
 pub mod clustercheck;
+mod files;
 pub mod ports;
 pub mod secrets;
 mod server;

@@ -16,6 +16,7 @@ use spec::{ClusterSpec, NodeSpec};
 use tokio::sync::Mutex;
 
 use crate::api::{InitResponse, NodeReport, ProcessReport, StartMode, StartRequest};
+use crate::files::{self, FileError, Owners};
 use crate::ports::taken_ports;
 use crate::secrets::{native_password_hash, Secrets, ADMIN_USER, MONITOR_USER};
 
@@ -30,6 +31,15 @@ pub enum ServerError {
     Conflict(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<FileError> for ServerError {
+    fn from(error: FileError) -> ServerError {
+        match error {
+            FileError::Refused(message) => ServerError::Conflict(message),
+            other => ServerError::Internal(other.into()),
+        }
+    }
 }
 
 /// Paths of the programs the agent needs, found before anything is created.
@@ -118,6 +128,17 @@ enum ProcessState {
 }
 
 /// The agent's node: its spec, its secrets, and the mariadbd process it owns.
+/// How a stop ended: the saved state, and whether the deadline passed and the server
+/// was killed.
+#[derive(Debug)]
+pub struct Stopped {
+    pub grastate: Option<GraState>,
+    pub killed_after_s: Option<u64>,
+}
+
+/// How often a stop that is still waiting says so in the agent's log.
+const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 pub struct Server {
     spec: ClusterSpec,
     node: NodeSpec,
@@ -160,6 +181,21 @@ impl Server {
                 )
             })?
             .clone();
+        // The spec refuses these too; the agent, which runs as root and chowns them,
+        // checks again whatever spec it was handed.
+        for (field, dir) in [
+            ("data_dir", &node.data_dir),
+            ("run_dir", &node.run_dir),
+            ("log_dir", &node.log_dir),
+        ] {
+            if let Some(reason) = spec::paths::system_directory_reason(dir) {
+                anyhow::bail!(
+                    "node \"{}\".{field}: {reason}; the agent will not give it to the server's OS user; {}",
+                    node.name,
+                    spec::paths::SYSTEM_DIRECTORY_ADVICE
+                );
+            }
+        }
         let binaries = Binaries::locate(&spec)?;
         let os_user = if nix::unistd::geteuid().is_root() {
             let name = &spec.server.os_user;
@@ -203,7 +239,7 @@ impl Server {
     }
 
     fn running_pid_from_file(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.node.pid_file()).ok()?;
+        let text = files::read_to_string(&self.node.pid_file()).ok()?;
         let pid: u32 = text.trim().parse().ok()?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
         (comm.trim() == "mariadbd" || comm.trim() == "mysqld").then_some(pid)
@@ -215,7 +251,7 @@ impl Server {
 
     fn read_grastate(&self) -> Result<Option<GraState>, String> {
         let path = self.node.grastate_file();
-        match std::fs::read_to_string(&path) {
+        match files::read_to_string(&path) {
             Ok(text) => GraState::parse(&text)
                 .map(Some)
                 .map_err(|error| format!("{} is invalid: {error}", path.display())),
@@ -277,6 +313,7 @@ impl Server {
             wsrep,
             sql_error,
             set_aside: copies_set_aside(&self.node.data_dir),
+            stale_view: None,
         }
     }
 
@@ -317,26 +354,38 @@ impl Server {
         }
     }
 
-    /// Creates the node's directories, owned by the server's OS user, and checks that the
-    /// user can reach them.
-    fn prepare_directories(&self) -> anyhow::Result<()> {
-        for dir in [&self.node.data_dir, &self.node.run_dir, &self.node.log_dir] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+    fn owners(&self) -> Owners {
+        Owners::new(self.os_user.as_ref())
+    }
+
+    fn server_owner(&self) -> Option<(u32, u32)> {
+        self.os_user
+            .as_ref()
+            .map(|user| (user.uid.as_raw(), user.gid.as_raw()))
+    }
+
+    /// Creates the node's directories, owned by the server's OS user, checks that the
+    /// user can reach them and that nobody else can swap them (crate::files), and writes
+    /// my.cnf (and the SST login file) there without following a planted link.
+    fn prepare_directories(&self) -> Result<(), ServerError> {
+        let node = &self.node.name;
+        for (field, dir, mode) in [
+            ("data_dir", &self.node.data_dir, Some(0o700)),
+            ("run_dir", &self.node.run_dir, None),
+            ("log_dir", &self.node.log_dir, None),
+        ] {
+            files::prepare_directory(
+                &format!("node \"{node}\".{field}"),
+                dir,
+                self.owners(),
+                mode,
+            )?;
             if let Some(user) = &self.os_user {
-                nix::unistd::chown(dir.as_path(), Some(user.uid), Some(user.gid)).with_context(
-                    || format!("cannot give {} to the OS user {}", dir.display(), user.name),
-                )?;
                 check_reachable(dir, &user.name)?;
             }
         }
-        std::fs::set_permissions(
-            &self.node.data_dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .with_context(|| format!("cannot restrict {}", self.node.data_dir.display()))?;
         let config = spec::render_node_config(&self.spec, &self.node);
-        write_file(&self.node.config_file(), config.as_bytes(), 0o644)?;
+        files::write_file(&self.node.config_file(), config.as_bytes(), 0o644, None)?;
         if self.spec.server.sst_method == spec::SstMethod::Mariabackup {
             // The donor's mariabackup logs in with the admin account. The file is read by
             // mariadbd and the SST script, both as the server's OS user, and nobody else.
@@ -345,12 +394,7 @@ impl Server {
                 "[mariadbd]\nwsrep_sst_auth = {ADMIN_USER}:{}\n",
                 self.secrets.admin_password
             );
-            write_file(&auth_file, text.as_bytes(), 0o600)?;
-            if let Some(user) = &self.os_user {
-                nix::unistd::chown(&auth_file, Some(user.uid), Some(user.gid)).with_context(
-                    || format!("cannot give {} to {}", auth_file.display(), user.name),
-                )?;
-            }
+            files::write_file(&auth_file, text.as_bytes(), 0o600, self.server_owner())?;
         }
         Ok(())
     }
@@ -368,6 +412,7 @@ impl Server {
             return Ok(InitResponse { initialized: false });
         }
         let data_dir = &self.node.data_dir;
+        files::refuse_link(&format!("node \"{}\".data_dir", self.node.name), data_dir)?;
         let existed = data_dir.exists();
         if existed
             && std::fs::read_dir(data_dir)
@@ -379,7 +424,13 @@ impl Server {
                 data_dir.display()
             )));
         }
-        let result = self.install_system_tables().await;
+        let result = match self.prepare_directories() {
+            Ok(()) => self
+                .install_system_tables()
+                .await
+                .map_err(ServerError::Internal),
+            Err(error) => Err(error),
+        };
         if result.is_err() && !existed {
             // Leave nothing half-created: the next attempt starts from scratch.
             let _ = std::fs::remove_dir_all(data_dir);
@@ -389,10 +440,10 @@ impl Server {
         Ok(InitResponse { initialized: true })
     }
 
+    /// Runs mariadb-install-db on the prepared directories.
     async fn install_system_tables(&self) -> anyhow::Result<()> {
-        self.prepare_directories()?;
         let sql_file = self.node.run_dir.join("galley-init.sql");
-        write_file(&sql_file, self.securing_sql().as_bytes(), 0o600)?;
+        files::write_file(&sql_file, self.securing_sql().as_bytes(), 0o600, None)?;
         let mut command = tokio::process::Command::new(&self.binaries.install_db);
         command
             .arg(format!(
@@ -542,10 +593,7 @@ impl Server {
         if let Some(position) = &start_position {
             command.arg(format!("--wsrep-start-position={position}"));
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node.error_log())
+        let log = files::open_append(&node.error_log())
             .with_context(|| format!("cannot open {}", node.error_log().display()))?;
         command
             .stdin(Stdio::null())
@@ -660,7 +708,7 @@ impl Server {
     /// eviction does not keep it out. Returns what happened, for the report.
     async fn evict_dead_self(&self) -> String {
         let gvwstate = self.node.data_dir.join("gvwstate.dat");
-        let uuid = std::fs::read_to_string(&gvwstate)
+        let uuid = files::read_to_string(&gvwstate)
             .ok()
             .and_then(|text| galera::parse_gvwstate_my_uuid(&text));
         let Some(uuid) = uuid else {
@@ -687,24 +735,39 @@ impl Server {
         format!("not evicted (Galera will after its suspect timeout): {failures}")
     }
 
-    fn write_grastate(&self, state: &GraState) -> anyhow::Result<()> {
-        let path = self.node.grastate_file();
-        let temporary = path.with_extension("dat.galley");
-        write_file(&temporary, state.render().as_bytes(), 0o660)?;
-        if let Some(user) = &self.os_user {
-            nix::unistd::chown(&temporary, Some(user.uid), Some(user.gid))
-                .with_context(|| format!("cannot give {} to {}", temporary.display(), user.name))?;
-        }
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("cannot replace {}", path.display()))
+    /// Replaces grastate.dat whole (a new file renamed over it, never through a link).
+    fn write_grastate(&self, state: &GraState) -> Result<(), FileError> {
+        files::write_file(
+            &self.node.grastate_file(),
+            state.render().as_bytes(),
+            0o660,
+            self.server_owner(),
+        )
     }
 
     /// Stops mariadbd gracefully (SIGTERM) and waits for it to exit.
-    pub async fn stop(&self, timeout: Duration) -> Result<Option<GraState>, ServerError> {
+    /// The deadline of a graceful stop: `server.stop_timeout_s` for a Synced server (a
+    /// large buffer pool takes minutes to flush); at most 30 s for one that is not Synced,
+    /// which holds nothing worth waiting for and may ignore SIGTERM during a transfer.
+    pub async fn stop_timeout(self: &Arc<Self>) -> Duration {
+        let deadline = Duration::from_secs(self.spec.server.stop_timeout_s);
+        if self.report().await.is_synced() {
+            deadline
+        } else {
+            deadline.min(Duration::from_secs(30))
+        }
+    }
+
+    pub async fn stop(&self, timeout: Duration) -> Result<Stopped, ServerError> {
         let pid = {
             let mut process = self.process.lock().await;
             match &mut *process {
-                ProcessState::Stopped { .. } => return Ok(self.read_grastate().ok().flatten()),
+                ProcessState::Stopped { .. } => {
+                    return Ok(Stopped {
+                        grastate: self.read_grastate().ok().flatten(),
+                        killed_after_s: None,
+                    })
+                }
                 ProcessState::Running {
                     pid,
                     stop_requested,
@@ -716,24 +779,39 @@ impl Server {
             }
         };
         *self.sql.lock().await = None;
-        tracing::info!(pid, "stopping mariadbd");
+        tracing::info!(pid, deadline_s = timeout.as_secs(), "stopping mariadbd");
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        let started = tokio::time::Instant::now();
         let poll = async {
+            let mut reported = started;
             loop {
                 if matches!(*self.process.lock().await, ProcessState::Stopped { .. }) {
                     break;
                 }
+                if reported.elapsed() >= STOP_PROGRESS_EVERY {
+                    reported = tokio::time::Instant::now();
+                    tracing::info!(
+                        pid,
+                        "mariadbd is still shutting down after {} s; it is killed at {} s",
+                        started.elapsed().as_secs(),
+                        timeout.as_secs()
+                    );
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
+        let mut killed_after_s = None;
         if tokio::time::timeout(timeout, poll).await.is_err() {
-            // A joiner in the middle of a state transfer may ignore SIGTERM; its data is
-            // incomplete anyway, and the next start transfers it again.
+            // A joiner in the middle of a state transfer may ignore SIGTERM (its data is
+            // incomplete anyway, and the next start transfers it again); a server that
+            // was frozen may hang in its shutdown forever. Killed, its data goes through
+            // the same crash recovery as after kill -9.
             tracing::warn!(
                 pid,
-                "mariadbd did not stop within {} s; killing it",
+                "mariadbd did not stop within {} s; killing it (its next start recovers as after a crash)",
                 timeout.as_secs()
             );
+            killed_after_s = Some(timeout.as_secs());
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             let reaped = async {
                 loop {
@@ -752,7 +830,10 @@ impl Server {
                 )));
             }
         }
-        self.read_grastate().map_err(ServerError::Conflict)
+        Ok(Stopped {
+            grastate: self.read_grastate().map_err(ServerError::Conflict)?,
+            killed_after_s,
+        })
     }
 
     /// Sets safe_to_bootstrap to 0 on a stopped node that will not bootstrap, so that
@@ -853,7 +934,7 @@ impl Server {
             .output()
             .await
             .context("cannot run mariadbd --wsrep-recover")?;
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let log = read_recover_log(&log_path);
         let _ = std::fs::remove_file(&log_path);
         match galera::parse_recovered_position(&log) {
             Some(position) => {
@@ -899,7 +980,7 @@ async fn watch_adopted(server: Arc<Server>, pid: u32) {
 
 /// The server's last error lines, to explain why it stopped.
 fn error_lines(log: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(log) else {
+    let Ok(text) = files::read_to_string(log) else {
         return String::new();
     };
     let start = text.len().saturating_sub(64 * 1024);
@@ -922,21 +1003,6 @@ fn error_lines(log: &Path) -> String {
     }
 }
 
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .and_then(|()| file.write_all(contents))
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// mariadbd drops to its OS user; every directory above its own must let that user pass.
 fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -955,6 +1021,17 @@ fn check_reachable(dir: &Path, user: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The log of `mariadbd --wsrep-recover`. A byte that is not UTF-8 (a file name, a
+/// corrupt page dumped by InnoDB) must not hide the position line, so it is read lossily.
+fn read_recover_log(path: &Path) -> String {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = files::open_read(path) {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The wsrep status variables and the settings that decide whether the node serves
@@ -1026,6 +1103,23 @@ fn copies_set_aside(data_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The position is found in a log that also holds bytes that are not UTF-8 (it was
+    /// read as empty, and the recovery failed with "found no position").
+    #[test]
+    fn a_recover_log_with_bytes_that_are_not_utf8_still_gives_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wsrep-recover.log");
+        std::fs::write(
+            &path,
+            b"2026-12-03 17:20:33 0 [ERROR] InnoDB: page dump \xff\xfe\x80\n\
+              2026-12-03 17:20:33 0 [Note] WSREP: Recovered position: c452014c-ef3d-11f1-a48a-fbff4f6a5f4b:4\n",
+        )
+        .unwrap();
+        let position = galera::parse_recovered_position(&read_recover_log(&path)).unwrap();
+        assert_eq!(position.seqno, 4);
+        assert_eq!(read_recover_log(&dir.path().join("missing.log")), "");
+    }
 
     #[test]
     fn copies_set_aside_are_the_data_dirs_siblings_of_that_name() {

@@ -9,7 +9,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -151,8 +150,8 @@ async fn start(
 }
 
 async fn stop(State(state): State<AppState>) -> Result<Json<StopResponse>, ServerError> {
-    let grastate = state.server.stop(stop_timeout(&state.server).await).await?;
-    Ok(Json(StopResponse { grastate }))
+    let stopped = state.server.stop(state.server.stop_timeout().await).await?;
+    Ok(Json(StopResponse::from(stopped)))
 }
 
 async fn recover(State(state): State<AppState>) -> Result<Json<RecoverResponse>, ServerError> {
@@ -162,16 +161,19 @@ async fn recover(State(state): State<AppState>) -> Result<Json<RecoverResponse>,
 
 /// Stops the server if it runs, then lets the agent exit.
 async fn shutdown_agent(State(state): State<AppState>) -> Result<Json<StopResponse>, ServerError> {
-    let grastate = state.server.stop(stop_timeout(&state.server).await).await?;
+    let stopped = state.server.stop(state.server.stop_timeout().await).await?;
     state.shutdown.notify_one();
-    Ok(Json(StopResponse { grastate }))
+    Ok(Json(StopResponse::from(stopped)))
 }
 
 async fn clear_bootstrap_flag(
     State(state): State<AppState>,
 ) -> Result<Json<StopResponse>, ServerError> {
     let grastate = state.server.clear_bootstrap_flag().await?;
-    Ok(Json(StopResponse { grastate }))
+    Ok(Json(StopResponse {
+        grastate,
+        killed_after_s: None,
+    }))
 }
 
 async fn wipe(
@@ -184,12 +186,11 @@ async fn wipe(
     }))
 }
 
-/// A Synced server may need minutes to flush a large buffer pool; a joiner that is not
-/// Synced holds no data worth waiting for and may ignore SIGTERM during a transfer.
-async fn stop_timeout(server: &Arc<Server>) -> Duration {
-    if server.report().await.is_synced() {
-        Duration::from_secs(600)
-    } else {
-        Duration::from_secs(30)
+impl From<crate::server::Stopped> for StopResponse {
+    fn from(stopped: crate::server::Stopped) -> StopResponse {
+        StopResponse {
+            grastate: stopped.grastate,
+            killed_after_s: stopped.killed_after_s,
+        }
     }
 }

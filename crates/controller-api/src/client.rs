@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::{
     CatalogEntry, CreatedUser, Database, DesiredRequest, Drift, ErrorBody, GrantRequest, Grants,
     NewDatabase, NewPassword, NewToken, NewTokenRequest, NewUser, ProvisionRequest, Provisioned,
-    Resolved, TokenInfo, User,
+    Resolved, TokenInfo, TokenScope, User,
 };
 
 /// Why an API call failed. The message the controller sent is passed on as is (it names
@@ -280,9 +280,16 @@ impl ApiClient {
         self.get(&["tokens"]).await
     }
 
-    pub async fn create_token(&self, name: &str) -> Result<NewToken, ApiError> {
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        lifetime_days: Option<u32>,
+    ) -> Result<NewToken, ApiError> {
         let body = NewTokenRequest {
             name: name.to_owned(),
+            scope,
+            lifetime_days,
         };
         self.post(&["tokens"], &body).await
     }

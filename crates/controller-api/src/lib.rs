@@ -20,7 +20,10 @@ mod target;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use auth::{LoginRequest, NewToken, NewTokenRequest, TokenInfo, Whoami};
+pub use auth::{
+    LoginRequest, NewToken, NewTokenRequest, TokenInfo, TokenScope, Whoami,
+    DEFAULT_TOKEN_LIFETIME_DAYS, MAX_PASSWORD_BYTES, MAX_TOKEN_LIFETIME_DAYS, MAX_USERNAME_LENGTH,
+};
 pub use client::{status_meaning, ApiClient, ApiError};
 pub use manage::{
     CatalogEntry, CreatedUser, Database, Drift, DropDatabaseQuery, GrantRequest, Grants,

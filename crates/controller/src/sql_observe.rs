@@ -136,6 +136,7 @@ pub fn report_from_sql(node: &str, wsrep: WsrepStatus) -> NodeReport {
         wsrep: Some(wsrep),
         sql_error: None,
         set_aside: Vec::new(),
+        stale_view: None,
     }
 }
 
@@ -227,6 +228,7 @@ mod tests {
                 failed_starts: 0,
                 backing_off: false,
                 set_aside: Vec::new(),
+                stale_view: None,
             })),
         };
         Observation {

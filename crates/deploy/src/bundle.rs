@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use spec::{ClusterSpec, DeploySpec, SstMethod};
 
 use crate::hosts::{deploy_section, plan_hosts, Host, PlanError, HOST_CONFIG};
+use crate::remote::quote;
 
 /// One file of the bundle, relative to the bundle's root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,11 +185,6 @@ pub fn generate(
     Ok(Bundle { hosts, files })
 }
 
-/// `value` in single quotes for the shell.
-fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
-}
-
 fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
     let mut packages: Vec<&str> = vec!["iproute2"];
     if host.node.is_some() {
@@ -224,15 +220,33 @@ fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
         "RUN_DIR",
         &node.map_or(String::new(), |node| node.run_dir.display().to_string()),
     );
+    set(
+        "LOG_DIR",
+        &node.map_or(String::new(), |node| node.log_dir.display().to_string()),
+    );
+    set(
+        "CONTROLLER_STATE_DIR",
+        &match (&spec.controller, host.controller) {
+            (Some(controller), true) => controller.state_dir.display().to_string(),
+            _ => String::new(),
+        },
+    );
+    // The check step refuses these as galley's directories (spec::paths, where the
+    // spec refuses them too), however links on the host resolve.
+    set(
+        "SYSTEM_DIRECTORIES",
+        &spec::paths::SYSTEM_DIRECTORIES.join(" "),
+    );
+    set("SYSTEM_TREES", &spec::paths::SYSTEM_TREES.join(" "));
     set("MIN_FREE_MB", &MIN_FREE_MB.to_string());
     set("PORTS", &ports.join(" "));
     match (&spec.proxy, host.proxy) {
         (Some(proxy), true) => {
-            set("PROXY_ADDRESS", &proxy.address);
+            set("PROXY_ADMIN_ADDRESS", &proxy.admin_address);
             set("PROXY_ADMIN_PORT", &proxy.admin_port.to_string());
         }
         _ => {
-            set("PROXY_ADDRESS", "");
+            set("PROXY_ADMIN_ADDRESS", "");
             set("PROXY_ADMIN_PORT", "");
         }
     }
@@ -256,7 +270,7 @@ fn proxy_listeners(spec: &ClusterSpec, proxy: &spec::ProxySpec) -> String {
         proxy.writer_port,
         proxy.reader_port,
         port(proxy.multi_writer_port),
-        proxy.admin_port
+        proxy.admin_endpoint()
     )
     .expect("writing to a String cannot fail");
     for node in &spec.nodes {

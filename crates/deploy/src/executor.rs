@@ -15,6 +15,7 @@ use spec::ClusterSpec;
 
 use crate::bundle::{inline_script, Bundle};
 use crate::hosts::Host;
+use crate::remote;
 use crate::ssh::{Ssh, SshError};
 
 /// What the operator asked for.
@@ -140,11 +141,10 @@ impl Deployment {
                 let output = runner.remote(
                     host,
                     "verify",
-                    &format!(
-                        "sudo -n {} host wait-synced --config {} --node {}",
-                        quote(&format!("{}/bin/galley", deploy.install_dir.display())),
+                    &remote::wait_synced(
+                        &deploy.install_dir,
                         crate::hosts::HOST_CONFIG,
-                        quote(&node.name)
+                        &node.name,
                     ),
                     b"",
                 )?;
@@ -309,10 +309,7 @@ impl Runner<'_> {
             let found = self.remote(
                 host,
                 "existing secrets",
-                &format!(
-                    "sudo -n sh -c \"test -e {} && echo present || true\"",
-                    quote(&target)
-                ),
+                &remote::exists(&self.deployment.spec.secrets_file),
                 b"",
             )?;
             if found.trim() == "present" {
@@ -340,9 +337,7 @@ impl Runner<'_> {
             .deploy
             .as_ref()
             .expect("checked in run");
-        let install_dir = deploy.install_dir.display().to_string();
-        let bundle_dir = format!("{install_dir}/bundle");
-        let state_dir = format!("{install_dir}/state");
+        let install_dir = &deploy.install_dir;
         let archive = Command::new("tar")
             .arg("-C")
             .arg(local_bundle.join("hosts").join(&host.label))
@@ -352,51 +347,35 @@ impl Runner<'_> {
         if !archive.status.success() {
             bail!("tar failed: {}", String::from_utf8_lossy(&archive.stderr));
         }
-        let new = quote(&format!("{bundle_dir}.new"));
-        let dir = quote(&bundle_dir);
         self.remote(
             host,
             "copy bundle",
-            &format!("sudo -n sh -c \"rm -rf {new} && mkdir -p {new} && tar -xf - -C {new} && rm -rf {dir} && mv {new} {dir}\""),
+            &remote::install_bundle(install_dir),
             &archive.stdout,
         )?;
-        let restart_all = format!(
-            "mkdir -p {state} && touch {state}/restart-galley-agent {state}/restart-galley-proxy {state}/restart-galley-controller",
-            state = quote(&state_dir)
-        );
-        let binary_target = format!("{install_dir}/bin/galley");
         let local_binary = sha256(&self.deployment.binary)?;
         let remote_binary = self.remote(
             host,
             "binary checksum",
-            &format!(
-                "sudo -n sh -c \"sha256sum {} 2>/dev/null || true\"",
-                quote(&binary_target)
-            ),
+            &remote::checksum(&install_dir.join("bin/galley")),
             b"",
         )?;
         if !remote_binary.starts_with(&local_binary) {
             let binary = std::fs::read(&self.deployment.binary)
                 .with_context(|| format!("cannot read {}", self.deployment.binary.display()))?;
-            let target = quote(&binary_target);
-            let upload = quote(&format!("{binary_target}.upload"));
             self.remote(
                 host,
                 "copy galley",
-                &format!("sudo -n sh -c \"mkdir -p {bin} && cat > {upload} && chmod 755 {upload} && mv -f {upload} {target} && {restart_all} && echo 'changed: installed {binary_target}'\"",
-                    bin = quote(&format!("{install_dir}/bin"))),
+                &remote::install_binary(install_dir),
                 &binary,
             )?;
         }
-        let secrets_target = self.deployment.spec.secrets_file.display().to_string();
+        let secrets_target = &self.deployment.spec.secrets_file;
         let local_secrets = sha256(&self.deployment.secrets_file)?;
         let remote_secrets = self.remote(
             host,
             "secrets checksum",
-            &format!(
-                "sudo -n sh -c \"sha256sum {} 2>/dev/null || true\"",
-                quote(&secrets_target)
-            ),
+            &remote::checksum(secrets_target),
             b"",
         )?;
         if !remote_secrets.starts_with(&local_secrets) {
@@ -407,9 +386,7 @@ impl Runner<'_> {
             self.remote(
                 host,
                 "copy secrets",
-                &format!("sudo -n sh -c \"umask 077 && mkdir -p {parent} && cat > {target}.upload && chmod 600 {target}.upload && mv -f {target}.upload {target} && {restart_all} && echo 'changed: installed the secrets file {secrets_target}'\"",
-                    parent = quote(&Path::new(&secrets_target).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".to_owned())),
-                    target = quote(&secrets_target)),
+                &remote::install_secrets(install_dir, secrets_target),
                 &secrets,
             )?;
         }
@@ -424,7 +401,6 @@ impl Runner<'_> {
             .deploy
             .as_ref()
             .expect("checked in run");
-        let path = format!("{}/bundle/{step}", deploy.install_dir.display());
         if self
             .deployment
             .bundle
@@ -434,9 +410,14 @@ impl Runner<'_> {
             return Ok(());
         }
         self.say(host, step);
-        self.remote(host, step, &format!("sudo -n bash {}", quote(&path)), b"")
-            .map(|_| ())
-            .with_context(|| format!("on {} ({})", host.label, host.ssh_address))
+        self.remote(
+            host,
+            step,
+            &remote::run_step(&deploy.install_dir, step),
+            b"",
+        )
+        .map(|_| ())
+        .with_context(|| format!("on {} ({})", host.label, host.ssh_address))
     }
 }
 
@@ -457,12 +438,6 @@ fn sha256(path: &Path) -> anyhow::Result<String> {
         .next()
         .unwrap_or_default()
         .to_owned())
-}
-
-/// `value` in single quotes for a POSIX shell (inside a double-quoted `sh -c` string the
-/// paths here never hold `"`, `$` or `\``: the spec refuses quotes and control characters).
-fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 /// Writes the bundle into `dir` (replacing what was there), with each file's mode.

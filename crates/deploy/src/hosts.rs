@@ -76,6 +76,11 @@ pub enum PlanError {
     },
     #[error("{field} = \"{address}\" is not a host galley can deploy to; give the address of the host that runs it (the one the nodes and clients reach)")]
     NotDeployable { field: String, address: String },
+    #[error("proxy.admin_address = \"{address}\" (127.0.0.1 unless set) is reachable only on the proxy's own host, but the node hosts drain the proxy through it in a rolling restart and the controller reads its status; set proxy.admin_address to an address of the proxy's host that they reach, on a management network rather than the one SQL clients use (for example admin_address = \"{proxy_address}\")")]
+    AdminNotReachable {
+        address: String,
+        proxy_address: String,
+    },
 }
 
 /// The hosts of a spec, data nodes first in spec order, then the others.
@@ -113,6 +118,12 @@ pub fn plan_hosts(spec: &ClusterSpec) -> Result<Vec<Host>, PlanError> {
     if let Some(proxy) = &spec.proxy {
         let host = host_for(&mut hosts, "proxy.address", &proxy.address, "proxy")?;
         host.proxy = true;
+        if !reachable_from_other_hosts(&proxy.admin_address) {
+            return Err(PlanError::AdminNotReachable {
+                address: proxy.admin_address.clone(),
+                proxy_address: proxy.address.clone(),
+            });
+        }
     }
     if let Some(controller) = &spec.controller {
         let host = host_for(
@@ -131,17 +142,22 @@ pub fn deploy_section(spec: &ClusterSpec) -> Result<&DeploySpec, PlanError> {
     spec.deploy.as_ref().ok_or(PlanError::NoDeploySection)
 }
 
+/// Whether other hosts reach a service that listens on `address`: not loopback, and not
+/// the unspecified address (which names no host to connect to).
+fn reachable_from_other_hosts(address: &str) -> bool {
+    address != "localhost"
+        && !address
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
 fn host_for<'a>(
     hosts: &'a mut Vec<Host>,
     field: &str,
     address: &str,
     label: &str,
 ) -> Result<&'a mut Host, PlanError> {
-    let unusable = address == "localhost"
-        || address
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
-    if unusable {
+    if !reachable_from_other_hosts(address) {
         return Err(PlanError::NotDeployable {
             field: field.to_owned(),
             address: address.to_owned(),
@@ -224,7 +240,7 @@ priority = 3
                 Ok(vec!["db1@10.0.0.1 agent", "db2@192.0.2.2 agent bootstrap", "db3@10.0.0.3 agent"]),
             ),
             (
-                "[proxy]\naddress = \"10.0.0.9\"\n[controller]\naddress = \"10.0.0.9\"\n",
+                "[proxy]\naddress = \"10.0.0.9\"\nadmin_address = \"10.0.1.9\"\n[controller]\naddress = \"10.0.0.9\"\n",
                 Ok(vec![
                     "db1@10.0.0.1 agent",
                     "db2@192.0.2.2 agent bootstrap",
@@ -233,7 +249,7 @@ priority = 3
                 ]),
             ),
             (
-                "[proxy]\naddress = \"10.0.0.2\"\nwriter_port = 3406\n[controller]\naddress = \"10.0.0.8\"\n",
+                "[proxy]\naddress = \"10.0.0.2\"\nadmin_address = \"10.0.0.2\"\nwriter_port = 3406\n[controller]\naddress = \"10.0.0.8\"\n",
                 Ok(vec![
                     "db1@10.0.0.1 agent",
                     "db2@192.0.2.2 agent+proxy bootstrap",
@@ -246,6 +262,20 @@ priority = 3
                 Err(PlanError::NotDeployable {
                     field: "proxy.address".to_owned(),
                     address: "127.0.0.1".to_owned(),
+                }),
+            ),
+            (
+                "[proxy]\naddress = \"10.0.0.9\"\n",
+                Err(PlanError::AdminNotReachable {
+                    address: "127.0.0.1".to_owned(),
+                    proxy_address: "10.0.0.9".to_owned(),
+                }),
+            ),
+            (
+                "[proxy]\naddress = \"10.0.0.9\"\nadmin_address = \"0.0.0.0\"\n",
+                Err(PlanError::AdminNotReachable {
+                    address: "0.0.0.0".to_owned(),
+                    proxy_address: "10.0.0.9".to_owned(),
                 }),
             ),
             (

@@ -8,6 +8,7 @@
 mod bundle;
 mod executor;
 mod hosts;
+mod remote;
 mod ssh;
 
 pub use bundle::{generate, inline_script, Bundle, BundleFile, Secrets, STEPS};

@@ -1,12 +1,14 @@
 //! The Galera domain in pure code: node states, `grastate.dat` and recovered positions,
 //! wsrep status variables and the health rules built on them, the choice of a bootstrap
-//! node, and split brain (two cluster histories running at once). No I/O: callers read
+//! node, split brain (two cluster histories running at once) and stale views (a node
+//! that still reports a view the others have left). No I/O: callers read
 //! files and run queries, this crate interprets.
 
 mod bootstrap;
 mod grastate;
 mod split_brain;
 mod status;
+mod views;
 
 pub use bootstrap::{choose_bootstrap, BootstrapChoice, BootstrapRefusal, NodePosition};
 pub use grastate::{
@@ -14,3 +16,4 @@ pub use grastate::{
 };
 pub use split_brain::{split_brain, HistoryGroup, SplitBrain};
 pub use status::{Unhealthy, WsrepState, WsrepStatus, STATUS_VARIABLES};
+pub use views::{stale_views, StaleView};

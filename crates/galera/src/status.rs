@@ -13,6 +13,7 @@ pub const STATUS_VARIABLES: &[&str] = &[
     "wsrep_cluster_status",
     "wsrep_cluster_size",
     "wsrep_cluster_state_uuid",
+    "wsrep_cluster_conf_id",
     "wsrep_local_state",
     "wsrep_local_state_comment",
     "wsrep_local_index",
@@ -77,6 +78,10 @@ pub struct WsrepStatus {
     pub cluster_status: String,
     pub cluster_size: i64,
     pub cluster_state_uuid: String,
+    /// `wsrep_cluster_conf_id`: the same on every member of one component, higher in
+    /// each new view of the history; -1 when not read.
+    #[serde(default = "unknown_conf_id")]
+    pub conf_id: i64,
     pub local_state: WsrepState,
     pub local_index: i64,
     pub last_committed: i64,
@@ -101,6 +106,10 @@ pub struct WsrepStatus {
     pub replicated_bytes: i64,
     #[serde(default)]
     pub received_bytes: i64,
+}
+
+fn unknown_conf_id() -> i64 {
+    -1
 }
 
 /// Why a node may not serve, in words an operator reads in `galley status`.
@@ -143,14 +152,17 @@ impl WsrepStatus {
             cluster_status: text("wsrep_cluster_status"),
             cluster_size: int("wsrep_cluster_size", 0),
             cluster_state_uuid: text("wsrep_cluster_state_uuid"),
+            conf_id: int("wsrep_cluster_conf_id", -1),
             local_state: WsrepState::from_code(int("wsrep_local_state", 0)),
             local_index: int("wsrep_local_index", -1),
             last_committed: int("wsrep_last_committed", -1),
             local_recv_queue: int("wsrep_local_recv_queue", 0),
             local_send_queue: int("wsrep_local_send_queue", 0),
+            // A fraction of time; NaN or infinity would not survive JSON (it becomes null).
             flow_control_paused: map
                 .get("wsrep_flow_control_paused")
                 .and_then(|value| value.trim().parse::<f64>().ok())
+                .filter(|fraction| fraction.is_finite())
                 .unwrap_or(0.0),
             cert_failures: int("wsrep_local_cert_failures", 0),
             bf_aborts: int("wsrep_local_bf_aborts", 0),
@@ -235,6 +247,20 @@ impl WsrepStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value that is not a finite number reads as 0: NaN or infinity would serialize as
+    /// JSON null in the agent's report, which the controller then cannot read (the JSON
+    /// round-trip property of fuzz/wsrep_status).
+    #[test]
+    fn flow_control_paused_is_always_a_finite_number() {
+        for value in ["inf", "-inf", "NaN", "infinity", "1e999"] {
+            let status = WsrepStatus::from_variables([("wsrep_flow_control_paused", value)]);
+            assert_eq!(status.flow_control_paused, 0.0, "{value}");
+            let json = serde_json::to_string(&status).unwrap();
+            let back: WsrepStatus = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, status, "{value}");
+        }
+    }
 
     fn status(overrides: &[(&str, &str)]) -> WsrepStatus {
         let mut variables: Vec<(&str, &str)> = vec![

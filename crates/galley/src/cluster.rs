@@ -241,7 +241,7 @@ fn print_connection_help(cluster: &Cluster) -> anyhow::Result<()> {
         }
         println!(
             "  admin   http://{}/status and /metrics",
-            spec::host_port(&proxy.address, proxy.admin_port)
+            proxy.admin_endpoint()
         );
     }
     println!(
@@ -348,8 +348,11 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
             let stopped = Instant::now();
-            let response = client.shutdown().await?;
-            println!("stopped in {:.1} s", stopped.elapsed().as_secs_f64());
+            let response = while_stopping(&node.name, client.shutdown()).await?;
+            match response.killed_after_s {
+                Some(deadline) => println!("{}", killed_note(&node.name, deadline)),
+                None => println!("stopped in {:.1} s", stopped.elapsed().as_secs_f64()),
+            }
             if let Some(state) = response.grastate {
                 if state.safe_to_bootstrap {
                     last_stopped = Some((node.name.clone(), state.seqno));
@@ -430,12 +433,39 @@ pub async fn stop_node(location: &Location, name: &str) -> anyhow::Result<ExitCo
     let node = find_node(&cluster, name)?;
     // Tell the controller first, so that it does not start the node again.
     controller::set_desired(&cluster.spec, &node.name, false)?;
-    let response = cluster.client(node).stop().await?;
+    let response = while_stopping(&node.name, cluster.client(node).stop()).await?;
+    if let Some(deadline) = response.killed_after_s {
+        println!("{}", killed_note(&node.name, deadline));
+    }
     match response.grastate.and_then(|state| state.position()) {
         Some(position) => println!("{} stopped at seqno {}", node.name, position.seqno),
         None => println!("{} stopped", node.name),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for a stop, saying every 15 s that it still waits (a Synced server may take
+/// minutes to flush its buffer pool; the agent kills it at `server.stop_timeout_s`).
+async fn while_stopping<T>(node: &str, stop: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(stop);
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval_at(
+        Instant::now() + Duration::from_secs(15),
+        Duration::from_secs(15),
+    );
+    loop {
+        tokio::select! {
+            done = &mut stop => return done,
+            _ = ticks.tick() => println!(
+                "\n{node}: still shutting down after {} s (killed at server.stop_timeout_s)...",
+                started.elapsed().as_secs()
+            ),
+        }
+    }
+}
+
+fn killed_note(node: &str, deadline_s: u64) -> String {
+    format!("{node} did not stop within {deadline_s} s (server.stop_timeout_s) and was killed; its next start recovers its data as after a crash")
 }
 
 /// Names a wrong node before anything else can fail.

@@ -80,14 +80,17 @@ pub fn set_admin_password(config: &Path, dir: &Path) -> anyhow::Result<ExitCode>
         .context("cannot read the new password from stdin")?;
     let password = password.trim_end_matches(['\r', '\n']);
     let store = store::Store::open(&controller::store_path(&settings))?;
-    controller::api::auth::set_console_password(
+    let ended = controller::api::auth::set_console_password(
         &store,
         controller::api::auth::ADMIN_USER,
         password,
         controller::now_ms(),
     )
     .context("the console admin password was not changed")?;
-    println!("The console admin password is set; existing admin sessions were ended.");
+    println!(
+        "The console admin password is set; {} admin session(s) ended and {} API token(s) made by admin revoked.",
+        ended.sessions, ended.tokens
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -56,6 +56,7 @@ pub async fn run_proxy(config: &Path) -> anyhow::Result<std::process::ExitCode> 
                         }
                         if new_proxy.writer_port != proxy_spec.writer_port || new_proxy.reader_port != proxy_spec.reader_port
                             || new_proxy.admin_port != proxy_spec.admin_port || new_proxy.address != proxy_spec.address
+                            || new_proxy.admin_address != proxy_spec.admin_address
                             || new_proxy.multi_writer_port != proxy_spec.multi_writer_port {
                             tracing::warn!("reload: listener addresses changed; restart the proxy to apply them");
                         }

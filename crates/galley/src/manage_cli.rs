@@ -18,7 +18,8 @@ use local::Location;
 use serde::Serialize;
 
 use controller_api::{
-    ApiClient, GrantRequest, LocalController, Provisioned, ServiceConfig, TargetInputs, User,
+    ApiClient, GrantRequest, LocalController, Provisioned, ServiceConfig, TargetInputs, TokenScope,
+    User,
 };
 
 use local::Cluster;
@@ -239,10 +240,19 @@ pub struct TokenArgs {
 
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
-    /// Create an API token; it is printed once and stored only as a hash.
+    /// Create an API token; it is printed once and stored only as a hash. It expires
+    /// after --days, and ends early when the console password of its creator changes.
     Create {
         /// What the token is for, like `ci` or `monitoring`.
         name: String,
+        /// What it may do: `read` (state, history, databases, accounts without
+        /// passwords), `manage` (also change them and read the OpenStack service
+        /// passwords) or `admin` (also manage tokens).
+        #[arg(long, default_value = "read", value_parser = parse_scope)]
+        scope: TokenScope,
+        /// Days until it expires: 1 to 365 (default 90).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=365))]
+        days: Option<u32>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -255,6 +265,10 @@ enum TokenCommand {
     },
     /// Revoke a token by its id (`galley token list`).
     Revoke { id: String },
+}
+
+fn parse_scope(text: &str) -> Result<TokenScope, String> {
+    TokenScope::parse(text)
 }
 
 /// Reads a secret from stdin: everything up to the end, without the final newline.
@@ -738,12 +752,23 @@ pub async fn openstack(args: OpenstackArgs) -> anyhow::Result<ExitCode> {
 pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let client = args.target.client()?;
     match args.command {
-        TokenCommand::Create { name, json } => {
-            let created = client.create_token(&name).await?;
+        TokenCommand::Create {
+            name,
+            scope,
+            days,
+            json,
+        } => {
+            let created = client.create_token(&name, scope, days).await?;
             if json {
                 print_json(&created)?;
             } else {
-                println!("Created API token {} (id {}).", created.name, created.id);
+                println!(
+                    "Created API token {} (id {}, scope {}, expires {}).",
+                    created.name,
+                    created.id,
+                    created.scope,
+                    format_time(created.expires_ms)
+                );
                 println!("token: {}", created.token);
                 println!("(shown once: only its hash is stored. Give it to clients in GALLEY_TOKEN or a file for --token-file.)");
             }
@@ -752,12 +777,27 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
             &client.tokens().await?,
             json,
             "No API tokens. Create one with `galley token create NAME`.",
-            &["ID", "NAME", "CREATED", "LAST USED"],
+            &[
+                "ID",
+                "NAME",
+                "SCOPE",
+                "OWNER",
+                "CREATED",
+                "EXPIRES",
+                "LAST USED",
+            ],
             |t| {
                 vec![
                     t.id.to_string(),
                     t.name.clone(),
+                    t.scope.to_string(),
+                    t.owner.clone().unwrap_or_else(|| "-".to_owned()),
                     format_time(t.created_ms),
+                    if t.expired {
+                        format!("expired {}", format_time(t.expires_ms))
+                    } else {
+                        format_time(t.expires_ms)
+                    },
                     t.last_used_ms.map_or("never".to_owned(), format_time),
                 ]
             },
@@ -821,6 +861,40 @@ mod tests {
         assert!(error.contains("--password"), "{error}");
         let error = parse(&["db", "list", "--token", "secret"]).unwrap_err();
         assert!(error.contains("--token"), "{error}");
+    }
+
+    #[test]
+    fn a_token_is_read_only_for_90_days_unless_told_otherwise() {
+        let Ok(TestCommand::Token(args)) = parse(&["token", "create", "ci"]) else {
+            panic!("token create parses");
+        };
+        assert!(matches!(
+            args.command,
+            TokenCommand::Create {
+                scope: TokenScope::Read,
+                days: None,
+                ..
+            }
+        ));
+        let Ok(TestCommand::Token(args)) =
+            parse(&["token", "create", "ci", "--scope", "manage", "--days", "7"])
+        else {
+            panic!("token create with a scope parses");
+        };
+        assert!(matches!(
+            args.command,
+            TokenCommand::Create {
+                scope: TokenScope::Manage,
+                days: Some(7),
+                ..
+            }
+        ));
+        let error = parse(&["token", "create", "ci", "--scope", "root"]).unwrap_err();
+        assert!(error.contains("use read, manage or admin"), "{error}");
+        for days in ["0", "366"] {
+            let error = parse(&["token", "create", "ci", "--days", days]).unwrap_err();
+            assert!(error.contains("1..=365"), "{error}");
+        }
     }
 
     #[test]

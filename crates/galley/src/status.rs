@@ -132,7 +132,7 @@ pub async fn collect_proxy(cluster: &Cluster) -> Option<ProxyRow> {
         multi_writer_address: proxy
             .multi_writer_port
             .map(|port| spec::host_port(&proxy.address, port)),
-        admin_address: spec::host_port(&proxy.address, proxy.admin_port),
+        admin_address: proxy.admin_endpoint(),
         running,
         writer: status.as_ref().and_then(|s| s.writer.clone()),
         forwarding: status.as_ref().map(|s| match &s.forwarding_note {
@@ -165,7 +165,7 @@ pub fn print_proxy(row: &ProxyRow) {
 }
 
 pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
-    let mut rows = Vec::new();
+    let mut results = Vec::new();
     for node in &cluster.spec.nodes {
         let result = if node.managed {
             cluster
@@ -182,6 +182,23 @@ pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
                 .await
                 .map_err(|error| error.to_string())
         };
+        results.push((node.name.clone(), result));
+    }
+    // A node's word about itself is judged against the others' (a frozen node still
+    // says Synced after it resumes).
+    let mut reports: Vec<(String, Option<NodeReport>)> = results
+        .iter()
+        .map(|(name, result)| (name.clone(), result.as_ref().ok().cloned()))
+        .collect();
+    reconcile::mark_stale_views(&mut reports);
+    let mut rows = Vec::new();
+    for (node, ((_, result), (_, marked))) in cluster
+        .spec
+        .nodes
+        .iter()
+        .zip(results.into_iter().zip(reports))
+    {
+        let result = result.map(|report| marked.unwrap_or(report));
         let agent_state = |reachable: bool| match (node.managed, reachable) {
             (false, _) => "none",
             (true, true) => "up",
@@ -190,7 +207,9 @@ pub async fn collect(cluster: &Cluster) -> Vec<NodeRow> {
         let row = match result {
             Ok(report) => {
                 let wsrep = report.wsrep.as_ref();
-                let problem = if report.process.running {
+                let problem = if let Some(stale) = &report.stale_view {
+                    Some(stale.clone())
+                } else if report.process.running {
                     match wsrep {
                         Some(status) => {
                             status.write_health().err().map(|reason| reason.to_string())

@@ -65,14 +65,16 @@ impl Limits {
         }
     }
 
-    /// A node agent. Stopping a Synced server may flush its buffer pool for up to 600 s
-    /// and the agent's client waits 620 s, so a handler may run 11 minutes. Its callers
-    /// are the controller, the CLI and an HAProxy health check: 256 is plenty.
+    /// A node agent. A graceful stop waits up to `server.stop_timeout_s` (at most
+    /// 3,600 s, `spec::ServerSettings::MAX_STOP_TIMEOUT_S`) and then kills the server,
+    /// and the agent's client waits 30 s more; a handler cut short here would drop the
+    /// stop before its kill, so it may run a little longer than both. Its callers are
+    /// the controller, the CLI and an HAProxy health check: 256 is plenty.
     pub fn agent_api() -> Limits {
         Limits {
             header_read_timeout: HEADER_READ_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
-            request_timeout: Duration::from_secs(660),
+            request_timeout: Duration::from_secs(3_660),
             max_connections: 256,
             max_connections_per_source: PER_SOURCE,
             max_body_bytes: MAX_BODY_BYTES,

@@ -267,6 +267,21 @@ impl Answers {
             self.reader_port
                 .unwrap_or_else(|| self.default_reader_port().into()),
         );
+        if !self.is_local() {
+            // Node hosts drain the proxy through it in a rolling restart, so it cannot
+            // stay on the loopback default; a management address is better still.
+            out.push_str(
+                "# Status, metrics and drain; other hosts reach it. Prefer a management address.\n",
+            );
+            key(
+                &mut out,
+                "admin_address",
+                &self
+                    .proxy_address
+                    .clone()
+                    .unwrap_or_else(|| self.default_proxy_address()),
+            );
+        }
         number(
             &mut out,
             "admin_port",
@@ -413,6 +428,15 @@ mod tests {
             let loaded = spec::parse(Path::new("galley.toml"), &answers.render())
                 .unwrap_or_else(|error| panic!("{error}\n{}", answers.render()));
             assert_eq!(loaded.spec.nodes.len(), addresses.len());
+            // Node hosts drain the proxy in a rolling restart: off one machine its admin
+            // endpoint cannot stay on the loopback default.
+            let proxy = loaded.spec.proxy.as_ref().expect("a [proxy] section");
+            let admin = if answers.is_local() {
+                "127.0.0.1"
+            } else {
+                proxy.address.as_str()
+            };
+            assert_eq!(proxy.admin_address, admin, "{addresses:?}");
             let deploy = loaded.spec.deploy.expect("a [deploy] section");
             assert_eq!(
                 (deploy.vendor.as_str(), deploy.version.as_str()),

@@ -118,9 +118,10 @@ fn all_ports_free(spec: &ClusterSpec) -> bool {
         let ports = [
             ("writer_port", proxy.writer_port),
             ("reader_port", proxy.reader_port),
-            ("admin_port", proxy.admin_port),
         ];
         agent::ports::taken_ports(&proxy.address, &ports).is_empty()
+            && agent::ports::taken_ports(&proxy.admin_address, &[("admin_port", proxy.admin_port)])
+                .is_empty()
     });
     let controller_port = spec.controller.as_ref().is_none_or(|controller| {
         agent::ports::taken_ports(&controller.address, &[("port", controller.port)]).is_empty()

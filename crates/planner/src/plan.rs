@@ -143,12 +143,18 @@ pub struct Facts {
     /// failing cannot fill the disk with copies (docs/safety-rules.md, rule 7).
     #[serde(default)]
     pub set_aside: Vec<String>,
+    /// The node reports a view the other nodes have left (`galera::stale_views`): it is
+    /// neither Synced nor in the Primary component, whatever it says about itself.
+    #[serde(default)]
+    pub stale_view: Option<String>,
 }
 
 impl Facts {
-    /// Running in a Primary component.
+    /// Running in a Primary component (one whose view is current).
     pub fn primary(&self) -> bool {
-        self.running && self.wsrep.as_ref().is_some_and(WsrepStatus::is_primary)
+        self.running
+            && self.stale_view.is_none()
+            && self.wsrep.as_ref().is_some_and(WsrepStatus::is_primary)
     }
 
     /// Synced (or donating) in a Primary component: the one definition every wait and
@@ -1545,6 +1551,7 @@ mod tests {
                 stuck: false,
                 failed_starts: 0,
                 set_aside: Vec::new(),
+                stale_view: None,
                 backing_off: false,
             })),
         }

@@ -1,6 +1,9 @@
 //! The admin HTTP endpoint: `GET /status` (JSON), `GET /metrics` (Prometheus), and,
 //! with the cluster token, `POST /drain/{node}`, `POST /undrain/{node}` and
-//! `POST /shutdown`. Reads are open so that monitoring can scrape them.
+//! `POST /shutdown`. It listens on `proxy.admin_address`, loopback by default. `/metrics`
+//! is open so that monitoring can scrape it; `/status` (node addresses, states and
+//! reasons) is open only while the endpoint listens on loopback, and needs the cluster
+//! token otherwise (`AdminClient` always sends it).
 
 use std::sync::Arc;
 
@@ -12,17 +15,39 @@ use axum::{Json, Router};
 
 use crate::state::Proxy;
 
+/// Who may read `/status` without the cluster token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusAccess {
+    /// The endpoint listens on loopback: only this host reaches it.
+    Open,
+    /// The endpoint listens where other hosts reach it.
+    TokenRequired,
+}
+
+impl StatusAccess {
+    /// Judged by the address the listener is bound to, not by each peer: a wildcard
+    /// address is reachable from anywhere, so it needs the token from loopback too.
+    pub fn for_listener(listener: &tokio::net::TcpListener) -> StatusAccess {
+        match listener.local_addr() {
+            Ok(address) if address.ip().is_loopback() => StatusAccess::Open,
+            _ => StatusAccess::TokenRequired,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AdminState {
     proxy: Arc<Proxy>,
     token: Arc<String>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    status_access: StatusAccess,
 }
 
 pub fn router(
     proxy: Arc<Proxy>,
     token: String,
     shutdown: tokio::sync::watch::Sender<bool>,
+    status_access: StatusAccess,
 ) -> Router {
     Router::new()
         .route("/status", get(status))
@@ -34,6 +59,7 @@ pub fn router(
             proxy,
             token: Arc::new(token),
             shutdown,
+            status_access,
         })
 }
 
@@ -58,7 +84,12 @@ fn authorized(state: &AdminState, headers: &HeaderMap) -> Result<(), Box<Respons
     }
 }
 
-async fn status(State(state): State<AdminState>) -> Response {
+async fn status(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if state.status_access == StatusAccess::TokenRequired {
+        if let Err(response) = authorized(&state, &headers) {
+            return *response;
+        }
+    }
     Json(state.proxy.status()).into_response()
 }
 

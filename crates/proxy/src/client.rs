@@ -38,7 +38,8 @@ pub enum AdminError {
 
 impl AdminClient {
     /// `address` is the admin endpoint's `host:port`; `token` the cluster token (drain,
-    /// undrain and shutdown need it; status does not).
+    /// undrain and shutdown need it, and status where the endpoint is not on loopback;
+    /// it is sent with every call).
     pub fn new(address: &str, token: &str) -> AdminClient {
         AdminClient::with_timeouts(
             address,
@@ -69,7 +70,7 @@ impl AdminClient {
 
     /// The client for the proxy a spec describes.
     pub fn for_spec(proxy: &spec::ProxySpec, token: &str) -> AdminClient {
-        AdminClient::new(&spec::host_port(&proxy.address, proxy.admin_port), token)
+        AdminClient::new(&proxy.admin_endpoint(), token)
     }
 
     /// `host:port` of the admin endpoint, for messages.

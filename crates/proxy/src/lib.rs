@@ -14,6 +14,8 @@ pub mod packet;
 mod probe;
 mod splice;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 pub mod writer;
 
 use std::sync::Arc;
@@ -21,6 +23,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 pub use client::{AdminClient, AdminError};
 pub use state::{BackendStatus, Proxy, ProxyStatus, Role};
+
+/// The private parsers that the fuzz targets in fuzz/ call; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::listener::{read_packet, MAX_GREETING};
+}
 
 /// What the proxy needs besides the spec: the monitor account for probes and the
 /// cluster token for admin actions.
@@ -49,18 +57,9 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the addresses the spec names, with clear errors naming a taken port.
+    /// Binds the addresses the spec names, with clear errors naming a taken port: the
+    /// client listeners on `proxy.address`, the admin endpoint on its own address.
     pub async fn bind(proxy: &spec::ProxySpec) -> anyhow::Result<Listeners> {
-        async fn bind_one(
-            field: &str,
-            address: &str,
-            port: u16,
-        ) -> anyhow::Result<tokio::net::TcpListener> {
-            let target = spec::host_port(address, port);
-            tokio::net::TcpListener::bind(&target)
-                .await
-                .with_context(|| format!("cannot listen on {target} (proxy.{field})"))
-        }
         Ok(Listeners {
             writer: bind_one("writer_port", &proxy.address, proxy.writer_port).await?,
             reader: bind_one("reader_port", &proxy.address, proxy.reader_port).await?,
@@ -68,9 +67,26 @@ impl Listeners {
                 Some(port) => Some(bind_one("multi_writer_port", &proxy.address, port).await?),
                 None => None,
             },
-            admin: bind_one("admin_port", &proxy.address, proxy.admin_port).await?,
+            admin: bind_admin(proxy).await?,
         })
     }
+}
+
+/// The admin endpoint's listener: `proxy.admin_address` (loopback unless set), never the
+/// client-facing address, so that SQL clients cannot reach it.
+pub async fn bind_admin(proxy: &spec::ProxySpec) -> anyhow::Result<tokio::net::TcpListener> {
+    bind_one("admin_port", &proxy.admin_address, proxy.admin_port).await
+}
+
+async fn bind_one(
+    field: &str,
+    address: &str,
+    port: u16,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let target = spec::host_port(address, port);
+    tokio::net::TcpListener::bind(&target)
+        .await
+        .with_context(|| format!("cannot listen on {target} (proxy.{field})"))
 }
 
 /// A running proxy: its state (for reloads and tests) and a handle to stop it.
@@ -186,6 +202,7 @@ pub fn start(
         Arc::clone(&proxy),
         credentials.cluster_token,
         shutdown.clone(),
+        admin::StatusAccess::for_listener(&listeners.admin),
     );
     let mut admin_shutdown = shutdown.subscribe();
     tokio::spawn(async move {
@@ -199,4 +216,88 @@ pub fn start(
         }
     });
     Ok(Running { proxy, shutdown })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("0.0.0.0:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    /// A proxy on `address` whose nodes do not exist (its probes fail; routing is not
+    /// what these tests look at), with `admin` added to its section; its admin port.
+    async fn start_proxy(address: &str, admin: &str) -> (Running, u16) {
+        let (writer, reader, admin_port) = (free_port(), free_port(), free_port());
+        let text = format!(
+            "[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n\
+             [proxy]\naddress = \"{address}\"\nwriter_port = {writer}\nreader_port = {reader}\nadmin_port = {admin_port}\n{admin}\n\
+             [[node]]\nname = \"n1\"\naddress = \"127.0.1.9\"\ndata_dir = \"/d1\"\n"
+        );
+        let spec = spec::parse(std::path::Path::new("galley.toml"), &text)
+            .unwrap()
+            .spec;
+        let proxy_spec = spec.proxy.clone().unwrap();
+        let listeners = Listeners::bind(&proxy_spec).await.unwrap();
+        let credentials = Credentials {
+            monitor_user: "monitor".to_owned(),
+            monitor_password: "unused".to_owned(),
+            cluster_token: "the-token".to_owned(),
+        };
+        let running = start(&spec, &proxy_spec, listeners, credentials).unwrap();
+        (running, admin_port)
+    }
+
+    async fn get(url: &str, token: Option<&str>) -> reqwest::StatusCode {
+        let mut request = reqwest::Client::new()
+            .get(url)
+            .timeout(std::time::Duration::from_secs(10));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .expect("the admin endpoint answers")
+            .status()
+    }
+
+    #[tokio::test]
+    async fn the_admin_endpoint_is_not_on_the_client_address() {
+        let (running, admin) = start_proxy("127.0.0.2", "").await;
+        let addresses = running.proxy.status().listeners;
+        assert_eq!(addresses.admin, Some(format!("127.0.0.1:{admin}")));
+        assert!(addresses.writer.unwrap().starts_with("127.0.0.2:"));
+        // Clients reach the proxy at 127.0.0.2; the admin port there is closed.
+        let refused = tokio::net::TcpStream::connect(("127.0.0.2", admin)).await;
+        assert_eq!(
+            refused.map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::ConnectionRefused
+        );
+        // On loopback, metrics and status are open.
+        let base = format!("http://127.0.0.1:{admin}");
+        assert_eq!(get(&format!("{base}/metrics"), None).await, 200);
+        assert_eq!(get(&format!("{base}/status"), None).await, 200);
+        running.stop();
+    }
+
+    #[tokio::test]
+    async fn status_needs_the_token_where_other_hosts_reach_it() {
+        let (running, admin) = start_proxy("127.0.0.2", "admin_address = \"0.0.0.0\"").await;
+        let base = format!("http://127.0.0.1:{admin}");
+        // Monitoring still scrapes without a token...
+        assert_eq!(get(&format!("{base}/metrics"), None).await, 200);
+        // ...but node addresses, states and reasons need the cluster token,
+        assert_eq!(get(&format!("{base}/status"), None).await, 401);
+        assert_eq!(get(&format!("{base}/status"), Some("wrong")).await, 401);
+        // which the CLI's and the controller's client sends.
+        let client = AdminClient::new(&format!("127.0.0.1:{admin}"), "the-token");
+        let status = client.status().await.expect("status with the token");
+        assert_eq!(status.listeners.admin, Some(format!("0.0.0.0:{admin}")));
+        running.stop();
+    }
 }

@@ -1,15 +1,20 @@
-//! Client listeners and the byte copy. Each session: pick a backend for the listener's
-//! role, connect with a bounded timeout (a refused or reset attempt marks the node down
-//! and the next one is tried), then copy bytes both ways with two fixed buffers until
-//! either side closes or the proxy tells the session to leave its backend.
+//! Client listeners and the byte copy. Each session: refuse it at once when the proxy or
+//! its source address holds too many; pick a backend for the listener's role, connect
+//! and read the server's greeting, each bounded (a refused or reset attempt marks the
+//! node down; a server that connects but does not greet is given up; either way the next
+//! node is tried); then the kernel splice or the copy with two fixed buffers until either
+//! side closes, the session stays idle too long, or the proxy tells it to leave its
+//! backend.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use crate::packet::{error_packet, NO_BACKEND, TOO_MANY_CONNECTIONS};
 use crate::splice::{self, Ended, KernelSplice};
@@ -28,8 +33,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((client, _)) => {
-                    tokio::spawn(session(Arc::clone(&proxy), role, client));
+                Ok((client, peer)) => {
+                    tokio::spawn(session(Arc::clone(&proxy), role, client, peer));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -46,6 +51,7 @@ pub async fn serve(
 struct SessionGuard<'a> {
     proxy: &'a Proxy,
     backend: Option<usize>,
+    source: Option<IpAddr>,
 }
 
 impl Drop for SessionGuard<'_> {
@@ -58,10 +64,25 @@ impl Drop for SessionGuard<'_> {
                 .active_connections
                 .fetch_sub(1, Ordering::Relaxed);
         }
+        if let Some(source) = self.source {
+            self.proxy.release_source(source);
+        }
     }
 }
 
-async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
+/// Why one backend could not take a session.
+enum Attempt {
+    Connect(io::Error),
+    ConnectTimedOut,
+    /// Connected, but the server sent no greeting in time.
+    GreetingTimedOut,
+    /// Connected, but the server closed, reset or sent something that is no greeting.
+    Greeting(io::Error),
+    /// The client left while the proxy waited for the server.
+    ClientGone,
+}
+
+async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream, peer: SocketAddr) {
     let _ = client.set_nodelay(true);
     proxy.metrics.count_connection(role);
     let settings = proxy.settings();
@@ -69,6 +90,7 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
     let mut guard = SessionGuard {
         proxy: &proxy,
         backend: None,
+        source: None,
     };
     let limit = settings
         .max_connections
@@ -83,41 +105,71 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
             .await;
         return;
     }
+    // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d: one source.
+    let source = peer.ip().to_canonical();
+    if !proxy.admit_source(source, settings.max_connections_per_source) {
+        proxy
+            .metrics
+            .rejected_source_limit
+            .fetch_add(1, Ordering::Relaxed);
+        let message = format!(
+            "galley proxy: too many connections from {source} ({} allowed per client address: proxy.max_connections_per_source)",
+            settings.max_connections_per_source
+        );
+        let _ = client
+            .write_all(&error_packet(TOO_MANY_CONNECTIONS, &message))
+            .await;
+        return;
+    }
+    guard.source = Some(source);
     let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+    let greeting_timeout = Duration::from_millis(settings.greeting_timeout_ms);
     let mut tried = Vec::new();
-    let (index, mut backend) = loop {
+    let mut failures: Vec<String> = Vec::new();
+    let (index, mut backend, greeting) = loop {
         let index = match proxy.pick(role, &tried) {
             Ok(index) => index,
             Err(reason) => {
-                proxy
-                    .metrics
-                    .rejected_no_backend
-                    .fetch_add(1, Ordering::Relaxed);
-                let _ = client.write_all(&error_packet(NO_BACKEND, &reason)).await;
+                let writes = matches!(role, Role::Writer | Role::MultiWriter);
+                let counter = if writes && proxy.split_brain_active() {
+                    &proxy.metrics.rejected_split_brain
+                } else {
+                    &proxy.metrics.rejected_no_backend
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let message = if failures.is_empty() {
+                    reason
+                } else {
+                    format!(
+                        "galley proxy: no Galera node took this session ({})",
+                        failures.join("; ")
+                    )
+                };
+                let _ = client.write_all(&error_packet(NO_BACKEND, &message)).await;
                 let _ = client.shutdown().await;
                 return;
             }
         };
         let target = &proxy.backends[index];
-        let connected =
-            tokio::time::timeout(connect_timeout, TcpStream::connect(&target.address)).await;
-        let failure = match connected {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                // The writer may have moved between the pick and the connect.
-                if proxy.still_valid(role, index) {
-                    break (index, stream);
-                }
-                None
-            }
-            Ok(Err(error)) => Some(Ok(error)),
-            Err(elapsed) => Some(Err(elapsed)),
-        };
+        let attempt = open_backend(&client, &target.address, connect_timeout, greeting_timeout)
+            .await
+            .map(|(stream, greeting)| {
+                // The writer may have moved between the pick and the greeting.
+                proxy.still_valid(role, index).then_some((stream, greeting))
+            });
+        if let Ok(Some((stream, greeting))) = attempt {
+            break (index, stream, greeting);
+        }
         // Not used: give back the reservation pick() made.
         target.active_connections.fetch_sub(1, Ordering::Relaxed);
+        tried.push(index);
+        let failure = match attempt {
+            Ok(_) => continue,
+            Err(failure) => failure,
+        };
         match failure {
-            None => tried.push(index),
-            Some(Ok(error)) if matches!(error.raw_os_error(), Some(23 | 24)) => {
+            Attempt::ClientGone => return,
+            Attempt::Connect(error) if matches!(error.raw_os_error(), Some(23 | 24)) => {
                 // EMFILE/ENFILE: this proxy is out of descriptors; the node is not at fault.
                 proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
                 let message = "galley proxy: out of file descriptors; try again later";
@@ -126,7 +178,7 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
                     .await;
                 return;
             }
-            Some(Ok(error)) => {
+            Attempt::Connect(error) => {
                 target.connect_errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(
                     error.kind(),
@@ -134,12 +186,37 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
                 ) {
                     proxy.on_connect_refused(index, &error.to_string());
                 }
-                tried.push(index);
+                failures.push(format!("{}: cannot connect: {error}", target.name));
             }
-            Some(Err(_)) => {
+            Attempt::ConnectTimedOut => {
                 target.connect_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(backend = %target.name, "connect timed out after {} ms", connect_timeout.as_millis());
-                tried.push(index);
+                failures.push(format!(
+                    "{}: connect timed out after {} ms",
+                    target.name,
+                    connect_timeout.as_millis()
+                ));
+            }
+            Attempt::GreetingTimedOut => {
+                target.connect_errors.fetch_add(1, Ordering::Relaxed);
+                proxy
+                    .metrics
+                    .greeting_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(backend = %target.name, "no server greeting within {} ms (proxy.greeting_timeout_ms); trying the next node", greeting_timeout.as_millis());
+                failures.push(format!(
+                    "{}: no server greeting within {} ms",
+                    target.name,
+                    greeting_timeout.as_millis()
+                ));
+            }
+            Attempt::Greeting(error) => {
+                target.connect_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(backend = %target.name, "the server did not greet: {error}");
+                failures.push(format!(
+                    "{}: the server did not greet: {error}",
+                    target.name
+                ));
             }
         }
     };
@@ -150,10 +227,20 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
     if !proxy.still_valid(role, index) {
         return;
     }
+    let idle = (settings.idle_timeout_s > 0).then(|| Duration::from_secs(settings.idle_timeout_s));
     let forward = async {
         match &proxy.forwarder {
-            Forwarder::Kernel(splice) => spliced(&proxy, splice, client, backend).await,
-            Forwarder::Userspace { .. } => copied(&proxy, &mut client, &mut backend).await,
+            Forwarder::Kernel(splice) => {
+                spliced(&proxy, splice, client, backend, &greeting, idle).await
+            }
+            Forwarder::Userspace { .. } => {
+                client.write_all(&greeting).await?;
+                proxy
+                    .metrics
+                    .bytes_to_clients
+                    .fetch_add(greeting.len() as u64, Ordering::Relaxed);
+                copied(&proxy, &mut client, &mut backend, idle).await
+            }
         }
     };
     let evicted = async {
@@ -163,35 +250,144 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream) {
         tokio::time::sleep(Duration::from_millis(proxy.settings().writer_grace_ms)).await;
     };
     tokio::select! {
-        result = forward => {
-            if let Err(error) = result {
+        result = forward => match result {
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                proxy.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(backend = %target.name, listener = role.label(), "session closed: {error}");
+            }
+            Err(error) => {
                 tracing::debug!(backend = %target.name, listener = role.label(), "session ended: {error}");
             }
-        }
+            Ok(()) => {}
+        },
         () = evicted => {
             tracing::debug!(backend = %target.name, listener = role.label(), "session closed: the node left its role");
         }
     }
 }
 
-/// The userspace copy: both directions at once, a fixed buffer each.
-async fn copied(proxy: &Proxy, client: &mut TcpStream, backend: &mut TcpStream) -> io::Result<()> {
+/// Connects to `address` and reads the server's greeting, each step bounded; meanwhile
+/// watches the client, which may not speak before the greeting: readable means its FIN
+/// or a reset (or a wake-up with nothing behind it).
+async fn open_backend(
+    client: &TcpStream,
+    address: &str,
+    connect_timeout: Duration,
+    greeting_timeout: Duration,
+) -> Result<(TcpStream, Vec<u8>), Attempt> {
+    let mut backend = match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(Attempt::Connect(error)),
+        Err(_) => return Err(Attempt::ConnectTimedOut),
+    };
+    let _ = backend.set_nodelay(true);
+    let greeting = {
+        let read = tokio::time::timeout(greeting_timeout, read_packet(&mut backend));
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                greeting = &mut read => match greeting {
+                    Ok(Ok(greeting)) => break greeting,
+                    Ok(Err(error)) => return Err(Attempt::Greeting(error)),
+                    Err(_) => return Err(Attempt::GreetingTimedOut),
+                },
+                ready = client.readable() => {
+                    if ready.is_err() {
+                        return Err(Attempt::ClientGone);
+                    }
+                    let mut probe = [0u8; 1];
+                    match client.try_read(&mut probe) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                        _ => return Err(Attempt::ClientGone),
+                    }
+                }
+            }
+        }
+    };
+    Ok((backend, greeting))
+}
+
+/// When a session last moved a byte, for the idle timeout; written by both directions of
+/// the copy without a lock.
+struct Activity {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// Resolves once no byte moved for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last.load(Ordering::Relaxed));
+            if Instant::now() >= last + limit {
+                return;
+            }
+            tokio::time::sleep_until(last + limit).await;
+        }
+    }
+}
+
+fn idle_error(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("idle for {} s (proxy.idle_timeout_s)", limit.as_secs()),
+    )
+}
+
+/// The userspace copy: both directions at once, a fixed buffer each; closed after `idle`
+/// without a byte either way.
+async fn copied(
+    proxy: &Proxy,
+    client: &mut TcpStream,
+    backend: &mut TcpStream,
+    idle: Option<Duration>,
+) -> io::Result<()> {
+    let activity = Activity::new();
     let (client_read, client_write) = client.split();
     let (backend_read, backend_write) = backend.split();
-    tokio::try_join!(
-        pump(
-            client_read,
-            backend_write,
-            &proxy.metrics.bytes_from_clients
-        ),
-        pump(backend_read, client_write, &proxy.metrics.bytes_to_clients),
-    )
-    .map(|_| ())
+    let copy = async {
+        tokio::try_join!(
+            pump(
+                client_read,
+                backend_write,
+                &proxy.metrics.bytes_from_clients,
+                &activity
+            ),
+            pump(
+                backend_read,
+                client_write,
+                &proxy.metrics.bytes_to_clients,
+                &activity
+            ),
+        )
+        .map(|_| ())
+    };
+    match idle {
+        None => copy.await,
+        Some(limit) => tokio::select! {
+            result = copy => result,
+            () = activity.idle_for(limit) => Err(idle_error(limit)),
+        },
+    }
 }
 
 /// The server greets first and says nothing more until the client answers; the greeting
 /// is at most a few hundred bytes.
-const MAX_GREETING: usize = 64 * 1024;
+pub const MAX_GREETING: usize = 64 * 1024;
 
 /// How often a spliced session adds its byte counts to the metrics.
 const SPLICED_METRICS_EVERY: Duration = Duration::from_secs(5);
@@ -199,38 +395,18 @@ const SPLICED_METRICS_EVERY: Duration = Duration::from_secs(5);
 /// How long a half-close waits for the kernel to pass on the bytes before it.
 const FORWARD_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// The kernel splice: the proxy passes the server's greeting on itself, so that nothing
-/// is waiting unread when the kernel takes over; then it only watches both sockets for the
-/// end of the session, which it passes on as the copy loop does (FIN for FIN).
+/// The kernel splice: the proxy passes the server's greeting (already read) on itself, so
+/// that nothing is waiting unread when the kernel takes over; then it only watches both
+/// sockets for the end of the session, which it passes on as the copy loop does (FIN for
+/// FIN), and TCP's byte counters for the idle timeout.
 async fn spliced(
     proxy: &Proxy,
     splice: &KernelSplice,
     mut client: TcpStream,
     mut backend: TcpStream,
+    greeting: &[u8],
+    idle: Option<Duration>,
 ) -> io::Result<()> {
-    let greeting = {
-        let read = read_packet(&mut backend);
-        tokio::pin!(read);
-        loop {
-            tokio::select! {
-                greeting = &mut read => break greeting?,
-                // The client may not speak before the greeting: readable means its FIN or
-                // a reset (or a wake-up with nothing behind it).
-                ready = client.readable() => {
-                    ready?;
-                    let mut probe = [0u8; 1];
-                    match client.try_read(&mut probe) {
-                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(error) => return Err(error),
-                        Ok(_) => return Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "the client closed or spoke before the server's greeting",
-                        )),
-                    }
-                }
-            }
-        }
-    };
     let start = splice::Start::capture(&client, &backend, greeting.len());
     let joined = match splice.join(&client, &backend) {
         Ok(joined) => joined,
@@ -238,17 +414,17 @@ async fn spliced(
             // The map is full, or a socket closed in between: copy this session instead.
             proxy.metrics.splice_refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("kernel splice refused a session ({error}); copying it");
-            client.write_all(&greeting).await?;
+            client.write_all(greeting).await?;
             proxy
                 .metrics
                 .bytes_to_clients
                 .fetch_add(greeting.len() as u64, Ordering::Relaxed);
-            return copied(proxy, &mut client, &mut backend).await;
+            return copied(proxy, &mut client, &mut backend, idle).await;
         }
     };
-    client.write_all(&greeting).await?;
+    client.write_all(greeting).await?;
     let mut counted = (0, 0);
-    let result = watch_spliced(proxy, &start, &client, &backend, &mut counted).await;
+    let result = watch_spliced(proxy, &start, &client, &backend, &mut counted, idle).await;
     add_spliced_bytes(proxy, &start, &client, &mut counted);
     drop(joined);
     result
@@ -280,13 +456,27 @@ async fn watch_spliced(
     client: &TcpStream,
     backend: &TcpStream,
     counted: &mut (u64, u64),
+    idle: Option<Duration>,
 ) -> io::Result<()> {
     let mut client_open = true;
     let mut backend_open = true;
     let mut tick = tokio::time::interval(SPLICED_METRICS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The kernel moves the bytes, so activity is read from the client socket's counters
+    // whenever the idle limit would be reached.
+    let mut seen = start.client_bytes(client);
+    let mut idle_deadline = idle.map(|limit| Instant::now() + limit);
     while client_open || backend_open {
         tokio::select! {
+            () = sleep_until_some(idle_deadline) => {
+                let limit = idle.expect("a deadline comes from a limit");
+                let now = start.client_bytes(client);
+                if now == seen {
+                    return Err(idle_error(limit));
+                }
+                seen = now;
+                idle_deadline = Some(Instant::now() + limit);
+            }
             ready = client.readable(), if client_open => {
                 ready?;
                 if ended(client)? {
@@ -307,6 +497,14 @@ async fn watch_spliced(
     Ok(())
 }
 
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Whether a spliced socket that polled readable has seen its peer's FIN. The kernel
 /// takes every byte, so a read finds either the end, nothing (a spurious wake-up), or an
 /// error; bytes would mean the splice let some through, and the session is ended rather
@@ -323,8 +521,9 @@ fn ended(socket: &TcpStream) -> io::Result<bool> {
     }
 }
 
-/// One MySQL packet: 3-byte length, sequence id, payload.
-async fn read_packet(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+/// One MySQL packet: 3-byte length, sequence id, payload. Generic over the stream so that
+/// the fuzz target (`proxy::fuzzing`) feeds it bytes from memory.
+pub async fn read_packet(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
     let mut header = [0u8; 4];
     stream.read_exact(&mut header).await?;
     let length =
@@ -346,10 +545,12 @@ async fn pump(
     mut from: tokio::net::tcp::ReadHalf<'_>,
     mut to: tokio::net::tcp::WriteHalf<'_>,
     counter: &AtomicU64,
+    activity: &Activity,
 ) -> io::Result<()> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     loop {
         let read = from.read(&mut buffer).await?;
+        activity.touch();
         if read == 0 {
             // Pass the half-close on so the other side sees the end of the stream.
             let _ = to.shutdown().await;
@@ -357,5 +558,150 @@ async fn pump(
         }
         to.write_all(&buffer[..read]).await?;
         counter.fetch_add(read as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use tokio::io::AsyncReadExt as _;
+
+    use crate::state::{Forwarder, Role};
+    use crate::test_support::{
+        backend, connect_from, error_of, eventually, first_packet, proxy, serve, Backend, GREETING,
+        PATIENCE,
+    };
+
+    /// The userspace copy always; the kernel splice too where it can be loaded (root or
+    /// CAP_BPF, as in CI).
+    fn forwarders() -> Vec<Forwarder> {
+        let mut forwarders = vec![Forwarder::Userspace {
+            reason: "test".to_owned(),
+        }];
+        match crate::splice::KernelSplice::load(64) {
+            Ok(splice) => forwarders.push(Forwarder::Kernel(splice)),
+            Err(error) => eprintln!("kernel splice not tested here: {error}"),
+        }
+        forwarders
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_greets_is_given_up_and_the_next_node_tried() {
+        for forwarder in forwarders() {
+            let mode = forwarder.label();
+            // n1 greets and is the writer; readers go to n2 first (least connections,
+            // off the writer on a tie), which accepts and never says a word.
+            let good = backend("127.0.1.1", Backend::Greets).await;
+            let hung = backend("127.0.1.2", Backend::Silent).await;
+            let mut state = proxy(&[good, hung], "greeting_timeout_ms = 200");
+            state.forwarder = forwarder;
+            let state = Arc::new(state);
+            let (reader, _stop) = serve(&state, Role::Reader).await;
+            let mut client = connect_from("127.0.0.1", reader).await;
+            assert_eq!(first_packet(&mut client).await, GREETING, "{mode}");
+            assert_eq!(
+                state.metrics.greeting_timeouts.load(Ordering::Relaxed),
+                1,
+                "{mode}"
+            );
+            assert_eq!(state.backends[1].connect_errors.load(Ordering::Relaxed), 1);
+
+            // With no other node, the client gets an error that says why, not a hang.
+            let hung = backend("127.0.1.3", Backend::Silent).await;
+            let mut state = proxy(&[hung], "greeting_timeout_ms = 200");
+            state.forwarder = match mode {
+                "kernel" => forwarders().pop().unwrap(),
+                _ => Forwarder::Userspace {
+                    reason: "test".to_owned(),
+                },
+            };
+            let state = Arc::new(state);
+            let (writer, _stop) = serve(&state, Role::Writer).await;
+            let mut client = connect_from("127.0.0.1", writer).await;
+            let (code, message) = error_of(&first_packet(&mut client).await).expect("an error");
+            assert_eq!(code, crate::packet::NO_BACKEND, "{mode}: {message}");
+            assert!(
+                message.contains("n1: no server greeting within 200 ms"),
+                "{message}"
+            );
+            assert_eq!(state.metrics.greeting_timeouts.load(Ordering::Relaxed), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_session_is_closed() {
+        for forwarder in forwarders() {
+            let mode = forwarder.label();
+            let server = backend("127.0.1.4", Backend::Greets).await;
+            let mut state = proxy(&[server], "idle_timeout_s = 1");
+            state.forwarder = forwarder;
+            let state = Arc::new(state);
+            let (writer, _stop) = serve(&state, Role::Writer).await;
+            let mut client = connect_from("127.0.0.1", writer).await;
+            assert_eq!(first_packet(&mut client).await, GREETING, "{mode}");
+            // Bytes still pass (the backend echoes them) ...
+            tokio::io::AsyncWriteExt::write_all(&mut client, b"ping")
+                .await
+                .unwrap();
+            let mut echo = [0u8; 4];
+            tokio::time::timeout(PATIENCE, client.read_exact(&mut echo))
+                .await
+                .expect("the echo")
+                .unwrap();
+            assert_eq!(&echo, b"ping", "{mode}");
+            // ... and once none has moved for the limit, the proxy closes the session.
+            let mut rest = [0u8; 16];
+            let read = tokio::time::timeout(PATIENCE, client.read(&mut rest))
+                .await
+                .unwrap_or_else(|_| panic!("{mode}: the idle session stayed open"));
+            assert!(matches!(read, Ok(0) | Err(_)), "{mode}: {read:?}");
+            eventually("idle counted", || {
+                state.metrics.idle_closed.load(Ordering::Relaxed) == 1
+            })
+            .await;
+            eventually("session gone", || {
+                state.active_connections.load(Ordering::Relaxed) == 0
+            })
+            .await;
+        }
+    }
+
+    #[tokio::test]
+    async fn one_source_is_limited_while_others_still_get_in() {
+        let server = backend("127.0.1.5", Backend::Greets).await;
+        let state = Arc::new(proxy(&[server], "max_connections_per_source = 2"));
+        let (writer, _stop) = serve(&state, Role::Writer).await;
+        let mut first = connect_from("127.0.0.1", writer).await;
+        let mut second = connect_from("127.0.0.1", writer).await;
+        assert_eq!(first_packet(&mut first).await, GREETING);
+        assert_eq!(first_packet(&mut second).await, GREETING);
+        // The third from the same address is refused at once, as a server refuses.
+        let mut third = connect_from("127.0.0.1", writer).await;
+        let (code, message) = error_of(&first_packet(&mut third).await).expect("an error packet");
+        assert_eq!(code, crate::packet::TOO_MANY_CONNECTIONS);
+        assert!(
+            message.contains("too many connections from 127.0.0.1 (2 allowed"),
+            "{message}"
+        );
+        assert_eq!(
+            state.metrics.rejected_source_limit.load(Ordering::Relaxed),
+            1
+        );
+        // Another address is not held back by it.
+        let mut other = connect_from("127.0.0.2", writer).await;
+        assert_eq!(first_packet(&mut other).await, GREETING);
+        // A session that ends gives its place back...
+        drop(first);
+        eventually("place given back", || {
+            state.active_connections.load(Ordering::Relaxed) == 2
+        })
+        .await;
+        let mut again = connect_from("127.0.0.1", writer).await;
+        assert_eq!(first_packet(&mut again).await, GREETING);
+        // ... and an address leaves the table with its last session.
+        drop((second, third, other, again));
+        eventually("table empty", || state.source_count() == 0).await;
     }
 }

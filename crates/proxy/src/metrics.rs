@@ -17,6 +17,15 @@ pub struct Metrics {
     pub failovers: AtomicU64,
     pub rejected_no_backend: AtomicU64,
     pub rejected_limit: AtomicU64,
+    /// Clients refused at `max_connections_per_source`.
+    pub rejected_source_limit: AtomicU64,
+    /// Clients of the writer and multi-writer ports refused while a split brain left no
+    /// node that may take writes.
+    pub rejected_split_brain: AtomicU64,
+    /// Backend connections closed because the server sent no greeting in time.
+    pub greeting_timeouts: AtomicU64,
+    /// Sessions closed after `idle_timeout_s` without a byte either way.
+    pub idle_closed: AtomicU64,
     /// Sessions the kernel splice could not take (the map full, a socket closed), copied
     /// in userspace instead.
     pub splice_refused: AtomicU64,
@@ -116,6 +125,30 @@ pub fn render(proxy: &Proxy) -> String {
             &metrics.rejected_limit,
         ),
         (
+            "galley_proxy_rejected_source_limit_total",
+            "counter",
+            "Clients refused at max_connections_per_source (error 1040).",
+            &metrics.rejected_source_limit,
+        ),
+        (
+            "galley_proxy_rejected_split_brain_total",
+            "counter",
+            "Clients of the writer ports refused because a split brain left no majority node to write to.",
+            &metrics.rejected_split_brain,
+        ),
+        (
+            "galley_proxy_greeting_timeouts_total",
+            "counter",
+            "Backend connections given up because the server sent no greeting within greeting_timeout_ms.",
+            &metrics.greeting_timeouts,
+        ),
+        (
+            "galley_proxy_idle_closed_total",
+            "counter",
+            "Sessions closed after idle_timeout_s without a byte either way.",
+            &metrics.idle_closed,
+        ),
+        (
             "galley_proxy_splice_refused_total",
             "counter",
             "Sessions the kernel splice could not take, copied in userspace instead.",
@@ -130,9 +163,12 @@ pub fn render(proxy: &Proxy) -> String {
     header(&mut out, name, "gauge", "1 when the kernel forwards sessions' bytes (proxy.forwarding), 0 when the proxy copies them.");
     let kernel = matches!(proxy.forwarder, crate::state::Forwarder::Kernel(_));
     writeln!(out, "{name} {}", u64::from(kernel)).expect("String write");
+    let name = "galley_proxy_split_brain";
+    header(&mut out, name, "gauge", "1 while the probes see two cluster histories running as Primary components (rule 9 of docs/safety-rules.md); the minority gets no writes.");
+    writeln!(out, "{name} {}", u64::from(proxy.split_brain_active())).expect("String write");
     // Each per-node family reads its value from the backend and whether it is the writer.
     type BackendValue = fn(&Backend, bool) -> u64;
-    let per_backend: [(&str, &str, &str, BackendValue); 5] = [
+    let per_backend: [(&str, &str, &str, BackendValue); 6] = [
         (
             "galley_proxy_backend_active_connections",
             "gauge",
@@ -156,6 +192,12 @@ pub fn render(proxy: &Proxy) -> String {
             "gauge",
             "1 when the node may take writes.",
             |b, _| u64::from(b.write_healthy()),
+        ),
+        (
+            "galley_proxy_backend_split_minority",
+            "gauge",
+            "1 when the node is on the minority side of a split brain (no writes).",
+            |b, _| u64::from(b.split_minority()),
         ),
         (
             "galley_proxy_backend_writer",

@@ -2,10 +2,12 @@
 //! and the counters. Probes and listeners report into it; only `Proxy` decides health
 //! transitions and the writer, under short locks that are never held across an await.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use galera::WsrepStatus;
+use galera::{SplitBrain, WsrepStatus};
 use serde::{Deserialize, Serialize};
 use spec::ProxySpec;
 use tokio::sync::watch;
@@ -42,10 +44,14 @@ pub struct Settings {
     pub rise: u32,
     pub fall: u32,
     pub connect_timeout_ms: u64,
+    pub greeting_timeout_ms: u64,
+    /// 0: sessions are never closed for being idle.
+    pub idle_timeout_s: u64,
     pub recv_queue_limit: i64,
     pub failback: bool,
     pub writer_grace_ms: u64,
     pub max_connections: u32,
+    pub max_connections_per_source: u32,
 }
 
 impl Settings {
@@ -56,10 +62,13 @@ impl Settings {
             rise: proxy.rise,
             fall: proxy.fall,
             connect_timeout_ms: proxy.connect_timeout_ms,
+            greeting_timeout_ms: proxy.greeting_timeout_ms,
+            idle_timeout_s: proxy.idle_timeout_s,
             recv_queue_limit: proxy.recv_queue_limit,
             failback: proxy.failback,
             writer_grace_ms: proxy.writer_grace_ms,
             max_connections: proxy.max_connections,
+            max_connections_per_source: proxy.max_connections_per_source,
         }
     }
 }
@@ -103,6 +112,9 @@ pub struct Backend {
     reader_evictions: watch::Sender<u64>,
     pub connect_errors: AtomicU64,
     pub health_changes: AtomicU64,
+    /// In the minority (or on either side, without a majority) of a split brain: no
+    /// writes, whatever its own status says (rule 9 of docs/safety-rules.md).
+    split_minority: AtomicBool,
 }
 
 impl Backend {
@@ -118,6 +130,7 @@ impl Backend {
             reader_evictions: watch::Sender::new(0),
             connect_errors: AtomicU64::new(0),
             health_changes: AtomicU64::new(0),
+            split_minority: AtomicBool::new(false),
         }
     }
 
@@ -131,6 +144,10 @@ impl Backend {
 
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn split_minority(&self) -> bool {
+        self.split_minority.load(Ordering::Relaxed)
     }
 
     /// A receiver that changes when sessions of `role` on this backend must close.
@@ -172,6 +189,12 @@ pub struct Proxy {
     pub descriptor_cap: AtomicU32,
     /// Who moves sessions' bytes, chosen once at start (`proxy.forwarding`).
     pub forwarder: Forwarder,
+    /// Open sessions per client address, for `max_connections_per_source`. An address
+    /// is removed with its last session, so the table never holds more entries than
+    /// there are sessions (at most `max_connections`).
+    sources: Mutex<HashMap<IpAddr, u32>>,
+    /// The split brain the probes see now, if any.
+    split_brain: Mutex<Option<SplitBrain>>,
 }
 
 /// Who moves a session's bytes once the backend has greeted the client.
@@ -219,6 +242,10 @@ pub struct BackendStatus {
     pub priority: u32,
     pub write_healthy: bool,
     pub read_healthy: bool,
+    /// In the minority of a split brain (or on either side of one without a majority):
+    /// it gets no writes.
+    #[serde(default)]
+    pub split_minority: bool,
     /// Why it may not take writes, when it may not.
     pub write_reason: Option<String>,
     pub read_reason: Option<String>,
@@ -246,6 +273,9 @@ pub struct ProxyStatus {
     pub forwarding: String,
     #[serde(default)]
     pub forwarding_note: Option<String>,
+    /// The split brain the probes see (two cluster histories running as Primary).
+    #[serde(default)]
+    pub split_brain: Option<String>,
 }
 
 impl Proxy {
@@ -261,7 +291,103 @@ impl Proxy {
             forwarder: Forwarder::Userspace {
                 reason: "not chosen yet".to_owned(),
             },
+            sources: Mutex::new(HashMap::new()),
+            split_brain: Mutex::new(None),
         }
+    }
+
+    /// Counts a new session from `source` unless it already holds `limit`; false when
+    /// the session must be refused. Every true is paired with one `release_source`.
+    pub fn admit_source(&self, source: IpAddr, limit: u32) -> bool {
+        let mut sources = self.sources.lock().expect("sources lock");
+        let count = sources.entry(source).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                sources.remove(&source);
+            }
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    pub fn release_source(&self, source: IpAddr) {
+        let mut sources = self.sources.lock().expect("sources lock");
+        if let Some(count) = sources.get_mut(&source) {
+            *count -= 1;
+            if *count == 0 {
+                sources.remove(&source);
+            }
+        }
+    }
+
+    /// How many client addresses hold sessions now (the per-source table's size).
+    pub fn source_count(&self) -> usize {
+        self.sources.lock().expect("sources lock").len()
+    }
+
+    /// The split brain the probes see now, in words, if any.
+    pub fn split_brain(&self) -> Option<String> {
+        self.split_brain
+            .lock()
+            .expect("split brain lock")
+            .as_ref()
+            .map(ToString::to_string)
+    }
+
+    /// Judges the last statuses of every backend for a split brain (rule 9 of
+    /// docs/safety-rules.md, by `galera::split_brain`, as the planner does) and marks the
+    /// nodes that must get no writes. Returns whether the verdict changed (who is in
+    /// which history, or which side is the majority); then the writer must be chosen
+    /// again. Locks each backend's health in turn, then the verdict: callers hold no lock.
+    fn update_split_brain(&self) -> bool {
+        let statuses: Vec<(&str, WsrepStatus)> = self
+            .backends
+            .iter()
+            .filter_map(|backend| {
+                let health = backend.health.lock().expect("health lock");
+                health
+                    .last_status
+                    .clone()
+                    .map(|status| (backend.name.as_str(), status))
+            })
+            .collect();
+        let verdict = galera::split_brain(statuses.iter().map(|(name, status)| (*name, status)));
+        // What the routing depends on; the seqnos in the verdict change with every write.
+        fn shape(split: &SplitBrain) -> (Vec<(&str, &[String])>, Option<&str>) {
+            (
+                split
+                    .groups
+                    .iter()
+                    .map(|group| (group.uuid.as_str(), group.nodes.as_slice()))
+                    .collect(),
+                split.majority().map(|group| group.uuid.as_str()),
+            )
+        }
+        let mut current = self.split_brain.lock().expect("split brain lock");
+        let changed = current.as_ref().map(shape) != verdict.as_ref().map(shape);
+        if changed {
+            match &verdict {
+                Some(split) => {
+                    tracing::error!("{split}; no writes go to the minority; an operator decides which history to keep (galley recover)")
+                }
+                None => {
+                    tracing::warn!("split brain over: every Primary node runs one cluster history")
+                }
+            }
+            for backend in &self.backends {
+                let minority = verdict
+                    .as_ref()
+                    .is_some_and(|split| split.is_minority(&backend.name));
+                let was = backend.split_minority.swap(minority, Ordering::Relaxed);
+                if minority && !was {
+                    // Multi-writer sessions there leave now; the writer's go when it moves.
+                    backend.evict(Role::MultiWriter);
+                }
+            }
+        }
+        *current = verdict;
+        changed
     }
 
     pub fn settings(&self) -> Settings {
@@ -317,6 +443,10 @@ impl Proxy {
         let backend = &self.backends[index];
         // Read before taking this backend's lock: locks are never nested across backends.
         let others_down = self.is_only_write_healthy(index);
+        let others = match &outcome {
+            ProbeOutcome::Status { .. } => self.other_statuses(index),
+            _ => Vec::new(),
+        };
         let (write_changed, read_changed) = {
             let mut health = backend.health.lock().expect("health lock");
             match outcome {
@@ -324,20 +454,31 @@ impl Proxy {
                     self.metrics.observe_probe_latency(latency_ms);
                     health.probe_latency_ms = Some(latency_ms);
                     health.last_error = None;
-                    let write = status.write_health();
-                    let read = status.read_health(settings.recv_queue_limit);
-                    health.write_reason = write.as_ref().err().map(ToString::to_string);
-                    health.read_reason = read.as_ref().err().map(ToString::to_string);
-                    health.last_status = Some(*status);
-                    let write_changed =
-                        health
-                            .write
-                            .observe(write.is_ok(), settings.rise, settings.fall);
-                    let read_changed =
-                        health
-                            .read
-                            .observe(read.is_ok(), settings.rise, settings.fall);
-                    (write_changed, read_changed)
+                    if let Some(stale) = stale_view(&backend.name, &status, &others) {
+                        // Its own word is stale (frozen, then resumed): out at once, for
+                        // writes and reads; it comes back like any node, after `rise`.
+                        health.write_reason = Some(stale.clone());
+                        health.read_reason = Some(stale);
+                        health.last_status = Some(*status);
+                        let write_changed = health.write.force_down().then_some(false);
+                        let read_changed = health.read.force_down().then_some(false);
+                        (write_changed, read_changed)
+                    } else {
+                        let write = status.write_health();
+                        let read = status.read_health(settings.recv_queue_limit);
+                        health.write_reason = write.as_ref().err().map(ToString::to_string);
+                        health.read_reason = read.as_ref().err().map(ToString::to_string);
+                        health.last_status = Some(*status);
+                        let write_changed =
+                            health
+                                .write
+                                .observe(write.is_ok(), settings.rise, settings.fall);
+                        let read_changed =
+                            health
+                                .read
+                                .observe(read.is_ok(), settings.rise, settings.fall);
+                        (write_changed, read_changed)
+                    }
                 }
                 ProbeOutcome::HardFailure(reason) => {
                     health.write_reason = Some(reason.clone());
@@ -369,7 +510,26 @@ impl Proxy {
                 }
             }
         };
+        let split_changed = self.update_split_brain();
         self.after_change(index, write_changed, read_changed);
+        if split_changed && write_changed.is_none() {
+            self.recompute_writer();
+        }
+    }
+
+    /// The last statuses of every backend but `index`. Locks each in turn; callers must
+    /// not hold any health lock.
+    fn other_statuses(&self, index: usize) -> Vec<(String, WsrepStatus)> {
+        self.backends
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .filter_map(|(_, backend)| {
+                let health = backend.health.lock().expect("health lock");
+                let status = health.last_status.clone()?;
+                Some((backend.name.clone(), status))
+            })
+            .collect()
     }
 
     /// Whether every backend other than `index` is write-unhealthy. Locks each other
@@ -469,6 +629,7 @@ impl Proxy {
                 local_index: *local_index,
                 write_healthy: *write_healthy,
                 draining: backend.draining(),
+                split_minority: backend.split_minority(),
             })
             .collect();
         let chosen = choose_writer(&candidates, *writer, settings.failback);
@@ -526,7 +687,9 @@ impl Proxy {
                 && !backend.draining()
                 && match role {
                     Role::Reader => backend.read_healthy(),
-                    Role::Writer | Role::MultiWriter => backend.write_healthy(),
+                    Role::Writer | Role::MultiWriter => {
+                        backend.write_healthy() && !backend.split_minority()
+                    }
                 }
         };
         let chosen = match role {
@@ -557,7 +720,7 @@ impl Proxy {
         !backend.draining()
             && match role {
                 Role::Writer => self.writer() == Some(index),
-                Role::MultiWriter => backend.write_healthy(),
+                Role::MultiWriter => backend.write_healthy() && !backend.split_minority(),
                 Role::Reader => backend.read_healthy(),
             }
     }
@@ -568,8 +731,11 @@ impl Proxy {
             .iter()
             .map(|backend| {
                 let health = backend.health.lock().expect("health lock");
+                let writes = matches!(role, Role::Writer | Role::MultiWriter);
                 let reason = if backend.draining() {
                     "draining".to_owned()
+                } else if writes && backend.split_minority() {
+                    "on the minority side of a split brain".to_owned()
                 } else {
                     match role {
                         Role::Reader => health.read_reason.clone(),
@@ -584,10 +750,22 @@ impl Proxy {
             Role::Reader => "serve reads",
             Role::Writer | Role::MultiWriter => "take writes",
         };
+        let split = match role {
+            Role::Writer | Role::MultiWriter => self
+                .split_brain()
+                .map(|split| format!("; {split}; no writes go to a side that may be abandoned")),
+            Role::Reader => None,
+        };
         format!(
-            "galley proxy: no Galera node can {what} now ({})",
-            reasons.join("; ")
+            "galley proxy: no Galera node can {what} now ({}){}",
+            reasons.join("; "),
+            split.unwrap_or_default()
         )
+    }
+
+    /// Whether the probes see a split brain now.
+    pub fn split_brain_active(&self) -> bool {
+        self.split_brain.lock().expect("split brain lock").is_some()
     }
 
     pub fn status(&self) -> ProxyStatus {
@@ -602,6 +780,7 @@ impl Proxy {
                     priority: backend.priority.load(Ordering::Relaxed),
                     write_healthy: health.write.is_healthy(),
                     read_healthy: health.read.is_healthy(),
+                    split_minority: backend.split_minority(),
                     write_reason: health.write_reason.clone(),
                     read_reason: health.read_reason.clone(),
                     draining: backend.draining(),
@@ -630,8 +809,24 @@ impl Proxy {
                 Forwarder::Kernel(_) => None,
                 Forwarder::Userspace { reason } => Some(reason.clone()),
             },
+            split_brain: self.split_brain(),
         }
     }
+}
+
+/// Why `node`'s status is in a stale view, judged against the others' last statuses
+/// (`galera::stale_views`; docs/galera.md, "A node that froze and resumed").
+fn stale_view(
+    node: &str,
+    status: &WsrepStatus,
+    others: &[(String, WsrepStatus)],
+) -> Option<String> {
+    let all =
+        std::iter::once((node, status)).chain(others.iter().map(|(name, s)| (name.as_str(), s)));
+    galera::stale_views(all)
+        .into_iter()
+        .find(|view| view.node == node)
+        .map(|view| view.reason())
 }
 
 #[cfg(test)]
@@ -672,6 +867,54 @@ mod tests {
 
     fn hard() -> ProbeOutcome {
         ProbeOutcome::HardFailure("connection refused".into())
+    }
+
+    /// A Synced Primary node's status in view `conf_id` of `size` nodes.
+    fn in_view(index: i64, conf_id: i64, size: i64) -> ProbeOutcome {
+        let (index, conf_id, size) = (index.to_string(), conf_id.to_string(), size.to_string());
+        let status = WsrepStatus::from_variables([
+            ("wsrep_ready", "ON"),
+            ("wsrep_cluster_status", "Primary"),
+            ("wsrep_local_state", "4"),
+            ("wsrep_local_index", index.as_str()),
+            ("wsrep_cluster_conf_id", conf_id.as_str()),
+            ("wsrep_cluster_size", size.as_str()),
+            (
+                "wsrep_cluster_state_uuid",
+                "259f0f64-2a80-46ae-a206-519b5024470e",
+            ),
+        ]);
+        ProbeOutcome::Status {
+            status: Box::new(status),
+            latency_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_resumed_node_in_an_old_view_leaves_the_rotation_at_its_next_probe() {
+        let proxy = proxy();
+        for index in 0..3 {
+            proxy.on_probe(index, in_view(index as i64, 3, 3));
+        }
+        assert_eq!(proxy.writer(), Some(0));
+        // node 0 froze; the others formed view 4 without it and took writes.
+        proxy.on_probe(1, in_view(0, 4, 2));
+        proxy.on_probe(2, in_view(1, 4, 2));
+        // It resumes still saying Synced in view 3 of 3: out for writes and reads at once.
+        proxy.on_probe(0, in_view(0, 3, 3));
+        assert_eq!(proxy.writer(), Some(1));
+        assert!(!proxy.backends[0].read_healthy());
+        let status = proxy.status();
+        let reason = status.backends[0].write_reason.clone().unwrap_or_default();
+        assert!(reason.contains("stale view"), "{reason}");
+        assert_ne!(proxy.pick(Role::Reader, &[]).unwrap(), 0);
+        // Back in the current view (it rejoined): readable again after `rise` probes.
+        for _ in 0..proxy.settings().rise {
+            proxy.on_probe(0, in_view(2, 5, 3));
+            proxy.on_probe(1, in_view(0, 5, 3));
+            proxy.on_probe(2, in_view(1, 5, 3));
+        }
+        assert!(proxy.backends[0].read_healthy());
     }
 
     #[test]
@@ -715,6 +958,126 @@ mod tests {
             .pick(Role::Writer, &[])
             .unwrap_err()
             .contains("no Galera node can take writes"));
+    }
+
+    const A: &str = "259f0f64-2a80-46ae-a206-519b5024470e";
+    const B: &str = "11111111-2a80-46ae-a206-519b5024470e";
+
+    /// A Synced Primary node's status as the probe reads it: rows of (VARIABLE_NAME,
+    /// VARIABLE_VALUE) in the server's spelling, parsed as `probe::run` parses them.
+    fn primary_of(history: &str, cluster_size: u32, local_index: u32) -> ProbeOutcome {
+        let uuid = match history {
+            "A" => A,
+            "B" => B,
+            other => panic!("history {other}"),
+        };
+        let size = cluster_size.to_string();
+        let index = local_index.to_string();
+        let rows: Vec<(String, String)> = [
+            ("WSREP_READY", "ON"),
+            ("WSREP_CONNECTED", "ON"),
+            ("WSREP_CLUSTER_STATUS", "Primary"),
+            ("WSREP_CLUSTER_SIZE", size.as_str()),
+            ("WSREP_CLUSTER_STATE_UUID", uuid),
+            ("WSREP_LOCAL_STATE", "4"),
+            ("WSREP_LOCAL_STATE_COMMENT", "Synced"),
+            ("WSREP_LOCAL_INDEX", index.as_str()),
+            ("WSREP_LAST_COMMITTED", "42"),
+            ("read_only", "0"),
+            ("wsrep_desync", "0"),
+            ("wsrep_reject_queries", "NONE"),
+        ]
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+        let status =
+            WsrepStatus::from_variables(rows.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        ProbeOutcome::Status {
+            status: Box::new(status),
+            latency_ms: 1.0,
+        }
+    }
+
+    /// Feeds one probe round to the three-node proxy, `name history size` per node (or
+    /// `name down` for a refused probe), and checks the writer, the nodes kept from
+    /// writes and the multi-writer pick.
+    fn check_round(proxy: &Proxy, round: &str, writer: &str, minority: &[&str]) {
+        for entry in round.split(',') {
+            let words: Vec<&str> = entry.split_whitespace().collect();
+            let index = proxy
+                .backends
+                .iter()
+                .position(|backend| backend.name == words[0])
+                .expect("a node of the fixture");
+            let outcome = match words[1] {
+                "down" => hard(),
+                history => primary_of(history, words[2].parse().unwrap(), index as u32),
+            };
+            proxy.on_probe(index, outcome);
+        }
+        let chosen = proxy
+            .writer()
+            .map_or("none", |index| proxy.backends[index].name.as_str());
+        assert_eq!(chosen, writer, "writer after {round}");
+        let kept: Vec<&str> = proxy
+            .backends
+            .iter()
+            .filter(|backend| backend.split_minority())
+            .map(|backend| backend.name.as_str())
+            .collect();
+        assert_eq!(kept, minority, "minority after {round}");
+        let status = proxy.status();
+        assert_eq!(
+            status.split_brain.is_some(),
+            !minority.is_empty(),
+            "{round}"
+        );
+        match proxy.pick(Role::MultiWriter, &[]) {
+            Ok(index) => {
+                let name = proxy.backends[index].name.as_str();
+                assert!(
+                    !minority.contains(&name),
+                    "multi-writer to {name} after {round}"
+                );
+            }
+            Err(message) => {
+                assert_eq!(writer, "none", "no multi-writer after {round}: {message}");
+                assert!(message.contains("split brain"), "{message}");
+            }
+        }
+        match proxy.pick(Role::Writer, &[]) {
+            Ok(index) => assert_eq!(proxy.backends[index].name, writer, "{round}"),
+            Err(message) => {
+                assert_eq!(writer, "none", "{round}: {message}");
+                if !minority.is_empty() {
+                    assert!(message.contains("split brain"), "{message}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_split_brain_minority_never_gets_writes() {
+        let proxy = proxy();
+        // One history: the preferred node writes.
+        check_round(&proxy, "n1 A 3, n2 A 3, n3 A 3", "n1", &[]);
+        // n1 was cut off and bootstrapped by hand: a second Primary component with its
+        // own history. It says Synced and Primary, but it is the smaller side: the
+        // (sticky) writer leaves it, and its writer sessions are told to go.
+        let mut writer_sessions = proxy.backends[0].evictions(Role::Writer);
+        writer_sessions.mark_unchanged();
+        check_round(&proxy, "n1 B 1, n2 A 2, n3 A 2", "n2", &["n1"]);
+        assert!(
+            writer_sessions.has_changed().unwrap(),
+            "n1's writer sessions were not evicted"
+        );
+        // The view size counts members the probes cannot read: n3 alone reports a
+        // component of 2, so B (one member seen, view 1) is still the minority.
+        check_round(&proxy, "n2 down, n3 A 2", "n3", &["n1"]);
+        // Two sides of one size: no majority can be decided, so nothing gets writes.
+        check_round(&proxy, "n3 A 1", "none", &["n1", "n3"]);
+        // The split heals (n1 rejoins A): the flags clear and writes resume.
+        check_round(&proxy, "n1 A 2, n3 A 2", "n1", &[]);
     }
 
     #[test]

@@ -11,11 +11,13 @@ pub struct Candidate<'a> {
     pub local_index: Option<i64>,
     pub write_healthy: bool,
     pub draining: bool,
+    /// In the minority of a split brain (or on either side without a majority).
+    pub split_minority: bool,
 }
 
 impl Candidate<'_> {
     fn eligible(&self) -> bool {
-        self.write_healthy && !self.draining
+        self.write_healthy && !self.draining && !self.split_minority
     }
 
     fn rank(&self) -> (u32, i64, &str) {
@@ -51,7 +53,7 @@ pub fn choose_writer(
 mod tests {
     use super::*;
 
-    /// Fixture: one backend per entry, `name priority [index] [down] [drain]`; `*` marks
+    /// Fixture: one backend per entry, `name priority [index] [down] [drain] [minority]`; `*` marks
     /// the current writer. Expected: the chosen name or `none`.
     fn check(fixture: &str, failback: bool, expected: &str) {
         let mut current = None;
@@ -78,6 +80,7 @@ mod tests {
                         .map(|i| i.parse().unwrap()),
                     write_healthy: !words.iter().any(|w| w == "down"),
                     draining: words.iter().any(|w| w == "drain"),
+                    split_minority: words.iter().any(|w| w == "minority"),
                 }
             })
             .collect();
@@ -102,5 +105,9 @@ mod tests {
         check("n1 1, *n2 2 down, n3 3", false, "n1");
         check("n1 1 down, *n2 2 drain, n3 3", false, "n3");
         check("*n1 1 drain, n2 2, n3 3", false, "n2");
+        // A split brain's minority never takes writes, sticky or preferred.
+        check("*n1 1 minority, n2 2, n3 3", false, "n2");
+        check("n1 1 minority, n2 2, n3 3", true, "n2");
+        check("n1 1 minority, n2 2 minority", false, "none");
     }
 }

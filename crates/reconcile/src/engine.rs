@@ -142,6 +142,26 @@ pub fn reported_facts(report: &NodeReport) -> Facts {
         failed_starts: 0,
         backing_off: false,
         set_aside: report.set_aside.clone(),
+        stale_view: report.stale_view.clone(),
+    }
+}
+
+/// Marks the reports of running nodes whose view the others have left
+/// (`galera::stale_views`; docs/galera.md, "A node that froze and resumed"): a node frozen
+/// for a while still says Synced and Primary for seconds after it resumes. Every reader
+/// of one round's reports (the planner, the waits, the status) then sees it as not
+/// Synced.
+pub fn mark_stale_views(reports: &mut [(String, Option<NodeReport>)]) {
+    let running = reports.iter().filter_map(|(name, report)| {
+        let report = report.as_ref()?;
+        let wsrep = report.wsrep.as_ref().filter(|_| report.process.running)?;
+        Some((name.as_str(), wsrep))
+    });
+    let stale = galera::stale_views(running);
+    for (name, report) in reports.iter_mut() {
+        if let (Some(view), Some(report)) = (stale.iter().find(|v| &v.node == name), report) {
+            report.stale_view = Some(view.reason());
+        }
     }
 }
 
@@ -199,13 +219,15 @@ impl<A: NodeAgents> Engine<A> {
         &self.settings
     }
 
-    /// Asks every agent at once.
+    /// Asks every agent at once, and judges each view against the others'.
     pub async fn gather(&self) -> Vec<(String, Option<NodeReport>)> {
         let asks = self.members.iter().map(|member| async {
             let report = self.agents.status(&member.name).await.ok();
             (member.name.clone(), report)
         });
-        futures_util::future::join_all(asks).await
+        let mut reports = futures_util::future::join_all(asks).await;
+        mark_stale_views(&mut reports);
+        reports
     }
 
     /// What the planner gets: every node's facts with the engine's verdicts, and the inputs.

@@ -30,7 +30,7 @@ pub use agents::{AgentClients, NodeAgents, StepError};
 pub use command::{bring, wait_synced, Narrator, Progress};
 pub use drive::{drive, Clock, DriveError, EngineRounds, Goal, Limits, Rounds, SystemClock};
 pub use engine::{
-    proven_position, reported_facts, Engine, Executed, Inputs, Member, NoRecorder, Recorder, Round,
-    RoundError, RoundOptions, Settings,
+    mark_stale_views, proven_position, reported_facts, Engine, Executed, Inputs, Member,
+    NoRecorder, Recorder, Round, RoundError, RoundOptions, Settings,
 };
 pub use memory::{Memory, Noticed};

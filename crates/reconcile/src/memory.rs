@@ -148,6 +148,7 @@ mod tests {
             wsrep: None,
             sql_error: None,
             set_aside: Vec::new(),
+            stale_view: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Nothing here does I/O except [`load`], which reads one file; everything else takes
 //! values and returns values.
 
+pub mod paths;
 mod raw;
 mod render;
 mod size;
@@ -92,6 +93,15 @@ pub struct ServerSettings {
     pub innodb_flush_log_at_trx_commit: u8,
     pub gcache_size: ByteSize,
     pub sst_method: SstMethod,
+    /// How long a graceful stop of a Synced server may take (flushing a large buffer
+    /// pool takes minutes) before the agent kills it; the data then goes through crash
+    /// recovery at the next start. A server that is not Synced gets at most 30 s.
+    pub stop_timeout_s: u64,
+}
+
+impl ServerSettings {
+    /// The most `stop_timeout_s` may be: every command waits at most this long on a node.
+    pub const MAX_STOP_TIMEOUT_S: u64 = 3600;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +210,11 @@ pub struct ProxySpec {
     /// Optional: least connections over every write-healthy node (risks certification
     /// conflicts, which clients see as deadlocks).
     pub multi_writer_port: Option<u16>,
+    /// Where the admin endpoint listens: loopback by default, apart from the client
+    /// listeners, so that SQL clients cannot reach it. Operators who scrape `/metrics`
+    /// from elsewhere, and deployments whose node hosts drain the proxy during a rolling
+    /// restart, set a management address.
+    pub admin_address: String,
     /// HTTP: /status, /metrics, drain.
     pub admin_port: u16,
     pub probe_interval_ms: u64,
@@ -212,6 +227,14 @@ pub struct ProxySpec {
     pub fall: u32,
     /// Longest a client waits for one backend connection attempt.
     pub connect_timeout_ms: u64,
+    /// Longest the proxy waits, once connected, for the server's greeting (the first
+    /// packet a MySQL server sends); then the next node is tried.
+    pub greeting_timeout_ms: u64,
+    /// A session that moved no byte either way for this long is closed; 0 never closes.
+    /// The default is MariaDB's `wait_timeout` (28800 s, which galley's my.cnf keeps):
+    /// clients that pool connections for hours (oslo.db) see nothing new, and sessions
+    /// whose server vanished without a FIN or reset do not stay open forever.
+    pub idle_timeout_s: u64,
     /// A node whose wsrep_local_recv_queue is above this may not serve reads.
     pub recv_queue_limit: i64,
     /// Move the writer back to a returning preferred node (off by default: a fail-back
@@ -219,9 +242,26 @@ pub struct ProxySpec {
     pub failback: bool,
     /// How long sessions on a lost writer may finish before they are closed.
     pub writer_grace_ms: u64,
+    /// Client sessions the proxy holds at once. The default is the servers'
+    /// `max_connections` less a tenth (at least 5), kept for the agents, every proxy's
+    /// probes and the admin's own sessions: the writer node gets every writer session.
     pub max_connections: u32,
+    /// Client sessions one source address may hold at once; more are refused with
+    /// error 1040. Half of `max_connections` by default, so that one host (or one
+    /// stranger) cannot take every session; all of it when the proxy listens on
+    /// loopback (every client then has one address). An all-in-one deployment whose
+    /// services all connect from one address raises it to `max_connections`.
+    pub max_connections_per_source: u32,
     /// Who moves a session's bytes once the backend has greeted the client.
     pub forwarding: Forwarding,
+}
+
+impl ProxySpec {
+    /// `admin_address:admin_port`, where the CLI, the controller and rolling restarts
+    /// reach the admin endpoint.
+    pub fn admin_endpoint(&self) -> String {
+        host_port(&self.admin_address, self.admin_port)
+    }
 }
 
 /// `proxy.forwarding`: who moves a session's bytes.

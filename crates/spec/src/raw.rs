@@ -42,6 +42,7 @@ pub(crate) struct RawServer {
     pub innodb_flush_log_at_trx_commit: Option<i64>,
     pub gcache_size: Option<toml::Value>,
     pub sst_method: Option<String>,
+    pub stop_timeout_s: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -71,16 +72,20 @@ pub(crate) struct RawProxy {
     pub writer_port: Option<i64>,
     pub reader_port: Option<i64>,
     pub multi_writer_port: Option<i64>,
+    pub admin_address: Option<String>,
     pub admin_port: Option<i64>,
     pub probe_interval_ms: Option<i64>,
     pub probe_timeout_ms: Option<i64>,
     pub rise: Option<i64>,
     pub fall: Option<i64>,
     pub connect_timeout_ms: Option<i64>,
+    pub greeting_timeout_ms: Option<i64>,
+    pub idle_timeout_s: Option<i64>,
     pub recv_queue_limit: Option<i64>,
     pub failback: Option<bool>,
     pub writer_grace_ms: Option<i64>,
     pub max_connections: Option<i64>,
+    pub max_connections_per_source: Option<i64>,
     pub forwarding: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
@@ -136,6 +141,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "innodb_flush_log_at_trx_commit",
     "gcache_size",
     "sst_method",
+    "stop_timeout_s",
 ];
 pub(crate) const NODE_KEYS: &[&str] = &[
     "name",
@@ -160,16 +166,20 @@ pub(crate) const PROXY_KEYS: &[&str] = &[
     "writer_port",
     "reader_port",
     "multi_writer_port",
+    "admin_address",
     "admin_port",
     "probe_interval_ms",
     "probe_timeout_ms",
     "rise",
     "fall",
     "connect_timeout_ms",
+    "greeting_timeout_ms",
+    "idle_timeout_s",
     "recv_queue_limit",
     "failback",
     "writer_grace_ms",
     "max_connections",
+    "max_connections_per_source",
     "forwarding",
 ];
 pub(crate) const CONTROLLER_KEYS: &[&str] = &[

@@ -172,7 +172,9 @@ impl Checker {
             .and_then(|text| self.host_and_port("cluster.writer_address", text));
         let server = self.server(raw.server.unwrap_or_default());
         let nodes = self.nodes(raw.node);
-        let proxy = raw.proxy.map(|proxy| self.proxy(proxy));
+        let proxy = raw
+            .proxy
+            .map(|proxy| self.proxy(proxy, server.max_connections));
         let controller = raw.controller.map(|controller| self.controller(controller));
         let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
         self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
@@ -232,6 +234,17 @@ impl Checker {
                 2000
             }
         };
+        let max_stop = ServerSettings::MAX_STOP_TIMEOUT_S as i64;
+        let stop_timeout_s = match raw.stop_timeout_s.unwrap_or(600) {
+            n if (10..=max_stop).contains(&n) => n as u64,
+            other => {
+                self.problem(
+                    "server.stop_timeout_s",
+                    format!("{other} is out of range; allowed: 10 to {max_stop} seconds"),
+                );
+                600
+            }
+        };
         let character_set = raw.character_set.unwrap_or_else(|| "utf8mb4".to_owned());
         self.identifier("server.character_set", &character_set);
         let collation = raw
@@ -271,6 +284,7 @@ impl Checker {
                 ByteSize::mib(16),
             ),
             sst_method,
+            stop_timeout_s,
         }
     }
 
@@ -331,7 +345,7 @@ impl Checker {
         let mut names: HashMap<String, usize> = HashMap::new();
         for (index, raw) in raw_nodes.into_iter().enumerate() {
             let label = match &raw.name {
-                Some(name) => format!("node \"{name}\""),
+                Some(name) => format!("node \"{}\"", name.escape_debug()),
                 None => format!("node #{}", index + 1),
             };
             if let Some(node) = self.node(&label, index, raw) {
@@ -481,7 +495,7 @@ impl Checker {
             "missing; the IP address or host name the other nodes reach it at",
         );
         let data_dir = match raw.data_dir {
-            Some(dir) => self.absolute_path(&format!("{label}.data_dir"), &dir),
+            Some(dir) => self.own_directory(&format!("{label}.data_dir"), &dir),
             None => {
                 self.problem(
                     format!("{label}.data_dir"),
@@ -490,7 +504,7 @@ impl Checker {
                 PathBuf::new()
             }
         };
-        let run_dir = self.absolute_path(
+        let run_dir = self.own_directory(
             &format!("{label}.run_dir"),
             raw.run_dir
                 .as_deref()
@@ -503,7 +517,7 @@ impl Checker {
                 format!("too long for a unix socket ({socket_length} bytes with /mysqld.sock; the limit is {MAX_SOCKET_PATH}); choose a shorter path"),
             );
         }
-        let log_dir = self.absolute_path(
+        let log_dir = self.own_directory(
             &format!("{label}.log_dir"),
             raw.log_dir
                 .as_deref()
@@ -546,10 +560,36 @@ impl Checker {
         })
     }
 
-    fn proxy(&mut self, raw: RawProxy) -> ProxySpec {
+    /// `server_max_connections` is what every node accepts; the proxy's own default
+    /// stays below it (see `ProxySpec::max_connections`).
+    fn proxy(&mut self, raw: RawProxy, server_max_connections: u32) -> ProxySpec {
         self.unknown_keys("proxy", &raw.unknown, raw::PROXY_KEYS);
         let address = raw.address.unwrap_or_else(|| "127.0.0.1".to_owned());
         self.listen_address("proxy.address", &address);
+        let admin_address = raw.admin_address.unwrap_or_else(|| "127.0.0.1".to_owned());
+        self.listen_address("proxy.admin_address", &admin_address);
+        let default_max_connections = server_max_connections - (server_max_connections / 10).max(5);
+        let max_connections = self.bounded(
+            "proxy.max_connections",
+            raw.max_connections,
+            u64::from(default_max_connections),
+            1,
+            1_000_000,
+        ) as u32;
+        // On loopback every client shares one address, so a lower default would only
+        // halve what the proxy serves.
+        let default_per_source = if crate::is_local_address(&address) {
+            max_connections
+        } else {
+            max_connections.div_ceil(2)
+        };
+        let max_connections_per_source = self.bounded(
+            "proxy.max_connections_per_source",
+            raw.max_connections_per_source,
+            u64::from(default_per_source),
+            1,
+            1_000_000,
+        ) as u32;
         let probe_interval_ms = self.bounded(
             "proxy.probe_interval_ms",
             raw.probe_interval_ms,
@@ -571,6 +611,7 @@ impl Checker {
             multi_writer_port: raw
                 .multi_writer_port
                 .map(|port| self.port("proxy.multi_writer_port", Some(port), 3308)),
+            admin_address,
             admin_port: self.port("proxy.admin_port", raw.admin_port, 4590),
             probe_interval_ms,
             probe_timeout_ms,
@@ -582,6 +623,20 @@ impl Checker {
                 1000,
                 10,
                 60_000,
+            ),
+            greeting_timeout_ms: self.bounded(
+                "proxy.greeting_timeout_ms",
+                raw.greeting_timeout_ms,
+                5000,
+                10,
+                60_000,
+            ),
+            idle_timeout_s: self.bounded(
+                "proxy.idle_timeout_s",
+                raw.idle_timeout_s,
+                28_800,
+                0,
+                31_536_000,
             ),
             recv_queue_limit: self.bounded(
                 "proxy.recv_queue_limit",
@@ -598,13 +653,8 @@ impl Checker {
                 0,
                 3_600_000,
             ),
-            max_connections: self.bounded(
-                "proxy.max_connections",
-                raw.max_connections,
-                20_000,
-                1,
-                1_000_000,
-            ) as u32,
+            max_connections,
+            max_connections_per_source,
             forwarding: match raw.forwarding.as_deref() {
                 None => crate::Forwarding::Auto,
                 Some(text) => crate::Forwarding::parse(text).unwrap_or_else(|| {
@@ -646,6 +696,8 @@ impl Checker {
                     "controller.alert_command",
                     format!("`{program}` is relative; give the program's absolute path"),
                 );
+            } else {
+                self.absolute_path("controller.alert_command", program);
             }
         }
         if let Some(url) = &raw.alert_webhook {
@@ -689,7 +741,7 @@ impl Checker {
         ControllerSpec {
             address,
             port: self.port("controller.port", raw.port, 4600),
-            state_dir: self.absolute_path(
+            state_dir: self.own_directory(
                 "controller.state_dir",
                 raw.state_dir
                     .as_deref()
@@ -761,16 +813,12 @@ impl Checker {
             "deploy.install_dir",
             raw.install_dir.as_deref().unwrap_or("/opt/galley"),
         );
-        if install_dir
-            .as_os_str()
-            .to_string_lossy()
-            .contains(char::is_whitespace)
-        {
+        if let Some(reason) = crate::paths::install_directory_reason(&install_dir) {
             self.problem(
                 "deploy.install_dir",
                 format!(
-                    "`{}` contains white space; choose a path without",
-                    install_dir.display()
+                    "{reason}; galley replaces what it puts there on every deploy; {}",
+                    crate::paths::SYSTEM_DIRECTORY_ADVICE
                 ),
             );
         }
@@ -853,37 +901,48 @@ impl Checker {
         }
     }
 
-    /// Names that end up in SQL, file names or my.cnf: letters, digits, `_` and `-`.
+    /// Names that end up in SQL, file names, my.cnf, systemd units and command lines
+    /// (`--node NAME`): letters, digits, `_` and `-`, and no leading `-`, which a command
+    /// would take for an option.
     fn identifier(&mut self, field: &str, value: &str) {
         let valid = !value.is_empty()
             && value.len() <= 64
+            && !value.starts_with('-')
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
             self.problem(
                 field,
-                format!("`{value}` is not allowed; use 1 to 64 letters, digits, `_` or `-`"),
+                format!(
+                    "`{}` is not allowed; use 1 to 64 letters, digits, `_` or `-`, not starting with `-`",
+                    value.escape_debug()
+                ),
             );
         }
     }
 
+    /// Every path in galley.toml: [`crate::paths::check_path`]'s rule.
     fn absolute_path(&mut self, field: &str, value: &str) -> PathBuf {
-        let path = PathBuf::from(value);
-        if !path.is_absolute() {
+        if let Err(reason) = crate::paths::check_path(value) {
             self.problem(
                 field,
-                format!("`{value}` is relative; give an absolute path"),
+                format!("{reason}; allowed: {}", crate::paths::PATH_ALLOWED),
             );
-        } else if value
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\'')
-        {
+        }
+        PathBuf::from(value)
+    }
+
+    /// A data, run, log or state directory: a path, and none of the system's own
+    /// directories (the agent and the controller create, chown and chmod it).
+    fn own_directory(&mut self, field: &str, value: &str) -> PathBuf {
+        let path = self.absolute_path(field, value);
+        if let Some(reason) = crate::paths::system_directory_reason(&path) {
             self.problem(
                 field,
                 format!(
-                    "`{}` contains quotes or control characters",
-                    value.escape_debug()
+                    "{reason}; galley gives this directory to the server's OS user or replaces what is in it; {}",
+                    crate::paths::SYSTEM_DIRECTORY_ADVICE
                 ),
             );
         }
@@ -901,7 +960,7 @@ impl Checker {
             Err(_) if is_host_name(value) => {}
             Err(_) => self.problem(
                 field,
-                format!("`{value}` is neither an IP address nor a host name"),
+                format!("`{}` is neither an IP address nor a host name", value.escape_debug()),
             ),
         }
     }
@@ -917,7 +976,10 @@ impl Checker {
         let Some((host, port)) = parsed else {
             self.problem(
                 field,
-                format!("`{value}` is not HOST:PORT; write it like \"10.0.0.10:3306\""),
+                format!(
+                    "`{}` is not HOST:PORT; write it like \"10.0.0.10:3306\"",
+                    value.escape_debug()
+                ),
             );
             return None;
         };
@@ -929,7 +991,10 @@ impl Checker {
                 if self.problems.len() == before {
                     self.problem(
                         field,
-                        format!("`{port}` is not a port; allowed: 1 to 65535"),
+                        format!(
+                            "`{}` is not a port; allowed: 1 to 65535",
+                            port.escape_debug()
+                        ),
                     );
                 }
                 None
@@ -941,7 +1006,10 @@ impl Checker {
         if value.parse::<IpAddr>().is_err() && !is_host_name(value) {
             self.problem(
                 field,
-                format!("`{value}` is neither an IP address nor a host name"),
+                format!(
+                    "`{}` is neither an IP address nor a host name",
+                    value.escape_debug()
+                ),
             );
         }
     }
@@ -988,14 +1056,14 @@ impl Checker {
             }
         }
         if let Some(proxy) = proxy {
-            for (field, port) in [
-                ("writer_port", Some(proxy.writer_port)),
-                ("reader_port", Some(proxy.reader_port)),
-                ("multi_writer_port", proxy.multi_writer_port),
-                ("admin_port", Some(proxy.admin_port)),
+            for (field, address, port) in [
+                ("writer_port", &proxy.address, Some(proxy.writer_port)),
+                ("reader_port", &proxy.address, Some(proxy.reader_port)),
+                ("multi_writer_port", &proxy.address, proxy.multi_writer_port),
+                ("admin_port", &proxy.admin_address, Some(proxy.admin_port)),
             ] {
                 if let Some(port) = port {
-                    claims.push((proxy.address.clone(), port, format!("proxy.{field}")));
+                    claims.push((address.clone(), port, format!("proxy.{field}")));
                 }
             }
         }

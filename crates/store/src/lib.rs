@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use accounts::{ApiToken, ServiceCredential, SessionRecord};
+pub use accounts::{ApiToken, EndedCredentials, NewApiToken, ServiceCredential, SessionRecord};
 pub use error::{Result, StoreError};
 pub use records::{
     Approval, Decision, Event, EventFilter, HighWaterMark, HighWaterMarks, MarkChange, MarkRaise,

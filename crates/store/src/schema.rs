@@ -170,6 +170,24 @@ const MIGRATIONS: &[&str] = &[
 
     DROP TABLE high_water_mark;
     ",
+    // Version 5: API tokens get a scope (what they may do), an expiry and an owner (the
+    // console user whose password change or removal revokes them; NULL for a token made
+    // with the cluster token). Tokens of an older file keep the powers they had
+    // (`admin`), belong to the console's `admin` when it exists (the only console user
+    // galley creates), and expire 90 days after their creation but no sooner than 14
+    // days after this migration, so that an upgrade does not cut off a script at once.
+    "
+    ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'
+        CHECK (scope IN ('read', 'manage', 'admin'));
+    ALTER TABLE api_tokens ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE api_tokens ADD COLUMN owner TEXT
+        REFERENCES console_users (name) ON DELETE CASCADE;
+    UPDATE api_tokens SET
+        expires_ms = MAX(created_ms + 90 * 86400000,
+            CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 14 * 86400000),
+        owner = (SELECT name FROM console_users WHERE name = 'admin');
+    CREATE INDEX api_tokens_owner ON api_tokens (owner);
+    ",
 ];
 
 pub(crate) fn version(connection: &Connection) -> rusqlite::Result<i64> {
@@ -241,8 +259,63 @@ mod tests {
         assert_eq!(samples.len(), 1);
         assert_eq!(samples[0].replicated, 9);
         assert!(samples[0].replication_bytes_per_second.is_nan());
-        store.create_api_token("ci", "hash", 1).unwrap();
+        store
+            .create_api_token(&crate::NewApiToken {
+                name: "ci".to_owned(),
+                token_hash: "hash".to_owned(),
+                scope: "read".to_owned(),
+                owner: None,
+                created_ms: 1,
+                expires_ms: 2,
+            })
+            .unwrap();
         assert_eq!(store.api_tokens().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_tokens_of_a_version_4_file_keep_their_powers_and_gain_an_owner_and_an_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("galley.db");
+        let day_ms = 86_400_000;
+        // Made now, and a year ago.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        {
+            let connection = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..4] {
+                connection.execute_batch(migration).unwrap();
+            }
+            connection.pragma_update(None, "user_version", 4).unwrap();
+            connection
+                .execute_batch(&format!(
+                    "INSERT INTO console_users (name, password_hash, updated_ms)
+                         VALUES ('admin', 'hash', 1);
+                     INSERT INTO api_tokens (name, token_hash, created_ms)
+                         VALUES ('fresh', 'h1', {now_ms}), ('old', 'h2', {});",
+                    now_ms - 365 * day_ms
+                ))
+                .unwrap();
+        }
+        let store = crate::Store::open(&path).unwrap();
+        let tokens = store.api_tokens().unwrap();
+        assert_eq!(tokens.len(), 2);
+        for token in &tokens {
+            assert_eq!(token.scope, "admin", "{token:?}");
+            assert_eq!(token.owner.as_deref(), Some("admin"), "{token:?}");
+        }
+        assert_eq!(tokens[0].expires_ms, now_ms + 90 * day_ms);
+        // The old one is not cut off by the upgrade: it has two weeks (give or take
+        // the seconds this test takes).
+        let grace = tokens[1].expires_ms - now_ms;
+        assert!(
+            (14 * day_ms - 60_000..=14 * day_ms + 60_000).contains(&grace),
+            "{grace}"
+        );
+        // A password change now revokes them.
+        store.set_console_user("admin", "new", 2).unwrap();
+        assert!(store.api_tokens().unwrap().is_empty());
     }
 
     /// A file of schema version 3, with its single high-water mark when given.

@@ -206,3 +206,37 @@ async fn init_secures_bootstrap_serves_stop_marks_safe_and_recover_agrees() {
     assert_eq!(status, 409);
     assert!(message.contains("`uuid` is `broken`"), "{message}");
 }
+
+/// A frozen server (SIGSTOP: a paused VM or a stalled disk looks the same) never answers
+/// SIGTERM: the stop kills it at its deadline and says so, and its data then goes through
+/// crash recovery like after kill -9, with every committed write.
+#[tokio::test]
+async fn a_stop_that_passes_its_deadline_kills_the_server_and_says_so() {
+    let node = TestNode::start_with_server("stop_timeout_s = 10").await;
+    node.client.init().await.unwrap();
+    node.client
+        .start(StartMode::Bootstrap, false)
+        .await
+        .unwrap();
+    let report = node.wait_synced().await;
+    let pid = report.process.pid.unwrap();
+    let mut conn = node.admin_conn().await;
+    conn.query_drop("CREATE DATABASE frozen; CREATE TABLE frozen.t (id INT PRIMARY KEY); INSERT INTO frozen.t VALUES (1)")
+        .await
+        .unwrap();
+    let committed: i64 = conn.query_first("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_LAST_COMMITTED'").await.unwrap().unwrap();
+    drop(conn);
+
+    let frozen = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let stopped = node.client.stop().await.unwrap();
+    assert_eq!(stopped.killed_after_s, Some(10), "{stopped:?}");
+    assert!(
+        nix::sys::signal::kill(frozen, None).is_err(),
+        "mariadbd (pid {pid}) still exists"
+    );
+    let report = node.client.status().await.unwrap();
+    assert!(!report.process.running);
+    let recovered = node.client.recover().await.unwrap();
+    assert!(recovered.seqno >= committed, "{recovered:?} < {committed}");
+}

@@ -20,17 +20,26 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start() -> TestNode {
-        TestNode::start_with(agent::Probing::default()).await
+        TestNode::start_with_server_and("", agent::Probing::default()).await
+    }
+
+    /// A node whose `[server]` section has these extra lines.
+    pub async fn start_with_server(server: &str) -> TestNode {
+        TestNode::start_with_server_and(server, agent::Probing::default()).await
     }
 
     /// With the `/clustercheck` probe's interval and age bound given.
     pub async fn start_with(probing: agent::Probing) -> TestNode {
+        TestNode::start_with_server_and("", probing).await
+    }
+
+    async fn start_with_server_and(server: &str, probing: agent::Probing) -> TestNode {
         let dir = testkit::state_dir("galley-agent-");
         let ports = testkit::free_ports(5);
         let root: PathBuf = dir.path().to_path_buf();
         let text = format!(
             "[cluster]\nname = \"agenttest\"\nsecrets_file = \"{root}/secrets.toml\"\n\
-             [server]\nbuffer_pool_size = \"64M\"\nlog_file_size = \"16M\"\ngcache_size = \"32M\"\n\
+             [server]\nbuffer_pool_size = \"64M\"\nlog_file_size = \"16M\"\ngcache_size = \"32M\"\n{server}\n\
              [[node]]\nname = \"solo\"\naddress = \"127.0.0.1\"\nclient_port = {}\ngalera_port = {}\n\
              ist_port = {}\nsst_port = {}\nagent_port = {}\ndata_dir = \"{root}/solo/data\"\n\
              run_dir = \"{root}/solo/run\"\nlog_dir = \"{root}/solo/log\"\n",
@@ -39,7 +48,8 @@ impl TestNode {
             ports[2],
             ports[3],
             ports[4],
-            root = root.display()
+            root = root.display(),
+            server = server
         );
         let loaded = spec::parse(&root.join("galley.toml"), &text).unwrap();
         let (secrets, created) = Secrets::load_or_create(&loaded.spec.secrets_file).unwrap();

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -24,7 +24,9 @@ use manage::{
     Privileges, UserName,
 };
 
-use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
+use super::{
+    Access, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Route, RouteDoc, SharedState,
+};
 use crate::now_ms;
 
 impl From<ManageError> for ApiError {
@@ -119,13 +121,13 @@ async fn create_database(
             .await
     })
     .await?;
-    tracing::info!(database = %created.name, "database created through the API");
+    tracing::info!(database = ?created.name, "database created through the API");
     Ok((StatusCode::CREATED, Json(database_view(created))))
 }
 
 async fn drop_database(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<DropDatabaseQuery>,
 ) -> ApiResult<StatusCode> {
     let name = DatabaseName::parse_managed(&name)?;
@@ -190,7 +192,7 @@ fn account(user: &str, host: &str) -> ApiResult<(UserName, HostPattern)> {
 
 async fn drop_user(
     State(state): State<SharedState>,
-    Path((user, host)): Path<(String, String)>,
+    ApiPath((user, host)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (user, host) = account(&user, &host)?;
     with_manager(&state, |manager| async move {
@@ -202,7 +204,7 @@ async fn drop_user(
 
 async fn set_password(
     State(state): State<SharedState>,
-    Path((user, host)): Path<(String, String)>,
+    ApiPath((user, host)): ApiPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<NewPassword>> {
     let (user, host) = account(&user, &host)?;
@@ -458,14 +460,14 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/databases",
-            Access::Authenticated,
+            Access::Read,
             get(list_databases),
             doc("The user databases").response::<Vec<Database>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/databases",
-            Access::Authenticated,
+            Access::Manage,
             post(create_database),
             doc("Create a database")
                 .request::<NewDatabase>()
@@ -474,7 +476,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::DELETE,
             "/api/v1/databases/{name}",
-            Access::Authenticated,
+            Access::Manage,
             delete(drop_database),
             doc("Drop a database with all its tables (system schemas are refused)")
                 .query::<DropDatabaseQuery>()
@@ -483,14 +485,14 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/users",
-            Access::Authenticated,
+            Access::Read,
             get(list_users),
             doc("Every account with its grants").response::<Vec<User>>(200),
         ),
         Route::new(
             Method::POST,
             "/api/v1/users",
-            Access::Authenticated,
+            Access::Manage,
             post(create_user),
             doc("Create an account; without a password one is generated and returned once")
                 .request::<NewUser>()
@@ -499,14 +501,14 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::DELETE,
             "/api/v1/users/{user}/{host}",
-            Access::Authenticated,
+            Access::Manage,
             delete(drop_user),
             doc("Drop an account (the host URL-encoded, % as %25)").no_content(),
         ),
         Route::new(
             Method::POST,
             "/api/v1/users/{user}/{host}/password",
-            Access::Authenticated,
+            Access::Manage,
             post(set_password),
             doc("Set an account's password; without one a password is generated and returned once")
                 .request::<NewPassword>()
@@ -515,7 +517,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::POST,
             "/api/v1/grants",
-            Access::Authenticated,
+            Access::Manage,
             post(grant),
             doc("Grant privileges on a database (ALL, or a list such as SELECT, INSERT)")
                 .request::<GrantRequest>()
@@ -524,7 +526,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::POST,
             "/api/v1/revokes",
-            Access::Authenticated,
+            Access::Manage,
             post(revoke),
             doc("Revoke privileges on a database")
                 .request::<GrantRequest>()
@@ -533,7 +535,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/openstack/catalog",
-            Access::Authenticated,
+            Access::Read,
             get(openstack_catalog),
             doc("The OpenStack services galley knows, their databases and aliases").response::<Vec<
                 CatalogEntry,
@@ -544,7 +546,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::POST,
             "/api/v1/openstack/provision",
-            Access::Authenticated,
+            Access::Manage,
             post(provision),
             doc("Create the services' databases, users and grants; a second run changes nothing")
                 .request::<controller_api::ProvisionRequest>()
@@ -553,14 +555,14 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/openstack",
-            Access::Authenticated,
+            Access::Manage,
             get(provisioned),
             doc("What galley provisioned, with the config lines").response::<Provisioned>(200),
         ),
         Route::new(
             Method::GET,
             "/api/v1/openstack/config",
-            Access::Authenticated,
+            Access::Manage,
             get(service_config),
             doc("A provisioned service's config lines as a file to download")
                 .query::<ServiceConfigQuery>()
@@ -569,7 +571,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/openstack/drift",
-            Access::Authenticated,
+            Access::Read,
             get(drift),
             doc("How the provisioned services differ from what provision would make")
                 .response::<Drift>(200),

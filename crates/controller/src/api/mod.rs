@@ -4,13 +4,14 @@
 //! a route cannot exist undocumented. Every route except the public ones (health,
 //! login) sits behind [`auth::require_auth`]: a Bearer token (an API token or the
 //! cluster token) or a console session cookie, with a CSRF header on state-changing
-//! requests made with a cookie.
+//! requests made with a cookie, and a scope ([`Access`]) that covers the route.
 //!
 //! [`serve`] is a library function in the style of mini-redis: it takes a bound
 //! listener (plain TCP or TLS), the shared state and a shutdown signal, so that the
 //! `galley controller` binary and the tests run the same code.
 
 pub mod auth;
+pub mod login_guard;
 mod manage_routes;
 mod openapi;
 mod overview;
@@ -61,7 +62,9 @@ pub struct ApiState {
     /// The API's own connection to the controller's SQLite file. A guard is never held
     /// across an await.
     store: Mutex<Store>,
-    limiter: Mutex<auth::LoginLimiter>,
+    limiter: Mutex<login_guard::LoginLimiter>,
+    /// Console passwords are verified only here: a few threads and a short queue.
+    passwords: login_guard::PasswordChecker,
     /// The proxy's admin endpoint, when the spec has a proxy.
     proxy: Option<proxy::AdminClient>,
 }
@@ -91,7 +94,7 @@ impl ApiState {
         // The console polls the cluster view: a proxy that hangs must not hold it up.
         let proxy = spec.proxy.as_ref().map(|proxy| {
             proxy::AdminClient::with_timeouts(
-                &spec::host_port(&proxy.address, proxy.admin_port),
+                &proxy.admin_endpoint(),
                 &secrets.cluster_token,
                 Duration::from_millis(500),
                 Duration::from_secs(1),
@@ -104,13 +107,19 @@ impl ApiState {
             observations,
             tls,
             store: Mutex::new(store),
-            limiter: Mutex::new(auth::LoginLimiter::default()),
+            limiter: Mutex::new(login_guard::LoginLimiter::default()),
+            passwords: login_guard::PasswordChecker::new(),
             proxy,
         }))
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().expect("api store lock")
+    }
+
+    /// The pool that verifies console passwords (its counters show how many ran at once).
+    pub fn password_checker(&self) -> &login_guard::PasswordChecker {
+        &self.passwords
     }
 }
 
@@ -235,13 +244,55 @@ where
     }
 }
 
-/// Who may call a route.
+/// Path parameters whose rejection (a segment that is not UTF-8 once percent-decoded,
+/// say) answers 400 in the API's error shape instead of axum's plain text.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> ApiResult<Self> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "invalid path: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
+/// Who may call a route: anyone, or a Bearer token or session cookie (with CSRF on
+/// state-changing methods) whose scope includes the named one (see
+/// [`controller_api::TokenScope`] for what each covers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// No authentication (health, login).
     Public,
-    /// A Bearer token or a session cookie (with CSRF on state-changing methods).
-    Authenticated,
+    Read,
+    Manage,
+    Admin,
+}
+
+impl Access {
+    /// The scope a caller needs; None for a public route.
+    pub fn scope(self) -> Option<controller_api::TokenScope> {
+        use controller_api::TokenScope;
+        match self {
+            Access::Public => None,
+            Access::Read => Some(TokenScope::Read),
+            Access::Manage => Some(TokenScope::Manage),
+            Access::Admin => Some(TokenScope::Admin),
+        }
+    }
 }
 
 /// A JSON Schema of one controller-api type, generated into the document's components.
@@ -381,16 +432,17 @@ pub fn route_table() -> Vec<Route> {
 pub fn router(state: SharedState) -> Router {
     let mut api: Router<SharedState> = Router::new();
     for route in route_table() {
-        let handler = match route.access {
-            Access::Public => route.handler,
-            Access::Authenticated => {
-                route
-                    .handler
-                    .route_layer(axum::middleware::from_fn_with_state(
-                        state.clone(),
-                        auth::require_auth,
-                    ))
-            }
+        let handler = match route.access.scope() {
+            None => route.handler,
+            Some(needs) => route
+                .handler
+                .route_layer(axum::middleware::from_fn_with_state(
+                    auth::Guard {
+                        state: state.clone(),
+                        needs,
+                    },
+                    auth::require_auth,
+                )),
         };
         api = api.route(route.path, handler);
     }
@@ -478,6 +530,47 @@ pub async fn serve_with(
             server
                 .serve_with::<_, RemoteAddr>(listener, handshake, app, shutdown)
                 .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{Method, StatusCode};
+    use serde_json::json;
+
+    use super::test_support::{api_state, call, closed_port};
+
+    /// Every route with a path parameter refuses a segment that is not UTF-8 with the
+    /// API's `{"error"}` body (axum's own rejection is plain text; found by fuzz/api_json).
+    #[tokio::test]
+    async fn a_path_that_is_not_utf8_is_refused_in_the_api_error_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = api_state(dir.path(), closed_port());
+        let cases = [
+            (
+                Method::PUT,
+                "/api/v1/nodes/%C3%28/desired",
+                Some(json!({"running": true})),
+            ),
+            (Method::DELETE, "/api/v1/databases/%C3%28?confirm=x", None),
+            (Method::DELETE, "/api/v1/users/app/%C3%28", None),
+            (
+                Method::POST,
+                "/api/v1/users/x%0Ay/%C3%28/password",
+                Some(json!({})),
+            ),
+            (Method::DELETE, "/api/v1/tokens/%FF", None),
+        ];
+        for (method, uri, body) in cases {
+            // `call` fails the test when the answer is not JSON.
+            let (status, answer) = call(&state, method.clone(), uri, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {answer}");
+            let message = answer["error"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with("invalid path: ") && message.contains("UTF-8"),
+                "{method} {uri}: {answer}"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-use super::{route_table, Access, Body};
+use super::{route_table, Body};
 
 /// The path parameters of an axum path (`{name}` segments).
 fn path_parameters(path: &str) -> Vec<&str> {
@@ -25,12 +25,12 @@ fn error_description(status: u16) -> &'static str {
     match status {
         400 => "invalid input; the error names what was wrong and what is allowed",
         401 => "not authenticated",
-        403 => "missing or wrong X-CSRF-Token header (session cookie), or forbidden",
+        403 => "the caller's scope does not cover this route, or (session cookie) a missing or wrong X-CSRF-Token header",
         404 => "not found",
         409 => "already exists",
-        429 => "too many failed logins; see Retry-After",
+        429 => "too many logins from this address, or failed ones for this user from it; see Retry-After",
         502 => "the database server refused; its message is passed on",
-        503 => "no Synced node to run the SQL on",
+        503 => "no Synced node to run the SQL on, or (login) too many logins being checked; see Retry-After",
         _ => "error",
     }
 }
@@ -114,9 +114,11 @@ pub fn openapi_document() -> Value {
         }
         answers.insert(doc.status.to_string(), success);
         let mut errors: Vec<u16> = doc.errors.to_vec();
-        if route.access == Access::Authenticated {
-            errors.push(401);
+        if route.access.scope().is_some() {
+            errors.extend([401, 403]);
         }
+        errors.sort_unstable();
+        errors.dedup();
         for error in errors {
             answers.insert(
                 error.to_string(),
@@ -128,8 +130,12 @@ pub fn openapi_document() -> Value {
             "parameters": parameters,
             "responses": answers,
         });
-        if route.access == Access::Public {
-            operation["security"] = json!([]);
+        match route.access.scope() {
+            None => operation["security"] = json!([]),
+            Some(scope) => {
+                operation["description"] = json!(format!("Needs the `{scope}` scope."));
+                operation["x-galley-scope"] = json!(scope);
+            }
         }
         if let Some(request) = doc.request {
             operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": request(&mut requests).to_value()}}});
@@ -157,7 +163,7 @@ pub fn openapi_document() -> Value {
         "info": {
             "title": "galley controller API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The REST API of the galley controller. Authenticate with `Authorization: Bearer <token>` (an API token or the cluster token), or with the galley_session cookie from POST /api/v1/login; requests that change state with the cookie need the X-CSRF-Token header.",
+            "description": "The REST API of the galley controller. Authenticate with `Authorization: Bearer <token>` (an API token or the cluster token), or with the galley_session cookie from POST /api/v1/login; requests that change state with the cookie need the X-CSRF-Token header. Each operation needs a scope (`x-galley-scope`): `read` for the cluster's state, history, databases and accounts; `manage` to change anything and to read the OpenStack service passwords; `admin` for API tokens. A session and the cluster token have `admin`; an API token has the scope it was made with and expires (90 days by default, 365 at most).",
         },
         "paths": paths,
         "components": {
@@ -179,7 +185,7 @@ mod tests {
 
     use super::*;
     use crate::api::test_support::{api_state, call, closed_port};
-    use crate::api::{router, Route};
+    use crate::api::{router, Access, Route};
 
     /// The operation the document gives for a route.
     fn operation<'d>(document: &'d Value, route: &Route) -> &'d Value {
@@ -610,6 +616,63 @@ mod tests {
             .map(|route| format!("{route:?}"))
             .collect();
         assert_eq!(public, ["POST /api/v1/login", "GET /api/v1/health"]);
+    }
+
+    /// The scope of every route, written out: a new route must be placed here, and
+    /// nothing that shows an OpenStack password or changes anything is `read`.
+    #[test]
+    fn every_route_needs_the_scope_it_should() {
+        let expected: &[(&str, Access)] = &[
+            ("POST /api/v1/login", Access::Public),
+            ("GET /api/v1/health", Access::Public),
+            ("POST /api/v1/logout", Access::Read),
+            ("GET /api/v1/session", Access::Read),
+            ("GET /api/v1/openapi.json", Access::Read),
+            ("GET /api/v1/cluster", Access::Read),
+            ("GET /api/v1/events", Access::Read),
+            ("GET /api/v1/decisions", Access::Read),
+            ("GET /api/v1/history", Access::Read),
+            ("GET /api/v1/databases", Access::Read),
+            ("GET /api/v1/users", Access::Read),
+            ("GET /api/v1/openstack/catalog", Access::Read),
+            ("GET /api/v1/openstack/drift", Access::Read),
+            ("PUT /api/v1/nodes/{node}/desired", Access::Manage),
+            ("POST /api/v1/databases", Access::Manage),
+            ("DELETE /api/v1/databases/{name}", Access::Manage),
+            ("POST /api/v1/users", Access::Manage),
+            ("DELETE /api/v1/users/{user}/{host}", Access::Manage),
+            ("POST /api/v1/users/{user}/{host}/password", Access::Manage),
+            ("POST /api/v1/grants", Access::Manage),
+            ("POST /api/v1/revokes", Access::Manage),
+            ("POST /api/v1/openstack/provision", Access::Manage),
+            ("GET /api/v1/openstack", Access::Manage),
+            ("GET /api/v1/openstack/config", Access::Manage),
+            ("GET /api/v1/tokens", Access::Admin),
+            ("POST /api/v1/tokens", Access::Admin),
+            ("DELETE /api/v1/tokens/{id}", Access::Admin),
+        ];
+        let mut actual: Vec<(String, Access)> = route_table()
+            .iter()
+            .map(|route| (format!("{route:?}"), route.access))
+            .collect();
+        let mut expected: Vec<(String, Access)> = expected
+            .iter()
+            .map(|(route, access)| ((*route).to_owned(), *access))
+            .collect();
+        actual.sort_by(|a, b| a.0.cmp(&b.0));
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(actual, expected);
+        // Only GETs (and logout, which ends the caller's own session) are `read`.
+        for route in route_table() {
+            if route.access == Access::Read && route.path != "/api/v1/logout" {
+                assert_eq!(route.method, Method::GET, "{route:?}");
+            }
+        }
+        // The document says which scope each operation needs.
+        let document = openapi_document();
+        let provision = &document["paths"]["/api/v1/openstack/config"]["get"];
+        assert_eq!(provision["x-galley-scope"], "manage");
+        assert!(provision["responses"]["403"].is_object());
     }
 
     #[test]

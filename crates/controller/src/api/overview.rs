@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::routing::{get, put};
 use axum::Json;
@@ -14,7 +14,9 @@ use controller_api::{
 };
 use serde_json::Value;
 
-use super::{Access, ApiError, ApiJson, ApiQuery, ApiResult, Route, RouteDoc, SharedState};
+use super::{
+    Access, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Route, RouteDoc, SharedState,
+};
 use crate::now_ms;
 
 async fn health() -> Json<Health> {
@@ -135,7 +137,7 @@ fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
 /// restart driven from another host (a deployment) says so here before it stops a node.
 async fn set_desired(
     State(state): State<SharedState>,
-    Path(node): Path<String>,
+    ApiPath(node): ApiPath<String>,
     ApiJson(body): ApiJson<DesiredRequest>,
 ) -> ApiResult<Json<DesiredState>> {
     known_node(&state, &node)?;
@@ -339,7 +341,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/openapi.json",
-            Access::Authenticated,
+            Access::Read,
             get(openapi),
             RouteDoc::new("This document")
                 .response::<serde_json::Map<String, Value>>(200)
@@ -348,7 +350,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/cluster",
-            Access::Authenticated,
+            Access::Read,
             get(cluster),
             RouteDoc::new(
                 "Every node as the controller last observed it, the cluster, and the proxy's writer",
@@ -359,7 +361,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/events",
-            Access::Authenticated,
+            Access::Read,
             get(events),
             RouteDoc::new("Events, newest first")
                 .query::<EventsQuery>()
@@ -369,7 +371,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/decisions",
-            Access::Authenticated,
+            Access::Read,
             get(decisions),
             RouteDoc::new("The controller's decisions with their reasons, newest first")
                 .query::<DecisionsQuery>()
@@ -379,7 +381,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             "/api/v1/history",
-            Access::Authenticated,
+            Access::Read,
             get(history),
             RouteDoc::new(
                 "Metric series for charts: qps, flow_control_paused, recv_queue, replication_bytes_per_s; per node as \"<metric>:<node>\"",
@@ -391,7 +393,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::PUT,
             "/api/v1/nodes/{node}/desired",
-            Access::Authenticated,
+            Access::Manage,
             put(set_desired),
             RouteDoc::new(
                 "Whether a node should run: false tells the controller it is stopped on purpose (not to be healed), true lets it heal the node again",
@@ -420,6 +422,7 @@ mod tests {
             priority: 1,
             write_healthy: read_healthy,
             read_healthy,
+            split_minority: false,
             write_reason: None,
             read_reason: (!read_healthy).then(|| "not Synced".to_owned()),
             draining: false,
@@ -440,6 +443,7 @@ mod tests {
             backends: vec![backend("node1", true), backend("node2", false)],
             forwarding: "userspace".to_owned(),
             forwarding_note: None,
+            split_brain: None,
         };
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = admin.local_addr().unwrap().port();

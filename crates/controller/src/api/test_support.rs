@@ -108,36 +108,58 @@ pub(crate) fn api_state(dir: &std::path::Path, proxy_admin_port: u16) -> Arc<Api
     .unwrap()
 }
 
-/// Sends one request through the whole router, as the cluster token unless `public`.
+/// Sends one request through the whole router, as the cluster token.
 pub(crate) async fn call(
     state: &Arc<ApiState>,
     method: Method,
     uri: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", "Bearer cluster-token");
+    let (status, _, body) =
+        call_as(state, Some("cluster-token"), "127.0.0.1", method, uri, body).await;
+    (status, body)
+}
+
+/// Sends one request through the whole router with `bearer` (none: no Authorization
+/// header) from `source` (an IP address); returns the status, headers and JSON body.
+pub(crate) async fn call_as(
+    state: &Arc<ApiState>,
+    bearer: Option<&str>,
+    source: &str,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(bearer) = bearer {
+        request = request.header("authorization", format!("Bearer {bearer}"));
+    }
     if body.is_some() {
         request = request.header("content-type", "application/json");
     }
     let mut request = request
         .body(body.map_or_else(HttpBody::empty, |body| HttpBody::from(body.to_string())))
         .unwrap();
+    let source: std::net::IpAddr = source.parse().unwrap();
     request
         .extensions_mut()
-        .insert(ConnectInfo(RemoteAddr("127.0.0.1:50000".parse().unwrap())));
+        .insert(ConnectInfo(RemoteAddr((source, 50000).into())));
     let response = router(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .unwrap();
     let body = if bytes.is_empty() {
         Value::Null
+    } else if headers
+        .get("content-type")
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"))
+    {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
     } else {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|error| panic!("{uri} answered {status} with no JSON ({error})"))
     };
-    (status, body)
+    (status, headers, body)
 }

@@ -82,6 +82,9 @@ export async function login(username, password) {
     if (error.status === 429) {
       throw new ApiError(429, `Too many sign-in attempts. ${error.message}`);
     }
+    if (error.status === 503) {
+      throw new ApiError(503, `The controller is busy with other sign-ins. ${error.message}`);
+    }
     throw error;
   }
 }

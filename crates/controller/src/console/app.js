@@ -35,7 +35,7 @@ function showLogin(notice) {
   document.title = 'Sign in — galley console';
   const message = messageArea();
   if (notice) message.error(notice);
-  const user = field('User name', {name: 'username', autocomplete: 'username', required: true, value: 'admin'});
+  const user = field('User name', {name: 'username', autocomplete: 'username', required: true, maxlength: 64, value: 'admin'});
   const password = field('Password', {name: 'password', type: 'password', autocomplete: 'current-password', required: true});
   const submit = h('button', {type: 'submit'}, 'Sign in');
   const form = h('form', {class: 'login-form', 'aria-labelledby': 'login-title'},

@@ -1,8 +1,10 @@
 // tokens.js: API tokens for scripts and the CLI on other hosts. A new token is shown once
-// (the controller keeps only its hash); tokens are listed by name and revoked by id.
+// (the controller keeps only its hash); each has a scope (read, manage, admin) and an
+// expiry, and ends early when its creator's console password changes. Tokens are listed
+// with both and revoked by id.
 
 import * as api from './api.js';
-import {h, replace, field, messageArea, busy, secretBox} from './dom.js';
+import {h, replace, field, selectField, messageArea, busy, secretBox} from './dom.js';
 import * as format from './format.js';
 
 export function mountTokens(main) {
@@ -11,18 +13,25 @@ export function mountTokens(main) {
   const createMessage = messageArea();
   const createResult = h('div', {});
   const name = field('Name', {name: 'name', required: true, autocomplete: 'off', placeholder: 'e.g. deploy-pipeline', maxlength: 64});
+  const scope = selectField('Scope', 'scope', [
+    ['read', 'read: state, history, databases, accounts'],
+    ['manage', 'manage: also change them, and read OpenStack passwords'],
+    ['admin', 'admin: also manage tokens'],
+  ], 'read');
+  const lifetime = field('Lifetime in days', {name: 'lifetime_days', type: 'number', min: 1, max: 365, value: 90, required: true});
   const create = h('button', {type: 'submit'}, 'Create token');
   const form = h('form', {class: 'card form-grid', 'aria-labelledby': 'create-token-title'},
     h('h2', {id: 'create-token-title'}, 'Create an API token'),
-    name.row, h('div', {class: 'actions'}, create), createMessage.element, createResult);
+    name.row, scope.row, lifetime.row, h('div', {class: 'actions'}, create), createMessage.element, createResult);
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     createMessage.clear();
     replace(createResult);
     try {
-      const created = await busy(create, () => api.post('/tokens', {name: name.input.value.trim()}));
-      createMessage.ok(`Created token ${created.name}. Use it as: Authorization: Bearer <token>`);
+      const body = {name: name.input.value.trim(), scope: scope.input.value, lifetime_days: Number(lifetime.input.value)};
+      const created = await busy(create, () => api.post('/tokens', body));
+      createMessage.ok(`Created token ${created.name} (${created.scope}, expires ${format.dateTime(created.expires_ms)}). Use it as: Authorization: Bearer <token>`);
       replace(createResult, secretBox(`Token ${created.name}`, created.token));
       form.reset();
       await load();
@@ -37,7 +46,7 @@ export function mountTokens(main) {
       listMessage.clear();
       replace(list, tokens.length === 0 ? h('p', {class: 'empty'}, 'No API tokens.') : h('table', {},
         h('caption', {class: 'visually-hidden'}, 'API tokens'),
-        h('thead', {}, h('tr', {}, ['Name', 'Id', 'Created', 'Last used', ''].map((title) => h('th', {scope: 'col'}, title)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Id', 'Scope', 'Owner', 'Created', 'Expires', 'Last used', ''].map((title) => h('th', {scope: 'col'}, title)))),
         h('tbody', {}, tokens.map((token) => {
           const revoke = h('button', {type: 'button', class: 'danger secondary', 'aria-label': `Revoke token ${token.name}`}, 'Revoke…');
           const cell = h('td', {class: 'row-actions'}, revoke);
@@ -61,7 +70,10 @@ export function mountTokens(main) {
           return h('tr', {dataset: {token: token.name}},
             h('th', {scope: 'row'}, token.name),
             h('td', {}, h('code', {}, String(token.id))),
+            h('td', {}, token.scope),
+            h('td', {}, token.owner || '—'),
             h('td', {}, format.dateTime(token.created_ms)),
+            h('td', {}, token.expired ? h('span', {class: 'badge'}, 'expired') : null, format.dateTime(token.expires_ms)),
             h('td', {}, token.last_used_ms ? format.ago(token.last_used_ms) : 'never'),
             cell);
         }))));

@@ -34,6 +34,46 @@ if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
     esac
 fi
 
+# galley's directories as this host resolves them: the agent runs as root and gives its
+# directories to the server's OS user, so none may be a symbolic link, have a link above
+# it that someone other than root owns, or lead to a system directory.
+is_system_directory() { # KIND PATH: KIND own (data, run, log, state) or install
+    local entry
+    for entry in $SYSTEM_DIRECTORIES; do
+        [ "$2" != "$entry" ] || return 0
+    done
+    [ "$1" = own ] || return 1
+    for entry in $SYSTEM_TREES; do
+        case "$2/" in "$entry"/*) return 0 ;; esac
+    done
+    case "$2" in /home/*/*) ;; /home/?*) return 0 ;; esac
+    return 1
+}
+check_directory() { # KIND FIELD PATH
+    local kind=$1 field=$2 dir=$3 prefix="" part parts resolved
+    [ -n "$dir" ] || return 0
+    if [ -L "$dir" ]; then
+        fail "$field $dir is a symbolic link (to $(readlink -- "$dir")); galley refuses links as its directories: give the real directory in galley.toml"
+    fi
+    IFS=/ read -r -a parts <<<"${dir#/}"
+    for part in "${parts[@]}"; do
+        prefix="$prefix/$part"
+        if [ -L "$prefix" ] && [ "$(stat -c %u -- "$prefix")" != 0 ]; then
+            fail "$field $dir lies below $prefix, a symbolic link owned by uid $(stat -c %u -- "$prefix") (not root), who could point it anywhere; give a path without it"
+        fi
+    done
+    resolved=$(realpath -m -- "$dir")
+    if is_system_directory "$kind" "$resolved"; then
+        fail "$field $dir leads to $resolved, a system directory (through a symbolic link above it); give a directory of galley's own"
+    fi
+}
+check_directory own data_dir "$DATA_DIR"
+check_directory own run_dir "$RUN_DIR"
+check_directory own log_dir "$LOG_DIR"
+check_directory own controller.state_dir "$CONTROLLER_STATE_DIR"
+check_directory install install_dir "$INSTALL_DIR"
+ok "directories: no links, no system directories"
+
 if [ -n "$DATA_DIR" ]; then
     dir="$DATA_DIR"
     while [ ! -d "$dir" ]; do dir=$(dirname "$dir"); done

@@ -4,8 +4,8 @@
 . "$(dirname "$0")/lib.sh" # galley:inline
 if has_role proxy; then
     service_ensure galley-proxy
-    wait_port "$PROXY_ADDRESS" "$PROXY_ADMIN_PORT"
-    ok "proxy answers on $PROXY_ADDRESS:$PROXY_ADMIN_PORT"
+    wait_port "$PROXY_ADMIN_ADDRESS" "$PROXY_ADMIN_PORT"
+    ok "proxy answers on $PROXY_ADMIN_ADDRESS:$PROXY_ADMIN_PORT"
 fi
 if has_role controller; then
     service_ensure galley-controller

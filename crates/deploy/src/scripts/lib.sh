@@ -29,12 +29,13 @@ use_systemd() {
     [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]
 }
 
-# The command line each service runs (no secret on it: they read the secrets file).
+# The command line each service runs, into the array `service_argv` (no secret on it: they
+# read the secrets file). Each setting is one word, never split or expanded again.
 service_command() {
     case "$1" in
-    galley-agent) echo "$GALLEY agent --config $CONFIG --node $NODE" ;;
-    galley-proxy) echo "$GALLEY proxy --config $CONFIG" ;;
-    galley-controller) echo "$GALLEY controller --config $CONFIG --dir /var/lib/galley" ;;
+    galley-agent) service_argv=("$GALLEY" agent --config "$CONFIG" --node "$NODE") ;;
+    galley-proxy) service_argv=("$GALLEY" proxy --config "$CONFIG") ;;
+    galley-controller) service_argv=("$GALLEY" controller --config "$CONFIG" --dir /var/lib/galley) ;;
     *) fail "unknown service $1" ;;
     esac
 }
@@ -61,8 +62,9 @@ service_start() {
         systemctl start "$1.service"
     else
         mkdir -p /run/galley /var/log/galley
-        # shellcheck disable=SC2046 # the command is split into words on purpose
-        setsid "$SUPERVISE" "$1" "/var/log/galley/$1.log" $(service_command "$1") </dev/null >/dev/null 2>&1 &
+        local service_argv
+        service_command "$1"
+        setsid "$SUPERVISE" "$1" "/var/log/galley/$1.log" "${service_argv[@]}" </dev/null >/dev/null 2>&1 &
         local waited=0
         until supervisor_pid "$1" >/dev/null; do
             waited=$((waited + 1))
@@ -130,7 +132,8 @@ service_ensure() {
 # Waits until something accepts TCP connections on ADDRESS PORT.
 wait_port() {
     local waited=0
-    until timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; do
+    # The address and port reach the inner bash as arguments, never as script text.
+    until timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; do
         waited=$((waited + 1))
         [ "$waited" -lt 60 ] || fail "nothing answers on $1:$2 after 30 s; see /var/log/galley/"
         sleep 0.5

@@ -17,6 +17,7 @@ ssh_key = "/home/ops/.ssh/id_ed25519"
 
 [proxy]
 address = "10.0.0.10"
+admin_address = "10.0.0.10"
 
 [controller]
 address = "10.0.0.10"
@@ -175,23 +176,27 @@ fn node_host_settings() {
     check_file(
         "hosts/db2/host.env",
         expect![[r#"
-        # Settings of host db2 for the bundle's steps; written by galley generate.
-        HOST_LABEL='db2'
-        NODE='db2'
-        ROLES='agent'
-        INSTALL_DIR='/opt/galley'
-        CONFIG='/etc/galley/galley.toml'
-        SECRETS_FILE='/etc/galley/secrets.toml'
-        SERVICE_MANAGER='auto'
-        PACKAGES='iproute2 mariadb-server mariadb-client galera-4 rsync'
-        DB_VERSION='10.11'
-        DATA_DIR='/var/lib/mysql'
-        RUN_DIR='/run/galley/db2'
-        MIN_FREE_MB='1024'
-        PORTS='3306=node-db2-client_port 4567=node-db2-galera_port 4568=node-db2-ist_port 4444=node-db2-sst_port 4580=node-db2-agent_port'
-        PROXY_ADDRESS=''
-        PROXY_ADMIN_PORT=''
-    "#]],
+            # Settings of host db2 for the bundle's steps; written by galley generate.
+            HOST_LABEL='db2'
+            NODE='db2'
+            ROLES='agent'
+            INSTALL_DIR='/opt/galley'
+            CONFIG='/etc/galley/galley.toml'
+            SECRETS_FILE='/etc/galley/secrets.toml'
+            SERVICE_MANAGER='auto'
+            PACKAGES='iproute2 mariadb-server mariadb-client galera-4 rsync'
+            DB_VERSION='10.11'
+            DATA_DIR='/var/lib/mysql'
+            RUN_DIR='/run/galley/db2'
+            LOG_DIR='/var/log/galley/db2'
+            CONTROLLER_STATE_DIR=''
+            SYSTEM_DIRECTORIES='/ /bin /boot /dev /dev/shm /etc /etc/galley /home /lib /lib32 /lib64 /libx32 /lost+found /media /mnt /opt /proc /root /run /run/galley /run/lock /run/user /sbin /srv /sys /tmp /usr /usr/bin /usr/include /usr/lib /usr/lib64 /usr/libexec /usr/local /usr/local/bin /usr/local/lib /usr/local/sbin /usr/sbin /usr/share /usr/src /var /var/backups /var/cache /var/lib /var/local /var/lock /var/log /var/mail /var/opt /var/run /var/spool /var/tmp'
+            SYSTEM_TREES='/bin /boot /dev /etc /lib /lib32 /lib64 /libx32 /proc /sbin /sys /usr'
+            MIN_FREE_MB='1024'
+            PORTS='3306=node-db2-client_port 4567=node-db2-galera_port 4568=node-db2-ist_port 4444=node-db2-sst_port 4580=node-db2-agent_port'
+            PROXY_ADMIN_ADDRESS=''
+            PROXY_ADMIN_PORT=''
+        "#]],
     );
 }
 
@@ -200,23 +205,27 @@ fn proxy_and_controller_host_settings() {
     check_file(
         "hosts/proxy/host.env",
         expect![[r#"
-        # Settings of host proxy for the bundle's steps; written by galley generate.
-        HOST_LABEL='proxy'
-        NODE=''
-        ROLES='proxy controller'
-        INSTALL_DIR='/opt/galley'
-        CONFIG='/etc/galley/galley.toml'
-        SECRETS_FILE='/etc/galley/secrets.toml'
-        SERVICE_MANAGER='auto'
-        PACKAGES='iproute2'
-        DB_VERSION='10.11'
-        DATA_DIR=''
-        RUN_DIR=''
-        MIN_FREE_MB='1024'
-        PORTS='3306=proxy-writer_port 3307=proxy-reader_port 4590=proxy-admin_port 4600=controller-port'
-        PROXY_ADDRESS='10.0.0.10'
-        PROXY_ADMIN_PORT='4590'
-    "#]],
+            # Settings of host proxy for the bundle's steps; written by galley generate.
+            HOST_LABEL='proxy'
+            NODE=''
+            ROLES='proxy controller'
+            INSTALL_DIR='/opt/galley'
+            CONFIG='/etc/galley/galley.toml'
+            SECRETS_FILE='/etc/galley/secrets.toml'
+            SERVICE_MANAGER='auto'
+            PACKAGES='iproute2'
+            DB_VERSION='10.11'
+            DATA_DIR=''
+            RUN_DIR=''
+            LOG_DIR=''
+            CONTROLLER_STATE_DIR='/var/lib/galley/controller'
+            SYSTEM_DIRECTORIES='/ /bin /boot /dev /dev/shm /etc /etc/galley /home /lib /lib32 /lib64 /libx32 /lost+found /media /mnt /opt /proc /root /run /run/galley /run/lock /run/user /sbin /srv /sys /tmp /usr /usr/bin /usr/include /usr/lib /usr/lib64 /usr/libexec /usr/local /usr/local/bin /usr/local/lib /usr/local/sbin /usr/sbin /usr/share /usr/src /var /var/backups /var/cache /var/lib /var/local /var/lock /var/log /var/mail /var/opt /var/run /var/spool /var/tmp'
+            SYSTEM_TREES='/bin /boot /dev /etc /lib /lib32 /lib64 /libx32 /proc /sbin /sys /usr'
+            MIN_FREE_MB='1024'
+            PORTS='3306=proxy-writer_port 3307=proxy-reader_port 4590=proxy-admin_port 4600=controller-port'
+            PROXY_ADMIN_ADDRESS='10.0.0.10'
+            PROXY_ADMIN_PORT='4590'
+        "#]],
     );
 }
 
@@ -312,12 +321,12 @@ fn proxy_restarts_only_for_what_a_reload_cannot_apply() {
     check_file(
         "hosts/proxy/files/proxy-listeners.txt",
         expect![[r#"
-        # The proxy restarts when this changes (a reload cannot apply it); written by galley generate.
-        listen 10.0.0.10 writer 3306 reader 3307 multi_writer none admin 4590
-        node db1 10.0.0.1:3306
-        node db2 10.0.0.2:3306
-        node db3 10.0.0.3:3306
-    "#]],
+            # The proxy restarts when this changes (a reload cannot apply it); written by galley generate.
+            listen 10.0.0.10 writer 3306 reader 3307 multi_writer none admin 10.0.0.10:4590
+            node db1 10.0.0.1:3306
+            node db2 10.0.0.2:3306
+            node db3 10.0.0.3:3306
+        "#]],
     );
 }
 

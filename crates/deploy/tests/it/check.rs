@@ -103,3 +103,76 @@ fn names_a_taken_port_and_its_program() {
         )
     );
 }
+
+/// A data dir that is a link on the host, or that a link above it leads into a system
+/// directory, is refused before anything changes, naming the field, the path and where
+/// it leads; a link above it that root does not own is refused too.
+#[test]
+fn refuses_linked_directories_and_links_into_system_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("real")).unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("to-etc")).unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("to-real")).unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("not-roots")).unwrap();
+    std::os::unix::fs::lchown(root.join("not-roots"), Some(65534), Some(65534)).unwrap();
+    let at = |path: &str| root.join(path).display().to_string();
+    let cases = [
+        (
+            "DATA_DIR",
+            at("to-etc"),
+            format!(
+                "error: data_dir {} is a symbolic link (to /etc); galley refuses links as its directories: give the real directory in galley.toml",
+                at("to-etc")
+            ),
+        ),
+        (
+            "LOG_DIR",
+            at("to-real"),
+            format!(
+                "error: log_dir {} is a symbolic link (to {}); galley refuses links as its directories: give the real directory in galley.toml",
+                at("to-real"),
+                at("real")
+            ),
+        ),
+        (
+            "RUN_DIR",
+            at("to-etc/galley-run"),
+            format!(
+                "error: run_dir {} leads to /etc/galley-run, a system directory (through a symbolic link above it); give a directory of galley's own",
+                at("to-etc/galley-run")
+            ),
+        ),
+        (
+            "INSTALL_DIR",
+            format!("{}/..", at("to-etc")),
+            format!(
+                "error: install_dir {}/.. leads to /, a system directory (through a symbolic link above it); give a directory of galley's own",
+                at("to-etc")
+            ),
+        ),
+        (
+            "CONTROLLER_STATE_DIR",
+            at("not-roots/state"),
+            format!(
+                "error: controller.state_dir {} lies below {}, a symbolic link owned by uid 65534 (not root), who could point it anywhere; give a path without it",
+                at("not-roots/state"),
+                at("not-roots")
+            ),
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let mut settings = installed_only();
+        settings.retain(|(k, _)| *k != key);
+        settings.push((key, value.clone()));
+        let (ok, stderr) = run_check(&settings);
+        assert!(!ok, "{key}={value} passed");
+        assert_eq!(stderr.trim(), expected, "{key}={value}");
+    }
+    // A real directory, reached through a root-owned link above it, is fine.
+    let mut settings = installed_only();
+    settings.retain(|(k, _)| *k != "DATA_DIR");
+    settings.push(("DATA_DIR", at("to-real/data")));
+    let (ok, stderr) = run_check(&settings);
+    assert!(ok, "{stderr}");
+}

@@ -347,8 +347,12 @@ async fn api_authentication_and_overview() {
         .post("/api/v1/tokens", json!({"name": "bad'name"}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, created) = session.post("/api/v1/tokens", json!({"name": "ci"})).await;
+    let (status, created) = session
+        .post("/api/v1/tokens", json!({"name": "ci", "scope": "admin"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["scope"], "admin");
+    assert!(created["expires_ms"].is_i64(), "{created}");
     let token = created["token"].as_str().unwrap().to_owned();
     let id = created["id"].as_i64().unwrap();
     let by_token = api.with_bearer(&token);
@@ -491,10 +495,10 @@ async fn api_authentication_and_overview() {
         &std::fs::read_to_string(cluster.path().join("controller/controller.log")).unwrap(),
     );
     assert!(
-        log.contains("API POST /api/v1/databases") && log.contains("by=admin"),
+        log.contains(r#"API POST "/api/v1/databases""#) && log.contains(r#"by="admin""#),
         "{log}"
     );
-    assert!(log.contains("by=token:ci"), "{log}");
+    assert!(log.contains(r#"by="token:ci"#), "{log}");
     for secret in [
         password.as_str(),
         new_password,

@@ -125,7 +125,7 @@ fn spec_text(
     );
     if let Some(host) = controller {
         text.push_str(&format!(
-            "\n[proxy]\naddress = \"{a}\"\n\n[controller]\naddress = \"{a}\"\ninterval_ms = 500\n",
+            "\n[proxy]\naddress = \"{a}\"\nadmin_address = \"{a}\"\n\n[controller]\naddress = \"{a}\"\ninterval_ms = 500\n",
             a = address(host)
         ));
     }

@@ -194,6 +194,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
     let mut failed_starts = 0;
     let mut backing_off = false;
     let mut set_aside = Vec::new();
+    let mut stale_view = None;
     let mut view_size = None;
     let mut cluster_uuid = UUID_A;
     for word in words {
@@ -219,6 +220,10 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
                 "crashed" | "data" => has_data = true,
                 "nodata" => has_data = false,
                 "backoff" => backing_off = true,
+                "stale" => {
+                    stale_view =
+                        Some("stale view: view 3 of 3 nodes, others in view 4 of 2".to_owned())
+                }
                 "aside" => set_aside.push("/var/lib/mysql.galley-aside-1".to_owned()),
                 other => panic!("unknown word `{other}` in `{line}`"),
             },
@@ -255,6 +260,7 @@ fn parse_agent(line: &str, words: &[&str]) -> AgentState {
         failed_starts,
         backing_off,
         set_aside,
+        stale_view,
     }))
 }
 

@@ -576,6 +576,7 @@ impl Cluster {
                         failed_starts: node.failed_starts,
                         backing_off: node.backoff_ticks > 0,
                         set_aside: Vec::new(),
+                        stale_view: None,
                     }))
                 };
                 NodeView {

@@ -1227,3 +1227,24 @@ fn an_acceptance_waits_for_every_agent() {
         "degraded: refused rule=AcceptedHistory (node1, node2); note refused rule=AcceptedHistory (node1, node2); note waiting rule=AcceptedHistory (node3); note waiting rule=EveryNodeReported (node3)",
     );
 }
+
+#[test]
+fn a_node_in_a_stale_view_is_not_synced_and_is_restarted_when_stuck() {
+    // Frozen and resumed: it still says Primary and Synced, the others moved on.
+    check(
+        "
+        node1 primary synced seqno=10 stale
+        node2 primary synced seqno=20
+        node3 primary synced seqno=20
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node1)",
+    );
+    check(
+        "
+        node1 primary synced seqno=10 stale stuck
+        node2 primary synced seqno=20
+        node3 primary synced seqno=20
+        ",
+        "degraded: restart node1",
+    );
+}

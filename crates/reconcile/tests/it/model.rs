@@ -453,6 +453,7 @@ impl Cluster {
                 .then(|| wsrep(node.in_primary, local_state, node.seqno.unwrap_or(-1), size)),
             sql_error: None,
             set_aside: node.set_aside.clone(),
+            stale_view: None,
         }
     }
 

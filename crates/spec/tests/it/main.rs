@@ -2,5 +2,6 @@
 //! of node configs, each driven by fixtures and checked against inline snapshots.
 
 mod fixtures;
+mod hostile;
 mod render;
 mod validate;

@@ -67,7 +67,7 @@ fn unknown_key_far_from_any_lists_what_is_allowed() {
         &spread_cluster_with("[proxy]\ncolour = \"blue\"\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, recv_queue_limit, failback, writer_grace_ms, max_connections, forwarding"#]],
+              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_address, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, greeting_timeout_ms, idle_timeout_s, recv_queue_limit, failback, writer_grace_ms, max_connections, max_connections_per_source, forwarding"#]],
     );
 }
 
@@ -150,7 +150,7 @@ data_dir = "/var/lib/mysql"
 "#,
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - cluster.name: `prod cluster;` is not allowed; use 1 to 64 letters, digits, `_` or `-`"#]],
+              - cluster.name: `prod cluster;` is not allowed; use 1 to 64 letters, digits, `_` or `-`, not starting with `-`"#]],
     );
 }
 
@@ -383,7 +383,7 @@ data_dir = "/var/lib/mysql"
 "#,
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - node "db1".data_dir: `var/lib/mysql` is relative; give an absolute path"#]],
+              - node "db1".data_dir: `var/lib/mysql` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes"#]],
     );
 }
 
@@ -405,6 +405,20 @@ fn run_dir_too_long_for_a_unix_socket() {
         expect![[r#"
         /etc/galley/galley.toml: 1 problem
           - node "db4".run_dir: too long for a unix socket (108 bytes with /mysqld.sock; the limit is 107); choose a shorter path"#]],
+    );
+}
+
+#[test]
+fn stop_timeout_is_bounded_so_no_command_waits_forever() {
+    check(
+        &spread_cluster_with("[server]\nstop_timeout_s = 1200\n"),
+        expect!["ok"],
+    );
+    check(
+        &spread_cluster_with("[server]\nstop_timeout_s = 86400\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.stop_timeout_s: 86400 is out of range; allowed: 10 to 3600 seconds"#]],
     );
 }
 
@@ -617,12 +631,12 @@ priority = 5000
 "#,
         expect![[r#"
             /etc/galley/galley.toml: 8 problems
-              - cluster.secrets_file: `secrets.toml` is relative; give an absolute path
+              - cluster.secrets_file: `secrets.toml` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
               - server.sst_method: `xtrabackup` is not supported; allowed: rsync, mariabackup
               - server.innodb_flush_log_at_trx_commit: 5 is not allowed; allowed: 0, 1 (default, safe), 2
               - server.max_connections: 1 is out of range; allowed: 10 to 100000
               - node "db1".clent_port: unknown key; did you mean `client_port`?
-              - node "db1".data_dir: `data` is relative; give an absolute path
+              - node "db1".data_dir: `data` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
               - node #2.name: missing; every node needs a name, like `name = "db1"`
               - node "db3".priority: 5000 is out of range; allowed: 0 to 1000, lower is preferred"#]],
     );
@@ -785,8 +799,8 @@ fn deploy_section_rejects_bad_values() {
             /etc/galley/galley.toml: 8 problems
               - deploy.sh_user: unknown key; did you mean `ssh_user`?
               - deploy.ssh_user: missing; the SSH user with passwordless sudo on every host, like `ssh_user = "deploy"`
-              - deploy.ssh_key: `id_rsa` is relative; give an absolute path
-              - deploy.install_dir: `opt/galley` is relative; give an absolute path
+              - deploy.ssh_key: `id_rsa` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
+              - deploy.install_dir: `opt/galley` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes
               - deploy.vendor: `mysql` is not supported; allowed: mariadb
               - deploy.version: `11.4` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)
               - deploy.service_manager: `openrc` is not allowed; allowed: auto, systemd, supervised
@@ -1003,4 +1017,59 @@ fn a_writer_address_points_clients_at_an_existing_balancer() {
         assert!(text.contains("cluster.writer_address"), "{value}: {text}");
         assert!(text.contains(fragment), "{value}: {text}");
     }
+}
+
+#[test]
+fn proxy_limits_default_below_the_servers_and_admin_stays_on_loopback() {
+    let proxy = |extra: &str| {
+        parse_valid(&spread_cluster_with(extra))
+            .spec
+            .proxy
+            .expect("a [proxy] section")
+    };
+    // The servers' 2000 less a tenth; one source may hold half of that.
+    let defaults = proxy("[proxy]\naddress = \"10.0.0.9\"\n");
+    assert_eq!(defaults.max_connections, 1800);
+    assert_eq!(defaults.max_connections_per_source, 900);
+    assert_eq!(defaults.greeting_timeout_ms, 5000);
+    assert_eq!(defaults.idle_timeout_s, 28_800);
+    assert_eq!(defaults.admin_address, "127.0.0.1");
+    assert_eq!(defaults.admin_endpoint(), "127.0.0.1:4590");
+    // The default follows the servers' setting, and an explicit limit moves the
+    // per-source default with it.
+    let small = proxy("[server]\nmax_connections = 20\n[proxy]\naddress = \"10.0.0.9\"\n");
+    assert_eq!(
+        (small.max_connections, small.max_connections_per_source),
+        (15, 8)
+    );
+    let explicit =
+        proxy("[proxy]\naddress = \"10.0.0.9\"\nmax_connections = 100\nidle_timeout_s = 0\n");
+    assert_eq!(
+        (
+            explicit.max_connections,
+            explicit.max_connections_per_source
+        ),
+        (100, 50)
+    );
+    // On loopback every client has one address: the limit per source is the whole.
+    let local = proxy("[proxy]\n");
+    assert_eq!(
+        (local.max_connections, local.max_connections_per_source),
+        (1800, 1800)
+    );
+    assert_eq!(explicit.idle_timeout_s, 0);
+}
+
+#[test]
+fn proxy_admin_address_and_timeouts_are_checked() {
+    check(
+        &spread_cluster_with(
+            "[proxy]\nadmin_address = \"not an address\"\ngreeting_timeout_ms = 0\nmax_connections_per_source = 0\n",
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 3 problems
+              - proxy.admin_address: `not an address` is neither an IP address nor a host name
+              - proxy.max_connections_per_source: 0 is out of range; allowed: 1 to 1000000
+              - proxy.greeting_timeout_ms: 0 is out of range; allowed: 10 to 60000"#]],
+    );
 }
