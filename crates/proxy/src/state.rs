@@ -832,6 +832,7 @@ fn stale_view(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::synced;
 
     fn proxy() -> Proxy {
         let mut text = String::from("[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nrise = 2\nfall = 2\n");
@@ -845,20 +846,6 @@ mod tests {
             .spec;
         let proxy_spec = spec.proxy.clone().unwrap();
         Proxy::new(&spec, &proxy_spec)
-    }
-
-    fn synced(index: i64) -> ProbeOutcome {
-        let index = index.to_string();
-        let status = WsrepStatus::from_variables([
-            ("wsrep_ready", "ON"),
-            ("wsrep_cluster_status", "Primary"),
-            ("wsrep_local_state", "4"),
-            ("wsrep_local_index", index.as_str()),
-        ]);
-        ProbeOutcome::Status {
-            status: Box::new(status),
-            latency_ms: 1.0,
-        }
     }
 
     fn soft() -> ProbeOutcome {

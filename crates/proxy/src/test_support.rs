@@ -77,7 +77,8 @@ pub fn proxy(backends: &[SocketAddr], settings: &str) -> Proxy {
     proxy
 }
 
-fn synced(index: i64) -> ProbeOutcome {
+/// A Synced Primary node's probe result, at `wsrep_local_index` `index`.
+pub(crate) fn synced(index: i64) -> ProbeOutcome {
     let index = index.to_string();
     let status = galera::WsrepStatus::from_variables([
         ("wsrep_ready", "ON"),
