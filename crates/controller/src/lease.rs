@@ -69,23 +69,20 @@ mod tests {
 
     const TTL_MS: i64 = 5_000;
 
-    /// The store, and a clock that follows tokio's (paused) time.
+    /// The store with the lease held by "controller", and a clock that follows tokio's
+    /// (paused) time.
     fn setup() -> (tempfile::TempDir, Mutex<Store>, impl Fn() -> i64 + Clone) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("galley.db")).unwrap();
         let start = tokio::time::Instant::now();
         let clock = move || 1_000_000 + start.elapsed().as_millis() as i64;
+        assert!(store.acquire_lease("controller", clock(), TTL_MS).unwrap());
         (dir, Mutex::new(store), clock)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_step_longer_than_the_lease_keeps_it_until_it_ends() {
         let (_dir, store, clock) = setup();
-        assert!(store
-            .lock()
-            .unwrap()
-            .acquire_lease("controller", clock(), TTL_MS)
-            .unwrap());
         let step = async {
             // A minute-long step, and another actor trying to take over midway.
             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -111,11 +108,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_round_that_finds_the_lease_taken_is_cut_short() {
         let (_dir, store, clock) = setup();
-        assert!(store
-            .lock()
-            .unwrap()
-            .acquire_lease("controller", clock(), TTL_MS)
-            .unwrap());
         // As if the controller had been paused past its lease and another actor took it.
         let late = clock() + TTL_MS;
         assert!(store
