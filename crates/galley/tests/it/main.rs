@@ -7,6 +7,7 @@ mod cluster;
 mod console;
 mod controller;
 mod deploy;
+mod freeze;
 mod init;
 mod manage_cli;
 mod proxy;
