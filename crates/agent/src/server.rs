@@ -327,7 +327,8 @@ impl Server {
                 .socket(Some(self.node.socket_path().to_string_lossy().into_owned()))
                 .prefer_socket(true)
                 .user(Some(MONITOR_USER))
-                .pass(Some(self.secrets.monitor_password.clone()));
+                .pass(Some(self.secrets.monitor_password.clone()))
+                .init(vec![galera::PROBE_SESSION_INIT]);
             let connect = mysql_async::Conn::new(options);
             let conn = tokio::time::timeout(Duration::from_secs(2), connect)
                 .await

@@ -56,7 +56,8 @@ pub async fn connect(
         .tcp_port(port)
         .user(Some(account.user.clone()))
         .pass(Some(account.password.clone()))
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .init(vec![galera::PROBE_SESSION_INIT]);
     match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(options)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(error)) => Err(SqlObserveError::Connect {

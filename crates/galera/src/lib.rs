@@ -17,3 +17,10 @@ pub use grastate::{
 pub use split_brain::{split_brain, HistoryGroup, SplitBrain};
 pub use status::{Unhealthy, WsrepState, WsrepStatus, STATUS_VARIABLES};
 pub use views::{stale_views, StaleView};
+
+/// The first statement of every connection galley itself opens to a node to watch it
+/// (the agent's status reads, the proxy's probes, the controller's observations): with
+/// `server.causal_reads` on, a read would first wait for a causality check through the
+/// group, which stalls while a peer is frozen and fails outside the Primary; a probe must
+/// see the node as it is, at once (docs/galera.md, "Causal reads").
+pub const PROBE_SESSION_INIT: &str = "SET SESSION wsrep_sync_wait = 0";

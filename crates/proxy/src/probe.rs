@@ -81,7 +81,8 @@ async fn probe_once(
                 .user(Some(user.to_owned()))
                 .pass(Some(password.to_owned()))
                 .prefer_socket(false)
-                .tcp_nodelay(true);
+                .tcp_nodelay(true)
+                .init(vec![galera::PROBE_SESSION_INIT]);
             *conn = Some(mysql_async::Conn::new(options).await?);
         }
         let rows: Vec<(String, String)> =

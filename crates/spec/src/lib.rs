@@ -97,6 +97,11 @@ pub struct ServerSettings {
     /// pool takes minutes) before the agent kills it; the data then goes through crash
     /// recovery at the next start. A server that is not Synced gets at most 30 s.
     pub stop_timeout_s: u64,
+    /// Causal reads on every node (`wsrep_sync_wait = 1`): a read first waits until its
+    /// node has applied every write committed anywhere before it began, so a read through
+    /// the reader port sees the client's own earlier writes. Off by default: each read
+    /// then costs a round trip through the group (docs/galera.md, "Causal reads").
+    pub causal_reads: bool,
 }
 
 impl ServerSettings {

@@ -43,6 +43,7 @@ pub(crate) struct RawServer {
     pub gcache_size: Option<toml::Value>,
     pub sst_method: Option<String>,
     pub stop_timeout_s: Option<i64>,
+    pub causal_reads: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -142,6 +143,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "gcache_size",
     "sst_method",
     "stop_timeout_s",
+    "causal_reads",
 ];
 pub(crate) const NODE_KEYS: &[&str] = &[
     "name",

@@ -57,6 +57,8 @@ pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
     line("innodb_buffer_pool_size", &server.buffer_pool_size);
     line("innodb_log_file_size", &server.log_file_size);
     line("wsrep_on", &"ON");
+    // 1 = reads (SELECT, SHOW, BEGIN) wait for causality; docs/galera.md, "Causal reads".
+    line("wsrep_sync_wait", &u8::from(server.causal_reads));
     line("wsrep_provider", &GALERA_PROVIDER);
     line("wsrep_cluster_name", &spec.name);
     line("wsrep_cluster_address", &spec.cluster_address());

@@ -285,6 +285,7 @@ impl Checker {
             ),
             sst_method,
             stop_timeout_s,
+            causal_reads: raw.causal_reads.unwrap_or(false),
         }
     }
 

@@ -143,10 +143,62 @@ async fn restart_proxy(cluster: &TestCluster, config: &str) {
     wait_for(cluster, "writer node1", |s| s["writer"] == "node1").await;
 }
 
+/// With `server.causal_reads`, every node has `wsrep_sync_wait = 1`, and each of the
+/// reader sessions (one on each node) sees every row the moment after the writer port
+/// acknowledged it (docs/galera.md, "Causal reads").
+async fn causal_reads_see_the_last_write(
+    cluster: &TestCluster,
+    writer_port: u16,
+    mut readers: Vec<mysql_async::Conn>,
+) {
+    for (index, reader) in readers.iter_mut().enumerate() {
+        let sync_wait: Option<u32> = reader
+            .query_first("SELECT @@global.wsrep_sync_wait")
+            .await
+            .unwrap();
+        assert_eq!(sync_wait, Some(1), "reader session {index}");
+    }
+    let mut writer = cluster.conn_port(writer_port).await.unwrap();
+    writer
+        .query_drop("CREATE DATABASE IF NOT EXISTS causal")
+        .await
+        .unwrap();
+    writer
+        .query_drop("CREATE TABLE causal.t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    for id in 0..300u32 {
+        writer
+            .exec_drop("INSERT INTO causal.t VALUES (?)", (id,))
+            .await
+            .unwrap();
+        let reader = &mut readers[id as usize % 3];
+        let seen: Option<u32> = reader
+            .exec_first("SELECT id FROM causal.t WHERE id = ?", (id,))
+            .await
+            .unwrap();
+        assert_eq!(
+            seen,
+            Some(id),
+            "row {id}, acknowledged before the read began"
+        );
+    }
+    writer.query_drop("DROP DATABASE causal").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_routes_fails_over_and_refuses_clearly() {
     let cluster = TestCluster::with_proxy();
     let (writer_port, reader_port, admin_port) = cluster.proxy_ports.unwrap();
+    // This cluster reads causally (server.causal_reads): checked below, and the rest of
+    // the test (probes, failover) shows that galley's own probes are not held up by it.
+    let config = cluster.path().join("galley.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[server]\n", "[server]\ncausal_reads = true\n", 1),
+    )
+    .unwrap();
     let out = cluster.galley_ok(&["up", "--detach"]);
     assert!(
         out.contains(&format!("writer  127.0.0.1:{writer_port}")),
@@ -328,7 +380,7 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
         readers.push(conn);
     }
     assert_eq!(seen.len(), 3, "readers went to {seen:?}");
-    drop(readers);
+    causal_reads_see_the_last_write(&cluster, writer_port, readers).await;
     // The multi-writer port spreads sessions over every write-healthy node.
     let multi = status["listeners"]["multi_writer"]
         .as_str()

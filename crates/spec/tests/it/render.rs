@@ -40,6 +40,7 @@ fn rsync_node_on_a_shared_host() {
             innodb_buffer_pool_size = 256M
             innodb_log_file_size = 96M
             wsrep_on = ON
+            wsrep_sync_wait = 0
             wsrep_provider = /usr/lib/galera/libgalera_smm.so
             wsrep_cluster_name = local
             wsrep_cluster_address = gcomm://127.0.0.1:4567,127.0.0.1:4577,127.0.0.1:4587
@@ -87,6 +88,7 @@ max_connections = 500
             innodb_buffer_pool_size = 4G
             innodb_log_file_size = 96M
             wsrep_on = ON
+            wsrep_sync_wait = 0
             wsrep_provider = /usr/lib/galera/libgalera_smm.so
             wsrep_cluster_name = prod
             wsrep_cluster_address = gcomm://10.0.0.1:4567,10.0.0.2:4567,10.0.0.3:4567
@@ -156,4 +158,18 @@ fn rendering_is_deterministic() {
         spec::render_node_config(&spec, node),
         spec::render_node_config(&spec, node)
     );
+}
+
+#[test]
+fn causal_reads_make_every_read_wait_for_causality() {
+    let default = parse_valid(LOCAL_CLUSTER).spec;
+    let text = spec::render_node_config(&default, default.node("db1").unwrap());
+    assert!(text.contains("\nwsrep_sync_wait = 0\n"), "{text}");
+
+    let causal = parse_valid(&spread_cluster_with("[server]\ncausal_reads = true\n")).spec;
+    assert!(causal.server.causal_reads);
+    for node in &causal.nodes {
+        let text = spec::render_node_config(&causal, node);
+        assert!(text.contains("\nwsrep_sync_wait = 1\n"), "{text}");
+    }
 }

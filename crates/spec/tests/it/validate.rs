@@ -443,6 +443,20 @@ fn unsafe_flush_setting_is_an_error() {
 }
 
 #[test]
+fn causal_reads_must_be_a_boolean() {
+    check(
+        &spread_cluster_with("[server]\ncausal_reads = \"yes\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - TOML parse error at line 21, column 16
+                   |
+                21 | causal_reads = "yes"
+                   |                ^^^^^
+                invalid type: string "yes", expected a boolean"#]],
+    );
+}
+
+#[test]
 fn flush_zero_only_warns() {
     check(
         &spread_cluster_with("[server]\ninnodb_flush_log_at_trx_commit = 0\n"),
