@@ -153,7 +153,40 @@ pub struct Server {
     /// cluster's evict list is cleared (a non-empty list slows later evictions to
     /// Galera's suspect timeout, as measured here).
     evicted: std::sync::atomic::AtomicBool,
+    /// Whether galley's own schema (the shared writer record) is known to exist: made
+    /// once this node is Synced, then left alone until the agent restarts.
+    schema: std::sync::atomic::AtomicU8,
     sql: Mutex<Option<mysql_async::Conn>>,
+}
+
+/// `Server::schema`: not yet made, being made, made.
+const SCHEMA_TODO: u8 = 0;
+const SCHEMA_MAKING: u8 = 1;
+const SCHEMA_MADE: u8 = 2;
+
+/// galley's own schema in the cluster: the record of the writer that every proxy
+/// follows (crates/proxy/src/decision.rs; ARCHITECTURE.md, "One writer for every
+/// proxy"). The proxies' monitor account may read and change that record only, and read
+/// the Primary component's members. Idempotent: every agent runs it once its node is
+/// Synced, so that a cluster made before the record existed gets it too.
+pub fn galley_schema_sql() -> String {
+    let mut sql = String::from(
+        "CREATE DATABASE IF NOT EXISTS galley;\n\
+         CREATE TABLE IF NOT EXISTS galley.writer (\
+         id TINYINT UNSIGNED NOT NULL PRIMARY KEY, \
+         term BIGINT UNSIGNED NOT NULL, \
+         node VARCHAR(64) NOT NULL, \
+         decided_by VARCHAR(255) NOT NULL, \
+         reason VARCHAR(255) NOT NULL, \
+         decided_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB;\n",
+    );
+    for host in ["%", "localhost"] {
+        sql.push_str(&format!(
+            "GRANT SELECT, INSERT, UPDATE ON galley.writer TO '{MONITOR_USER}'@'{host}';\n\
+             GRANT SELECT ON mysql.wsrep_cluster_members TO '{MONITOR_USER}'@'{host}';\n"
+        ));
+    }
+    sql
 }
 
 impl std::fmt::Debug for Server {
@@ -216,6 +249,7 @@ impl Server {
             process: Mutex::new(ProcessState::Stopped { last_exit: None }),
             recovered: Mutex::new(None),
             evicted: std::sync::atomic::AtomicBool::new(false),
+            schema: std::sync::atomic::AtomicU8::new(SCHEMA_TODO),
             sql: Mutex::new(None),
         });
         if let Some(pid) = server.running_pid_from_file() {
@@ -293,6 +327,20 @@ impl Server {
         };
         let report_synced =
             process.running && wsrep.as_ref().is_some_and(|w| w.write_health().is_ok());
+        if report_synced
+            && self
+                .schema
+                .compare_exchange(
+                    SCHEMA_TODO,
+                    SCHEMA_MAKING,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            let server = Arc::clone(self);
+            tokio::spawn(async move { server.make_galley_schema().await });
+        }
         if report_synced
             && self
                 .evicted
@@ -684,7 +732,26 @@ impl Server {
         }
     }
 
-    /// Runs one statement on a node over TCP as the admin, within 2 s.
+    /// Makes galley's own schema ([`GALLEY_SCHEMA_SQL`]) through this node; on failure
+    /// it is tried again at the next report.
+    async fn make_galley_schema(&self) {
+        let outcome = self.run_as_admin(&self.node, &galley_schema_sql()).await;
+        let next = match outcome {
+            Ok(()) => {
+                tracing::info!("galley's schema (the shared writer record) is in place");
+                SCHEMA_MADE
+            }
+            Err(error) => {
+                tracing::warn!("could not make galley's schema, trying again: {error}");
+                SCHEMA_TODO
+            }
+        };
+        self.schema
+            .store(next, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Runs one statement (or several, separated by `;`) on a node over TCP as the
+    /// admin, within 2 s.
     async fn run_as_admin(&self, peer: &NodeSpec, statement: &str) -> Result<(), String> {
         let options = mysql_async::OptsBuilder::default()
             .ip_or_hostname(peer.address.clone())

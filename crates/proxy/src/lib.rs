@@ -1,5 +1,6 @@
 //! galley proxy: a Galera-aware TCP load balancer. It probes every node itself over the
-//! MySQL protocol, keeps one writer (priority, then `wsrep_local_index`; sticky), balances
+//! MySQL protocol, keeps one writer (priority, then `wsrep_local_index`; sticky; with
+//! several proxies, the one that the cluster's shared writer record names), balances
 //! reads by least connections, sends a MySQL error packet when nothing can serve, and
 //! copies bytes without allocating per packet. It depends on neither the controller nor
 //! the agents: it keeps routing when they are down.
@@ -7,6 +8,8 @@
 mod admin;
 mod bpf;
 pub mod client;
+mod decider;
+pub mod decision;
 pub mod health;
 mod listener;
 mod metrics;
@@ -173,6 +176,14 @@ pub fn start(
         tokio::spawn(probe::run(
             Arc::clone(&proxy),
             index,
+            credentials.monitor_user.clone(),
+            credentials.monitor_password.clone(),
+            shutdown.subscribe(),
+        ));
+    }
+    if proxy.writer_decision == spec::WriterDecision::Shared {
+        tokio::spawn(decider::run(
+            Arc::clone(&proxy),
             credentials.monitor_user.clone(),
             credentials.monitor_password.clone(),
             shutdown.subscribe(),

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub bytes_from_clients: AtomicU64,
     pub bytes_to_clients: AtomicU64,
     pub failovers: AtomicU64,
+    /// Changes this proxy made to the shared writer record (crate::decider).
+    pub record_changes: AtomicU64,
     pub rejected_no_backend: AtomicU64,
     pub rejected_limit: AtomicU64,
     /// Clients refused at `max_connections_per_source`.
@@ -111,6 +113,12 @@ pub fn render(proxy: &Proxy) -> String {
             "counter",
             "Times the writer moved away from a node.",
             &metrics.failovers,
+        ),
+        (
+            "galley_proxy_writer_record_changes_total",
+            "counter",
+            "Times this proxy changed the shared writer record (proxy.writer_decision = \"shared\").",
+            &metrics.record_changes,
         ),
         (
             "galley_proxy_rejected_no_backend_total",

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use spec::ProxySpec;
 use tokio::sync::watch;
 
+use crate::decision::{Record, Seen, Step};
 use crate::health::Hysteresis;
 use crate::metrics::Metrics;
 use crate::splice::KernelSplice;
@@ -195,6 +196,37 @@ pub struct Proxy {
     sources: Mutex<HashMap<IpAddr, u32>>,
     /// The split brain the probes see now, if any.
     split_brain: Mutex<Option<SplitBrain>>,
+    /// `proxy.writer_decision`, fixed at start.
+    pub writer_decision: spec::WriterDecision,
+    /// The shared writer record as this proxy last learned it (crate::decision).
+    agreement: Mutex<Agreement>,
+    /// Wakes the decision task (crate::decider) when a backend's health changed.
+    pub decide_now: tokio::sync::Notify,
+}
+
+/// What this proxy last learned from the shared writer record.
+#[derive(Debug, Default, Clone)]
+struct Agreement {
+    /// The backend the record names, while this proxy follows it.
+    followed: Option<usize>,
+    term: Option<u64>,
+    /// Why this proxy routes no writes, when it does not follow the record.
+    refused: Option<String>,
+    /// Decision rounds that failed in a row; the record is forgotten after `fall`.
+    failures: u32,
+}
+
+/// The shared writer decision as `/status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionStatus {
+    /// "shared" or "local" (`proxy.writer_decision`).
+    pub mode: String,
+    /// The record's term when this proxy last read it.
+    pub term: Option<u64>,
+    /// The node the record names, while this proxy follows it.
+    pub follows: Option<String>,
+    /// Why this proxy routes no writes.
+    pub refused: Option<String>,
 }
 
 /// Who moves a session's bytes once the backend has greeted the client.
@@ -276,6 +308,9 @@ pub struct ProxyStatus {
     /// The split brain the probes see (two cluster histories running as Primary).
     #[serde(default)]
     pub split_brain: Option<String>,
+    /// Whose writer choice this proxy follows, and what it last learned.
+    #[serde(default)]
+    pub writer_decision: Option<DecisionStatus>,
 }
 
 impl Proxy {
@@ -293,6 +328,9 @@ impl Proxy {
             },
             sources: Mutex::new(HashMap::new()),
             split_brain: Mutex::new(None),
+            writer_decision: proxy.writer_decision,
+            agreement: Mutex::new(Agreement::default()),
+            decide_now: tokio::sync::Notify::new(),
         }
     }
 
@@ -596,7 +634,16 @@ impl Proxy {
     }
 
     /// Chooses the writer again; on a change, sessions on the old writer are told to go.
+    /// With the shared decision, the decision task is also woken to look again.
     pub fn recompute_writer(&self) {
+        if self.writer_decision == spec::WriterDecision::Shared {
+            self.decide_now.notify_one();
+        }
+        self.recompute_writer_quietly();
+    }
+
+    /// [`Proxy::recompute_writer`] without waking the decision task (which calls it).
+    fn recompute_writer_quietly(&self) {
         let settings = self.settings();
         let mut writer = self.writer.lock().expect("writer lock");
         // At start-up, wait until every node has been probed once: otherwise the first
@@ -632,7 +679,15 @@ impl Proxy {
                 split_minority: backend.split_minority(),
             })
             .collect();
-        let chosen = choose_writer(&candidates, *writer, settings.failback);
+        let chosen = match self.writer_decision {
+            spec::WriterDecision::Local => choose_writer(&candidates, *writer, settings.failback),
+            // The record's node, while it is eligible here too; the decision task is
+            // woken to replace it when it is not (crate::decision).
+            spec::WriterDecision::Shared => {
+                let followed = self.agreement.lock().expect("agreement lock").followed;
+                followed.filter(|index| candidates[*index].eligible())
+            }
+        };
         if chosen != *writer {
             let old = writer.map(|index| self.backends[index].name.as_str());
             let new = chosen.map(|index| self.backends[index].name.as_str());
@@ -647,6 +702,169 @@ impl Proxy {
                 self.backends[old_index].evict(Role::Writer);
             }
             *writer = chosen;
+        }
+    }
+
+    /// Every backend as the shared decision sees it ([`Seen`] keeps borrowed names, so
+    /// the caller maps these owned values).
+    pub fn seen(&self) -> Vec<(String, bool, bool, bool)> {
+        self.backends
+            .iter()
+            .map(|backend| {
+                let health = backend.health.lock().expect("health lock");
+                // The node answered and its own status forbids writes: a fact about the
+                // node that every proxy reads the same, unlike an unanswered probe.
+                let answered = health.last_status.is_some() && health.last_error.is_none();
+                let refuses = backend.split_minority()
+                    || (answered && !health.write.is_healthy() && health.write_reason.is_some());
+                (
+                    backend.name.clone(),
+                    health.write.is_healthy(),
+                    refuses,
+                    backend.draining(),
+                )
+            })
+            .collect()
+    }
+
+    /// The node this proxy would choose on its own, never `leaving`.
+    pub fn own_choice(&self, leaving: Option<&str>) -> Option<String> {
+        let statuses: Vec<(bool, Option<i64>)> = self
+            .backends
+            .iter()
+            .map(|backend| {
+                let health = backend.health.lock().expect("health lock");
+                (
+                    health.write.is_healthy(),
+                    health.last_status.as_ref().map(|s| s.local_index),
+                )
+            })
+            .collect();
+        let candidates: Vec<Candidate> = self
+            .backends
+            .iter()
+            .zip(&statuses)
+            .map(|(backend, (write_healthy, local_index))| Candidate {
+                name: &backend.name,
+                priority: backend.priority.load(Ordering::Relaxed),
+                local_index: *local_index,
+                write_healthy: *write_healthy && Some(backend.name.as_str()) != leaving,
+                draining: backend.draining(),
+                split_minority: backend.split_minority(),
+            })
+            .collect();
+        choose_writer(&candidates, None, true).map(|index| candidates[index].name.to_owned())
+    }
+
+    /// A backend the decision task may read the record from: write-healthy (Synced, in
+    /// the current Primary view) and not in a split-brain minority; `preferred` first.
+    pub fn decision_source(&self, preferred: Option<usize>) -> Option<usize> {
+        let usable = |index: usize| {
+            let backend = &self.backends[index];
+            backend.write_healthy() && !backend.split_minority()
+        };
+        preferred
+            .filter(|index| usable(*index))
+            .or_else(|| (0..self.backends.len()).find(|index| usable(*index)))
+    }
+
+    /// Decides from a record just read (crate::decision::next_step).
+    pub fn decide(&self, record: Option<&Record>, members: &[String]) -> Step {
+        let seen = self.seen();
+        let seen: Vec<Seen> = seen
+            .iter()
+            .map(|(name, write_healthy, refuses_writes, draining)| Seen {
+                name,
+                write_healthy: *write_healthy,
+                refuses_writes: *refuses_writes,
+                draining: *draining,
+            })
+            .collect();
+        let failback = self.settings().failback;
+        crate::decision::next_step(record, members, &seen, failback, |leaving| {
+            self.own_choice(leaving)
+        })
+    }
+
+    /// The decision task learned the record: follow `node` at `term`, or (None) route
+    /// no writes for `refused`.
+    pub fn learn(&self, term: Option<u64>, node: Option<&str>, refused: Option<String>) {
+        let index = node.and_then(|name| self.backends.iter().position(|b| b.name == name));
+        {
+            let mut agreement = self.agreement.lock().expect("agreement lock");
+            if agreement.term != term || agreement.followed != index {
+                match (node, &refused) {
+                    (Some(node), _) => {
+                        tracing::info!(
+                            term = term.unwrap_or(0),
+                            writer = node,
+                            "following the shared writer record"
+                        )
+                    }
+                    (None, Some(reason)) => tracing::warn!("routing no writes: {reason}"),
+                    (None, None) => {}
+                }
+            }
+            *agreement = Agreement {
+                followed: index,
+                term,
+                refused,
+                failures: 0,
+            };
+        }
+        self.recompute_writer_quietly();
+    }
+
+    /// A decision round failed (`reason`); after `fall` failures in a row this proxy
+    /// no longer knows the decision and routes no writes rather than guess.
+    pub fn decision_failed(&self, reason: String) {
+        let fall = self.settings().fall;
+        let forget = {
+            let mut agreement = self.agreement.lock().expect("agreement lock");
+            agreement.failures += 1;
+            if agreement.failures >= fall && agreement.followed.is_some() {
+                tracing::warn!("routing no writes: cannot read the shared writer record: {reason}");
+                agreement.followed = None;
+                agreement.refused = Some(format!("cannot read the shared writer record: {reason}"));
+                true
+            } else {
+                if agreement.followed.is_none() {
+                    agreement.refused =
+                        Some(format!("cannot read the shared writer record: {reason}"));
+                }
+                false
+            }
+        };
+        if forget {
+            self.recompute_writer_quietly();
+        }
+    }
+
+    /// Whether this proxy routes no writes because of the shared decision: the decision
+    /// task then asks again soon instead of once per probe period.
+    pub fn refusing_writes(&self) -> bool {
+        self.writer_decision == spec::WriterDecision::Shared
+            && self
+                .agreement
+                .lock()
+                .expect("agreement lock")
+                .followed
+                .is_none()
+    }
+
+    fn decision_status(&self) -> DecisionStatus {
+        let agreement = self.agreement.lock().expect("agreement lock").clone();
+        DecisionStatus {
+            mode: match self.writer_decision {
+                spec::WriterDecision::Shared => "shared",
+                spec::WriterDecision::Local => "local",
+            }
+            .to_owned(),
+            term: agreement.term,
+            follows: agreement
+                .followed
+                .map(|index| self.backends[index].name.clone()),
+            refused: agreement.refused,
         }
     }
 
@@ -810,6 +1028,7 @@ impl Proxy {
                 Forwarder::Userspace { reason } => Some(reason.clone()),
             },
             split_brain: self.split_brain(),
+            writer_decision: Some(self.decision_status()),
         }
     }
 }
@@ -835,7 +1054,7 @@ mod tests {
     use crate::test_support::synced;
 
     fn proxy() -> Proxy {
-        let mut text = String::from("[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nrise = 2\nfall = 2\n");
+        let mut text = String::from("[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nrise = 2\nfall = 2\nwriter_decision = \"local\"\n");
         for n in 1..=3 {
             text.push_str(&format!(
                 "[[node]]\nname = \"n{n}\"\naddress = \"127.0.1.{n}\"\ndata_dir = \"/d{n}\"\n"
@@ -902,6 +1121,80 @@ mod tests {
             proxy.on_probe(2, in_view(1, 5, 3));
         }
         assert!(proxy.backends[0].read_healthy());
+    }
+
+    /// The same three nodes with the shared writer decision (the spec's default).
+    fn shared_proxy() -> Proxy {
+        let mut text = String::from("[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nrise = 2\nfall = 2\n");
+        for n in 1..=3 {
+            text.push_str(&format!(
+                "[[node]]\nname = \"n{n}\"\naddress = \"127.0.1.{n}\"\ndata_dir = \"/d{n}\"\n"
+            ));
+        }
+        let spec = spec::parse(std::path::Path::new("galley.toml"), &text)
+            .unwrap()
+            .spec;
+        let proxy_spec = spec.proxy.clone().unwrap();
+        Proxy::new(&spec, &proxy_spec)
+    }
+
+    #[test]
+    fn with_the_shared_decision_the_record_is_followed_and_never_overruled_locally() {
+        let proxy = shared_proxy();
+        assert_eq!(proxy.writer_decision, spec::WriterDecision::Shared);
+        for index in 0..3 {
+            proxy.on_probe(index, synced(index as i64));
+        }
+        // Every node is healthy, but no record has been read: no writer, and the first
+        // decision would record n1, this proxy's own choice.
+        assert_eq!(proxy.writer(), None);
+        assert!(proxy.refusing_writes());
+        let members: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        assert!(matches!(
+            proxy.decide(None, &members),
+            Step::Propose { expected: None, ref node, .. } if node == "n1"
+        ));
+        // The record names n2 (another proxy failed over to it): followed, although n1
+        // is preferred here.
+        proxy.learn(Some(3), Some("n2"), None);
+        assert_eq!(proxy.writer(), Some(1));
+        let record = Record {
+            term: 3,
+            node: "n2".into(),
+        };
+        assert_eq!(
+            proxy.decide(Some(&record), &members),
+            Step::Follow("n2".into())
+        );
+        // n2's probes time out while it is still a member: this proxy stops writing
+        // rather than move to n1 on its own word.
+        for _ in 0..proxy.settings().fall {
+            proxy.on_probe(1, soft());
+        }
+        assert_eq!(proxy.writer(), None);
+        assert!(matches!(
+            proxy.decide(Some(&record), &members),
+            Step::Refuse(_)
+        ));
+        // n2 left the Primary component: replace it, with n1.
+        let without_n2: Vec<String> = ["n1", "n3"].map(String::from).to_vec();
+        assert!(matches!(
+            proxy.decide(Some(&record), &without_n2),
+            Step::Propose { expected: Some(3), ref node, .. } if node == "n1"
+        ));
+        // Rounds that fail `fall` times in a row forget the record.
+        proxy.learn(Some(4), Some("n1"), None);
+        assert_eq!(proxy.writer(), Some(0));
+        proxy.decision_failed("timed out".into());
+        assert_eq!(proxy.writer(), Some(0));
+        proxy.decision_failed("timed out".into());
+        assert_eq!(proxy.writer(), None);
+        let status = proxy.status().writer_decision.unwrap();
+        assert_eq!(status.mode, "shared");
+        assert!(status
+            .refused
+            .unwrap()
+            .contains("cannot read the shared writer record"));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub async fn backend(ip: &str, behaviour: Backend) -> SocketAddr {
 /// `[proxy]` section, every backend probed Synced once.
 pub fn proxy(backends: &[SocketAddr], settings: &str) -> Proxy {
     let mut text = format!(
-        "[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nwriter_grace_ms = 0\n{settings}\n"
+        "[cluster]\nname = \"t\"\nsecrets_file = \"/tmp/s.toml\"\n[proxy]\nwriter_grace_ms = 0\nwriter_decision = \"local\"\n{settings}\n"
     );
     for (n, backend) in backends.iter().enumerate() {
         text.push_str(&format!(

@@ -16,7 +16,7 @@ pub struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
-    fn eligible(&self) -> bool {
+    pub fn eligible(&self) -> bool {
         self.write_healthy && !self.draining && !self.split_minority
     }
 

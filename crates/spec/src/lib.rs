@@ -259,6 +259,9 @@ pub struct ProxySpec {
     pub max_connections_per_source: u32,
     /// Who moves a session's bytes once the backend has greeted the client.
     pub forwarding: Forwarding,
+    /// How the writer is chosen: one record in the cluster that every proxy follows
+    /// (the default), or this proxy's own choice (one proxy only).
+    pub writer_decision: WriterDecision,
 }
 
 impl ProxySpec {
@@ -266,6 +269,29 @@ impl ProxySpec {
     /// reach the admin endpoint.
     pub fn admin_endpoint(&self) -> String {
         host_port(&self.admin_address, self.admin_port)
+    }
+}
+
+/// `proxy.writer_decision`: whose choice of the writer a proxy follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterDecision {
+    /// The record `galley.writer` in the cluster, changed by compare-and-set in the
+    /// Primary component, so that every proxy of the cluster sends writes to one node
+    /// (ARCHITECTURE.md, "One writer for every proxy").
+    Shared,
+    /// The proxy's own choice from its probes: only sound with a single proxy.
+    Local,
+}
+
+impl WriterDecision {
+    pub const ALLOWED: &'static str = "shared (default), local";
+
+    pub fn parse(text: &str) -> Option<WriterDecision> {
+        match text {
+            "shared" => Some(WriterDecision::Shared),
+            "local" => Some(WriterDecision::Local),
+            _ => None,
+        }
     }
 }
 

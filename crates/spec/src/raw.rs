@@ -88,6 +88,7 @@ pub(crate) struct RawProxy {
     pub max_connections: Option<i64>,
     pub max_connections_per_source: Option<i64>,
     pub forwarding: Option<String>,
+    pub writer_decision: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -183,6 +184,7 @@ pub(crate) const PROXY_KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_source",
     "forwarding",
+    "writer_decision",
 ];
 pub(crate) const CONTROLLER_KEYS: &[&str] = &[
     "address",

@@ -669,6 +669,19 @@ impl Checker {
                     crate::Forwarding::Auto
                 }),
             },
+            writer_decision: match raw.writer_decision.as_deref() {
+                None => crate::WriterDecision::Shared,
+                Some(text) => crate::WriterDecision::parse(text).unwrap_or_else(|| {
+                    self.problem(
+                        "proxy.writer_decision",
+                        format!(
+                            "`{text}` is not a writer decision; allowed: {}",
+                            crate::WriterDecision::ALLOWED
+                        ),
+                    );
+                    crate::WriterDecision::Shared
+                }),
+            },
         }
     }
 
