@@ -113,6 +113,9 @@ async fn set_drain(
     match state.proxy.set_draining(node, draining) {
         Ok(()) => {
             tracing::info!(node, draining, "drain changed");
+            if draining {
+                writer_moved_off(&state.proxy, node).await;
+            }
             Json(state.proxy.status()).into_response()
         }
         Err(message) => (
@@ -120,6 +123,26 @@ async fn set_drain(
             Json(serde_json::json!({"error": message})),
         )
             .into_response(),
+    }
+}
+
+/// With the shared writer decision, the writer moves off a drained node once the
+/// decision task changed the record: the answer waits for it (at most two probe
+/// timeouts), so that a drain's caller sees the new writer, as with a local decision.
+async fn writer_moved_off(proxy: &Proxy, node: &str) {
+    if proxy.writer_decision != spec::WriterDecision::Shared {
+        return;
+    }
+    let patience = std::time::Duration::from_millis(2 * proxy.settings().probe_timeout_ms);
+    let deadline = tokio::time::Instant::now() + patience;
+    while tokio::time::Instant::now() < deadline {
+        let moved = proxy
+            .writer()
+            .is_some_and(|index| proxy.backends[index].name != node);
+        if moved {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 

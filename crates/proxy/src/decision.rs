@@ -1,7 +1,6 @@
 //! The shared writer decision: one record in the cluster itself, `galley.writer`, that
 //! every proxy of the cluster follows, changed only by compare-and-set inside the
-//! Primary component (ARCHITECTURE.md, "One writer for every proxy"; docs/galera.md,
-//! "The shared writer record").
+//! Primary component (ARCHITECTURE.md, "One writer for every proxy").
 //!
 //! Each proxy reads the record on every probe round from a node in the Primary
 //! component and routes writes to the node it names. It proposes another node (an

@@ -974,6 +974,21 @@ impl Proxy {
                 .map(|split| format!("; {split}; no writes go to a side that may be abandoned")),
             Role::Reader => None,
         };
+        if role == Role::Writer && self.refusing_writes() {
+            let refused = self
+                .agreement
+                .lock()
+                .expect("agreement lock")
+                .refused
+                .clone();
+            if let Some(refused) = refused {
+                return format!(
+                    "galley proxy: no Galera node can take writes through this proxy now: {refused} ({}){}",
+                    reasons.join("; "),
+                    split.unwrap_or_default()
+                );
+            }
+        }
         format!(
             "galley proxy: no Galera node can {what} now ({}){}",
             reasons.join("; "),

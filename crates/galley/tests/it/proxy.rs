@@ -186,6 +186,87 @@ async fn causal_reads_see_the_last_write(
     writer.query_drop("DROP DATABASE causal").await.unwrap();
 }
 
+/// The writer is node2 (moved there by a drain, and sticky), although node1 is
+/// preferred. A second proxy started now with its own choice (`writer_decision =
+/// "local"`) would send writes to node1: two writers. With the shared record (the
+/// default) it follows node2, the record in the cluster says so, and so does its status.
+async fn second_proxies_follow_the_shared_record(cluster: &TestCluster, config: &str) {
+    let (writer_port, reader_port, admin_port) = cluster.proxy_ports.unwrap();
+    let multi_port = config
+        .lines()
+        .find_map(|line| line.strip_prefix("multi_writer_port = "))
+        .unwrap()
+        .to_owned();
+    let mut record = cluster.conn(1).await;
+    let recorded: Option<(u64, String)> = record
+        .query_first("SELECT term, node FROM galley.writer WHERE id = 1")
+        .await
+        .unwrap();
+    let (term, node) = recorded.expect("the first proxy recorded a writer");
+    assert_eq!(node, "node2");
+    assert!(
+        term >= 2,
+        "recorded at start, then moved by the drain: term {term}"
+    );
+    for (mode, expected) in [("local", "node1"), ("shared", "node2")] {
+        let ports = testkit::free_ports(4);
+        let text = config
+            .replace(
+                &format!("writer_port = {writer_port}\n"),
+                &format!("writer_port = {}\n", ports[0]),
+            )
+            .replace(
+                &format!("reader_port = {reader_port}\n"),
+                &format!("reader_port = {}\n", ports[1]),
+            )
+            .replace(
+                &format!("admin_port = {admin_port}\n"),
+                &format!("admin_port = {}\n", ports[2]),
+            )
+            .replace(
+                &format!("multi_writer_port = {multi_port}\n"),
+                &format!("multi_writer_port = {}\n", ports[3]),
+            )
+            .replace(
+                "writer_grace_ms = 0\n",
+                &format!("writer_grace_ms = 0\nwriter_decision = \"{mode}\"\n"),
+            );
+        let path = cluster
+            .path()
+            .join(format!("galley-second-proxy-{mode}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let mut second = std::process::Command::new(crate::support::GALLEY)
+            .args(["proxy", "--config", path.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut status = Value::Null;
+        for _ in 0..200 {
+            if let Ok(response) =
+                reqwest::get(format!("http://127.0.0.1:{}/status", ports[2])).await
+            {
+                status = response.json().await.unwrap();
+                if !status["writer"].is_null() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = second.kill();
+        second.wait().unwrap();
+        assert_eq!(
+            status["writer"], expected,
+            "second proxy, {mode}: {status:#}"
+        );
+        assert_eq!(status["writer_decision"]["mode"], mode, "{status:#}");
+    }
+    assert_eq!(
+        cluster.proxy_status().await["writer_decision"]["follows"],
+        "node2"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_routes_fails_over_and_refuses_clearly() {
     let cluster = TestCluster::with_proxy();
@@ -495,6 +576,7 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
         "node2",
         "no fail-back after undrain"
     );
+    second_proxies_follow_the_shared_record(&cluster, &original).await;
 
     // kill -9 the writer: new sessions go to the next node at once.
     let mut on_dead_writer = cluster.conn_port(writer_port).await.unwrap();
