@@ -82,6 +82,37 @@ enum Attempt {
     ClientGone,
 }
 
+/// A backend for a new session of `role`. With the shared writer decision, a writer
+/// session that finds no writer waits for one, at most `patience` (the connect
+/// timeout): between the moment the old writer is out (drained, dead) and the moment
+/// the record names the next one, a few milliseconds pass in which no node may take
+/// writes, and a client should see a slower connect there, not an error.
+async fn pick_or_wait(
+    proxy: &Proxy,
+    role: Role,
+    tried: &[usize],
+    patience: Duration,
+) -> Result<usize, String> {
+    let first = proxy.pick(role, tried);
+    if first.is_ok()
+        || role != Role::Writer
+        || !tried.is_empty()
+        || proxy.writer_decision != spec::WriterDecision::Shared
+    {
+        return first;
+    }
+    let deadline = Instant::now() + patience;
+    let mut last = first;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        last = proxy.pick(role, tried);
+        if last.is_ok() {
+            break;
+        }
+    }
+    last
+}
+
 async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream, peer: SocketAddr) {
     let _ = client.set_nodelay(true);
     proxy.metrics.count_connection(role);
@@ -127,7 +158,7 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream, peer: Soc
     let mut tried = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let (index, mut backend, greeting) = loop {
-        let index = match proxy.pick(role, &tried) {
+        let index = match pick_or_wait(&proxy, role, &tried, connect_timeout).await {
             Ok(index) => index,
             Err(reason) => {
                 let writes = matches!(role, Role::Writer | Role::MultiWriter);

@@ -770,6 +770,15 @@ impl Proxy {
 
     /// Decides from a record just read (crate::decision::next_step).
     pub fn decide(&self, record: Option<&Record>, members: &[String]) -> Step {
+        // As with a local choice: until every node has been probed once, the first node
+        // to answer would be chosen, and proxies would record different first writers.
+        let all_known = self
+            .backends
+            .iter()
+            .all(|backend| backend.health.lock().expect("health lock").write.is_known());
+        if !all_known {
+            return Step::Refuse("waiting for the first probe of every node".to_owned());
+        }
         let seen = self.seen();
         let seen: Vec<Seen> = seen
             .iter()
@@ -1157,6 +1166,15 @@ mod tests {
     fn with_the_shared_decision_the_record_is_followed_and_never_overruled_locally() {
         let proxy = shared_proxy();
         assert_eq!(proxy.writer_decision, spec::WriterDecision::Shared);
+        let members: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        // n1, the preferred node, has not answered its first probe yet: no proposal,
+        // or the first record would name whichever node answered first.
+        proxy.on_probe(1, synced(1));
+        proxy.on_probe(2, synced(2));
+        assert_eq!(
+            proxy.decide(None, &members),
+            Step::Refuse("waiting for the first probe of every node".into())
+        );
         for index in 0..3 {
             proxy.on_probe(index, synced(index as i64));
         }
@@ -1164,7 +1182,6 @@ mod tests {
         // decision would record n1, this proxy's own choice.
         assert_eq!(proxy.writer(), None);
         assert!(proxy.refusing_writes());
-        let members: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
         assert!(matches!(
             proxy.decide(None, &members),
             Step::Propose { expected: None, ref node, .. } if node == "n1"
