@@ -111,6 +111,9 @@ pub struct ProxyRow {
     pub writer: Option<String>,
     /// Who moves sessions' bytes: "kernel" or "userspace" (with the reason).
     pub forwarding: Option<String>,
+    /// Whose writer choice the proxy follows: the shared record (with its term) or its
+    /// own, and why it refuses writes when it does.
+    pub writer_decision: Option<String>,
     pub problem: Option<String>,
     pub status: Option<serde_json::Value>,
 }
@@ -139,9 +142,27 @@ pub async fn collect_proxy(cluster: &Cluster) -> Option<ProxyRow> {
             Some(note) => format!("{} ({note})", s.forwarding),
             None => s.forwarding.clone(),
         }),
+        writer_decision: status
+            .as_ref()
+            .and_then(|s| s.writer_decision.as_ref())
+            .map(describe_decision),
         problem,
         status: status.and_then(|s| serde_json::to_value(s).ok()),
     })
+}
+
+fn describe_decision(decision: &proxy::state::DecisionStatus) -> String {
+    if decision.mode != "shared" {
+        return "its own choice (proxy.writer_decision = \"local\")".to_owned();
+    }
+    let term = decision
+        .term
+        .map_or_else(String::new, |term| format!(", term {term}"));
+    match (&decision.follows, &decision.refused) {
+        (Some(node), _) => format!("the shared record{term}: {node}"),
+        (None, Some(reason)) => format!("the shared record{term}; no writes: {reason}"),
+        (None, None) => format!("the shared record{term}: not read yet"),
+    }
 }
 
 pub fn print_proxy(row: &ProxyRow) {
@@ -155,6 +176,9 @@ pub fn print_proxy(row: &ProxyRow) {
         );
         if let Some(forwarding) = &row.forwarding {
             println!("  forwarding: {forwarding}");
+        }
+        if let Some(decision) = &row.writer_decision {
+            println!("  writer decision: {decision}");
         }
     } else {
         println!(

@@ -265,6 +265,13 @@ async fn second_proxies_follow_the_shared_record(cluster: &TestCluster, config: 
         cluster.proxy_status().await["writer_decision"]["follows"],
         "node2"
     );
+    let out = cluster.galley_ok(&["status"]);
+    assert!(
+        out.contains(&format!(
+            "writer decision: the shared record, term {term}: node2"
+        )),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
