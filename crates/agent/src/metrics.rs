@@ -64,8 +64,9 @@ const EVS_REPL_LATENCY: [&str; 5] = [
     "mysql_galera_evs_repl_latency_sample_size",
 ];
 
-/// Whether a variable may never be exported, whatever its value: anything named like a
-/// credential. Only numeric values are exported at all, but a password may be digits.
+/// Whether a server setting (SHOW GLOBAL VARIABLES) may never be exported, whatever its
+/// value: anything named like a credential. Only numeric values are exported at all,
+/// but a password may be digits.
 pub fn is_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     if ["password", "passwd", "secret", "auth", "credential", "token"]
@@ -209,11 +210,10 @@ pub fn render(scrape: Option<&Scrape>) -> String {
 
 fn add_status(families: &mut Families, status: &[(String, String)]) {
     let mut text: BTreeMap<String, &str> = BTreeMap::new();
+    // Status variables are counters and states, never a credential: all are exported
+    // (`Handler_read_key` and `Com_show_authors` are not secrets).
     for (name, value) in status {
         let key = name_part(name);
-        if is_secret(&key) {
-            continue;
-        }
         let Some(number) = parse_value(value) else {
             if matches!(
                 key.as_str(),
@@ -240,24 +240,33 @@ fn add_status(families: &mut Families, status: &[(String, String)]) {
                 number,
             ),
             Some(("", label, state)) => {
-                // InnoDB buffer pool pages: the four states are a gauge, the rest
-                // (flushed, ...) counts changes.
-                let (family, kind, help) = if matches!(state, "data" | "dirty" | "free" | "misc")
-                {
-                    (
+                // InnoDB buffer pool pages, as mysqld_exporter 0.14 splits them: pages by
+                // state (a gauge), dirty pages on their own, the total left out, and the
+                // rest (flushed, ...) counts changes.
+                match state {
+                    "data" | "free" | "misc" | "old" => families.add(
                         "mysql_global_status_buffer_pool_pages",
                         "gauge",
                         "Innodb buffer pool pages by state.",
-                    )
-                } else {
-                    (
+                        labels(&[(label, state)]),
+                        number,
+                    ),
+                    "dirty" => families.add(
+                        "mysql_global_status_buffer_pool_dirty_pages",
+                        "gauge",
+                        "Innodb buffer pool dirty pages.",
+                        String::new(),
+                        number,
+                    ),
+                    "total" => {}
+                    _ => families.add(
                         "mysql_global_status_buffer_pool_page_changes_total",
                         "counter",
                         "Innodb buffer pool page state changes.",
-                    )
-                };
-                let label = if kind == "gauge" { label } else { "operation" };
-                families.add(family, kind, help, labels(&[(label, state)]), number);
+                        labels(&[("operation", state)]),
+                        number,
+                    ),
+                }
             }
             Some((family, label, rest)) => families.add(
                 family,
@@ -529,7 +538,7 @@ mod tests {
     #[test]
     fn variables_numeric_only_and_never_a_secret() {
         let page = page(
-            &[("Rsa_public_key", "123")],
+            &[("Handler_read_key", "123")],
             &[
                 ("max_connections", "151"),
                 ("key_buffer_size", "134217728"),
@@ -553,7 +562,8 @@ mod tests {
         assert!(page.contains("mysql_galera_variables_info{wsrep_cluster_name=\"galley\"} 1\n"));
         assert!(page.contains("mysql_galera_gcache_size_bytes 134217728\n"));
         assert!(page.contains("version=\"10.11.6-MariaDB-0+deb12u1\""));
-        for absent in ["auth", "ssl_key", "encryption_keys", "rsa", "datadir"] {
+        assert!(page.contains("mysql_global_status_handlers_total{handler=\"read_key\"} 123\n"));
+        for absent in ["auth", "ssl_key", "encryption_keys", "datadir"] {
             assert!(!page.contains(absent), "{absent} exported:\n{page}");
         }
     }
