@@ -36,6 +36,15 @@ fn names(page: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The families a page declares (`# TYPE name kind`), with or without samples now.
+fn families(page: &str) -> BTreeSet<String> {
+    page.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
 async fn get(url: &str) -> reqwest::Response {
     reqwest::get(url).await.unwrap()
 }
@@ -321,6 +330,63 @@ async fn metrics_scraped_by_a_real_prometheus_match_the_nodes_status() {
         "names: agent {} ({wsrep} wsrep), mysqld_exporter {} of the same collectors",
         agent_names.len(),
         exporter_names.len()
+    );
+
+    // The Grafana dashboard: valid by Grafana's schema (tests/grafana/check.mjs), and
+    // every metric it queries is on one of galley's live pages.
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let grafana = repository.join("tests/grafana");
+    assert!(
+        grafana.join("node_modules/@grafana/schema").is_dir(),
+        "run `npm ci` in {} first (scripts/test.sh does)",
+        grafana.display()
+    );
+    let queried_file = root.join("dashboard-metrics.txt");
+    let check = Command::new("node")
+        .arg(grafana.join("check.mjs"))
+        .env("GALLEY_DASHBOARD_METRICS", &queried_file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "the dashboard check failed:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let client = reqwest::Client::new();
+    let controller_page = client
+        .get(format!("http://127.0.0.1:{controller_port}/api/v1/metrics"))
+        .bearer_auth(&cluster.secrets().cluster_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let proxy_page = get(&format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut exported = BTreeSet::new();
+    for page in [&agent_page, &controller_page, &proxy_page] {
+        exported.extend(names(page));
+        exported.extend(families(page));
+    }
+    let queried = std::fs::read_to_string(&queried_file).unwrap();
+    let unknown: Vec<&str> = queried
+        .lines()
+        .filter(|name| !exported.contains(*name))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard queries metrics galley does not export: {unknown:?}"
+    );
+    eprintln!(
+        "series: agent node1 {}, controller {}, proxy {}",
+        agent_page.lines().filter(|l| !l.starts_with('#')).count(),
+        controller_page.lines().filter(|l| !l.starts_with('#')).count(),
+        proxy_page.lines().filter(|l| !l.starts_with('#')).count()
     );
 
     // The daemons' logs are JSON lines with the stable fields.
