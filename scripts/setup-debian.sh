@@ -13,6 +13,9 @@ command -v npm >/dev/null || packages+=(npm)
 # The deployment test bed (tests/netns/bed.sh): network namespaces, one sshd per host,
 # sudo, the OpenSSH client galley deploy runs, and socat to hold a port.
 packages+=(iproute2 openssh-server openssh-client sudo socat)
+# The metrics test: a real Prometheus server scraping galley, and the real mysqld_exporter
+# whose metric names the agent's /metrics must cover.
+packages+=(prometheus prometheus-mysqld-exporter)
 # capsh, for the proxy test that drops CAP_BPF to check the userspace fallback.
 packages+=(libcap2-bin)
 

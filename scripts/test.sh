@@ -17,6 +17,9 @@ done
 # The console's browser test (crates/galley/tests/it/console.rs) runs Node with
 # playwright-core from tests/browser; the lock file pins it, the npm cache keeps it offline.
 (cd tests/browser && npm ci --no-audit --no-fund --prefer-offline)
+# The Grafana dashboard (deploy/grafana/galley.json) against Grafana's dashboard types
+# (@grafana/schema, checked by the TypeScript compiler); the metrics test runs it too.
+(cd tests/grafana && npm ci --no-audit --no-fund --prefer-offline && node check.mjs)
 cargo test --workspace
 # The fuzz targets (fuzz/): replay each committed corpus and fuzz each briefly; the long
 # runs are bench/fuzz-long.sh (BENCHMARKS.md).

@@ -6,6 +6,7 @@ pub mod api;
 mod client;
 pub mod clustercheck;
 mod files;
+pub mod metrics;
 pub mod ports;
 pub mod secrets;
 mod server;

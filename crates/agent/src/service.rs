@@ -2,6 +2,9 @@
 //! token; `/clustercheck` answers without one, 200 when the node may take writes and 503
 //! otherwise, so that an existing HAProxy can use it as an HTTP check. It answers from
 //! the agent's last report ([`crate::clustercheck`]), so it never waits for SQL.
+//! `/metrics` (Prometheus text, [`crate::metrics`]) answers without one too: it holds
+//! the server's status counters and numeric settings, never a credential, and reads
+//! them on its own connection, cached for a second.
 //!
 //! Served through `httpd` with [`httpd::Limits::agent_api`]: header and idle timeouts,
 //! connection caps and a body limit, so that unauthenticated clients (idle sockets, a
@@ -23,6 +26,7 @@ use crate::api::{
     StopResponse, WipeRequest, WipeResponse,
 };
 use crate::clustercheck::{ClusterCheck, Probing};
+use crate::metrics::Exporter;
 use crate::server::{Server, ServerError};
 
 #[derive(Debug, Clone)]
@@ -30,6 +34,7 @@ struct AppState {
     server: Arc<Server>,
     shutdown: Arc<Notify>,
     clustercheck: Arc<ClusterCheck>,
+    exporter: Arc<Exporter>,
 }
 
 /// Serves the agent API on `listener` until `shutdown` resolves or a caller asks the
@@ -60,6 +65,7 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     let exit_requested = Arc::new(Notify::new());
     let state = AppState {
+        exporter: Arc::new(Exporter::new(Arc::clone(&server))),
         server,
         shutdown: Arc::clone(&exit_requested),
         clustercheck,
@@ -76,6 +82,7 @@ pub async fn serve_with(
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     let app = Router::new()
         .route("/clustercheck", get(check_cluster))
+        .route("/metrics", get(metrics))
         .merge(api)
         .with_state(state);
     httpd::Server::new("agent API", limits)
@@ -135,6 +142,18 @@ async fn status(State(state): State<AppState>) -> Json<NodeReport> {
 
 async fn check_cluster(State(state): State<AppState>) -> Response {
     state.clustercheck.answer().into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let page = state.exporter.page().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        page.to_string(),
+    )
+        .into_response()
 }
 
 async fn init(State(state): State<AppState>) -> Result<Json<InitResponse>, ServerError> {

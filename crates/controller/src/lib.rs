@@ -19,6 +19,7 @@ mod alerts;
 pub mod api;
 pub mod console;
 pub mod lease;
+pub mod metrics;
 mod rates;
 mod record;
 pub mod sql_observe;
@@ -131,13 +132,19 @@ pub struct LastObservation {
     pub nodes: Vec<(NodeSpec, Option<NodeReport>)>,
 }
 
-/// A handle on the controller's latest observation, shared with the API.
+/// A handle on the controller's latest observation and its counters
+/// ([`metrics::Counters`]), shared with the API.
 #[derive(Debug, Clone, Default)]
 pub struct Observations {
     latest: Arc<RwLock<Option<Arc<LastObservation>>>>,
+    counters: Arc<metrics::Counters>,
 }
 
 impl Observations {
+    pub fn counters(&self) -> &metrics::Counters {
+        &self.counters
+    }
+
     pub fn latest(&self) -> Option<Arc<LastObservation>> {
         self.latest.read().expect("observation lock").clone()
     }
@@ -268,6 +275,7 @@ impl Controller {
             round.await
         };
         let round = round.map_err(|error| anyhow::anyhow!(error))?;
+        self.observations.counters().tick();
         if now - state.last_prune_ms > 3_600_000 {
             state.last_prune_ms = now;
             let older_than = now - self.settings.retention_hours as i64 * 3_600_000;

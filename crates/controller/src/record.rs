@@ -64,6 +64,15 @@ impl Journal<'_> {
             node: node.map(str::to_owned),
             message: message.clone(),
         };
+        let severity_name = match severity {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        };
+        self.controller
+            .observations
+            .counters()
+            .event(kind, severity_name);
         if let Err(error) = self.controller.store().record_event(&event) {
             tracing::error!("cannot record an event: {error}");
         }
@@ -80,6 +89,10 @@ impl Journal<'_> {
     }
 
     fn decision(&self, decision: NewDecision) {
+        self.controller
+            .observations
+            .counters()
+            .decision(&decision.rule, &decision.outcome);
         if let Err(error) = self.controller.store().record_decision(&decision) {
             tracing::error!("cannot record a decision: {error}");
         }
@@ -537,6 +550,13 @@ impl Recorder for Journal<'_> {
         observation: &Observation,
         now: i64,
     ) {
+        let verb = step.action.key();
+        let verb = verb.split(' ').next().unwrap_or_default();
+        self.controller.observations.counters().step(
+            verb,
+            &format!("{:?}", step.rule),
+            result.is_ok(),
+        );
         let outcome = match result {
             Ok(done) => format!("done: {done}"),
             Err(error) => format!("failed: {error}"),

@@ -55,6 +55,17 @@ impl WsrepState {
             other => WsrepState::Other(other),
         }
     }
+
+    /// The `wsrep_local_state` number (the inverse of [`WsrepState::from_code`]).
+    pub fn code(self) -> i64 {
+        match self {
+            WsrepState::Joiner => 1,
+            WsrepState::DonorDesynced => 2,
+            WsrepState::Joined => 3,
+            WsrepState::Synced => 4,
+            WsrepState::Other(code) => code,
+        }
+    }
 }
 
 impl fmt::Display for WsrepState {

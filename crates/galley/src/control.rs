@@ -96,9 +96,13 @@ pub fn set_admin_password(config: &Path, dir: &Path) -> anyhow::Result<ExitCode>
 
 /// `galley controller`: observe, record, plan and heal until SIGINT or SIGTERM, and
 /// serve the REST API and console on `[controller] address:port` beside it.
-pub async fn run_controller(config: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run_controller(
+    config: &Path,
+    dir: &Path,
+    logging: &crate::daemons::Logging,
+) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{signal, SignalKind};
-    crate::daemons::init_logging();
+    crate::daemons::init_logging(logging.log_format);
     let location = Location::new(dir.to_path_buf(), Some(config.to_path_buf()));
     let cluster = Cluster::load(&location, false)?;
     let settings = settings(&cluster);

@@ -147,6 +147,8 @@ enum Command {
         /// Set the console's `admin` password to the line read from stdin, and exit.
         #[arg(long)]
         set_admin_password: bool,
+        #[command(flatten)]
+        logging: daemons::Logging,
     },
     /// Move sessions and the writer off a node for maintenance (through the proxy).
     Drain {
@@ -204,6 +206,8 @@ enum Command {
         /// avoids cross-thread wake-ups (see BENCHMARKS.md for the measured choice).
         #[arg(long, default_value_t = 1, env = "GALLEY_PROXY_THREADS")]
         threads: usize,
+        #[command(flatten)]
+        logging: daemons::Logging,
     },
     /// Run the node agent for one node of a galley.toml (normally started for you).
     ///
@@ -216,6 +220,8 @@ enum Command {
         /// Which node of the spec this agent owns.
         #[arg(long)]
         node: String,
+        #[command(flatten)]
+        logging: daemons::Logging,
     },
     /// Databases, through the controller's API: list, create, drop.
     Db(manage_cli::DbArgs),
@@ -341,8 +347,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => status::run(&target.into(), json, watch, interval).await,
         Command::Start { node, target } => cluster::start_node(&target.into(), &node).await,
         Command::Stop { node, target } => cluster::stop_node(&target.into(), &node).await,
-        Command::Agent { config, node } => daemons::run_agent(&config, &node).await,
-        Command::Proxy { config, .. } => daemons::run_proxy(&config).await,
+        Command::Agent {
+            config,
+            node,
+            logging,
+        } => daemons::run_agent(&config, &node, &logging).await,
+        Command::Proxy {
+            config, logging, ..
+        } => daemons::run_proxy(&config, &logging).await,
         Command::Recover {
             target,
             yes,
@@ -360,8 +372,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             dir,
             set_admin_password: true,
+            ..
         } => control::set_admin_password(&config, &dir),
-        Command::Controller { config, dir, .. } => control::run_controller(&config, &dir).await,
+        Command::Controller {
+            config,
+            dir,
+            logging,
+            ..
+        } => control::run_controller(&config, &dir, &logging).await,
         Command::Drain { node, target } => cluster::drain(&target.into(), &node, true).await,
         Command::Undrain { node, target } => cluster::drain(&target.into(), &node, false).await,
         Command::Generate {

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub failovers: AtomicU64,
     /// Changes this proxy made to the shared writer record (crate::decider).
     pub record_changes: AtomicU64,
+    /// Every change of the writer, the first choice and a change to none included.
+    pub writer_changes: AtomicU64,
     pub rejected_no_backend: AtomicU64,
     pub rejected_limit: AtomicU64,
     /// Clients refused at `max_connections_per_source`.
@@ -121,6 +123,12 @@ pub fn render(proxy: &Proxy) -> String {
             &metrics.record_changes,
         ),
         (
+            "galley_proxy_writer_changes_total",
+            "counter",
+            "Times the writer changed: chosen, moved, or lost (no node could take writes).",
+            &metrics.writer_changes,
+        ),
+        (
             "galley_proxy_rejected_no_backend_total",
             "counter",
             "Clients refused because no node could serve them.",
@@ -176,7 +184,7 @@ pub fn render(proxy: &Proxy) -> String {
     writeln!(out, "{name} {}", u64::from(proxy.split_brain_active())).expect("String write");
     // Each per-node family reads its value from the backend and whether it is the writer.
     type BackendValue = fn(&Backend, bool) -> u64;
-    let per_backend: [(&str, &str, &str, BackendValue); 6] = [
+    let per_backend: [(&str, &str, &str, BackendValue); 7] = [
         (
             "galley_proxy_backend_active_connections",
             "gauge",
@@ -206,6 +214,12 @@ pub fn render(proxy: &Proxy) -> String {
             "gauge",
             "1 when the node is on the minority side of a split brain (no writes).",
             |b, _| u64::from(b.split_minority()),
+        ),
+        (
+            "galley_proxy_backend_stale_view",
+            "gauge",
+            "1 when the node's last status was in a stale view (a lower wsrep_cluster_conf_id than another Primary node's): out of service until a fresh view.",
+            |b, _| u64::from(b.stale_view()),
         ),
         (
             "galley_proxy_backend_writer",

@@ -116,6 +116,9 @@ pub struct Backend {
     /// In the minority (or on either side, without a majority) of a split brain: no
     /// writes, whatever its own status says (rule 9 of docs/safety-rules.md).
     split_minority: AtomicBool,
+    /// Its last status was in a stale view (`galera::stale_views`): out of service until
+    /// a fresh status says otherwise. Exported as `galley_proxy_backend_stale_view`.
+    stale_view: AtomicBool,
 }
 
 impl Backend {
@@ -132,7 +135,13 @@ impl Backend {
             connect_errors: AtomicU64::new(0),
             health_changes: AtomicU64::new(0),
             split_minority: AtomicBool::new(false),
+            stale_view: AtomicBool::new(false),
         }
+    }
+
+    /// Whether its last probe answered from a stale view.
+    pub fn stale_view(&self) -> bool {
+        self.stale_view.load(Ordering::Relaxed)
     }
 
     pub fn write_healthy(&self) -> bool {
@@ -492,7 +501,9 @@ impl Proxy {
                     self.metrics.observe_probe_latency(latency_ms);
                     health.probe_latency_ms = Some(latency_ms);
                     health.last_error = None;
-                    if let Some(stale) = stale_view(&backend.name, &status, &others) {
+                    let stale = stale_view(&backend.name, &status, &others);
+                    backend.stale_view.store(stale.is_some(), Ordering::Relaxed);
+                    if let Some(stale) = stale {
                         // Its own word is stale (frozen, then resumed): out at once, for
                         // writes and reads; it comes back like any node, after `rise`.
                         health.write_reason = Some(stale.clone());
@@ -519,6 +530,7 @@ impl Proxy {
                     }
                 }
                 ProbeOutcome::HardFailure(reason) => {
+                    backend.stale_view.store(false, Ordering::Relaxed);
                     health.write_reason = Some(reason.clone());
                     health.read_reason = Some(reason.clone());
                     health.last_error = Some(reason);
@@ -697,6 +709,7 @@ impl Proxy {
                 (Some(old), None) => tracing::error!(from = old, "no node can take writes"),
                 (None, None) => {}
             }
+            self.metrics.writer_changes.fetch_add(1, Ordering::Relaxed);
             if let Some(old_index) = *writer {
                 self.metrics.failovers.fetch_add(1, Ordering::Relaxed);
                 self.backends[old_index].evict(Role::Writer);
@@ -1134,6 +1147,21 @@ mod tests {
         proxy.on_probe(0, in_view(0, 3, 3));
         assert_eq!(proxy.writer(), Some(1));
         assert!(!proxy.backends[0].read_healthy());
+        let page = crate::metrics::render(&proxy);
+        assert!(
+            page.contains("galley_proxy_backend_stale_view{backend=\"n1\"} 1\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("galley_proxy_backend_stale_view{backend=\"n2\"} 0\n"),
+            "{page}"
+        );
+        // Chosen at start, then moved: two changes, one failover.
+        assert!(
+            page.contains("galley_proxy_writer_changes_total 2\n"),
+            "{page}"
+        );
+        assert!(page.contains("galley_proxy_failovers_total 1\n"), "{page}");
         let status = proxy.status();
         let reason = status.backends[0].write_reason.clone().unwrap_or_default();
         assert!(reason.contains("stale view"), "{reason}");
@@ -1145,6 +1173,7 @@ mod tests {
             proxy.on_probe(2, in_view(1, 5, 3));
         }
         assert!(proxy.backends[0].read_healthy());
+        assert!(!proxy.backends[0].stale_view());
     }
 
     /// The same three nodes with the shared writer decision (the spec's default).

@@ -629,6 +629,7 @@ mod tests {
             ("GET /api/v1/session", Access::Read),
             ("GET /api/v1/openapi.json", Access::Read),
             ("GET /api/v1/cluster", Access::Read),
+            ("GET /api/v1/metrics", Access::Read),
             ("GET /api/v1/events", Access::Read),
             ("GET /api/v1/decisions", Access::Read),
             ("GET /api/v1/history", Access::Read),

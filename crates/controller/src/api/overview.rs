@@ -32,6 +32,10 @@ async fn openapi() -> Json<Value> {
 async fn proxy_view(state: &SharedState) -> Option<ProxyView> {
     let proxy = state.spec.proxy.as_ref()?;
     let status = state.proxy.as_ref()?.status().await.ok()?;
+    state
+        .observations
+        .counters()
+        .saw_writer(status.writer.as_deref());
     Some(ProxyView {
         writer: status.writer,
         writer_address: spec::host_port(&proxy.address, proxy.writer_port),
@@ -119,6 +123,58 @@ async fn cluster(State(state): State<SharedState>) -> Json<ClusterView> {
     let mut view = cluster_view(&state);
     view.proxy = proxy_view(&state).await;
     Json(view)
+}
+
+/// Prometheus text: every node as last observed, with a `node` label, and what the
+/// controller did ([`crate::metrics`]; docs/metrics.md).
+async fn metrics(State(state): State<SharedState>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let latest = state.observations.latest();
+    let now = now_ms();
+    let nodes = state
+        .spec
+        .nodes
+        .iter()
+        .map(|node| {
+            let report = latest.as_ref().and_then(|observed| {
+                observed
+                    .nodes
+                    .iter()
+                    .find(|(spec, _)| spec.name == node.name)
+                    .and_then(|(_, report)| report.clone())
+            });
+            (node.name.clone(), report)
+        })
+        .collect();
+    let proxy = proxy_view(&state).await;
+    let (lease_holder, high_water_mark) = {
+        let store = state.store();
+        let lease = store.lease_holder(now)?.map(|(owner, _)| owner);
+        let mark = store
+            .high_water_marks()?
+            .accepted
+            .map(|mark| (mark.uuid, mark.seqno));
+        (lease, mark)
+    };
+    let snapshot = crate::metrics::Snapshot {
+        nodes,
+        observation_age_s: latest
+            .as_ref()
+            .map(|observed| (now - observed.at_ms).max(0) as f64 / 1000.0),
+        counters: state.observations.counters().values(),
+        proxy_answered: proxy.is_some(),
+        writer: proxy.and_then(|proxy| proxy.writer),
+        lease_holder,
+        high_water_mark,
+    };
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&snapshot),
+    )
+        .into_response())
 }
 
 /// `limit` between 1 and 10 000, 100 when absent.
@@ -356,6 +412,17 @@ pub(super) fn routes() -> Vec<Route> {
                 "Every node as the controller last observed it, the cluster, and the proxy's writer",
             )
             .response::<ClusterView>(200)
+            .errors(&[400]),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/metrics",
+            Access::Read,
+            get(metrics),
+            RouteDoc::new(
+                "Prometheus text: every node's wsrep status with a node label, galley's view of each node, decisions by rule, steps, events, the lease holder and the high-water mark",
+            )
+            .text()
             .errors(&[400]),
         ),
         Route::new(

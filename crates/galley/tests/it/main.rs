@@ -10,6 +10,7 @@ mod deploy;
 mod freeze;
 mod init;
 mod manage_cli;
+mod metrics;
 mod proxy;
 mod rolling;
 mod support;
