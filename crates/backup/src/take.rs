@@ -182,6 +182,13 @@ async fn take_into(
     .await??;
     drop(credentials);
     let unlock = lock.query_drop("UNLOCK TABLES").await;
+    // The node stays Donor/Desynced until its applier has caught up with what arrived
+    // during the lock; the caller lets clients back only once it is Synced.
+    let resynced = if unlock.is_ok() {
+        wait_synced(&mut lock, &node.name).await
+    } else {
+        Ok(())
+    };
     let _ = lock.disconnect().await;
     let (status, pumped) = pumped;
     if !status.success() {
@@ -192,6 +199,7 @@ async fn take_into(
         );
     }
     unlock.context("UNLOCK TABLES failed")?;
+    resynced?;
     let (scanned, stored_bytes, stream_sha256) = pumped?;
     let _ = std::fs::remove_dir_all(&work);
     let kept = |name: &str| {
@@ -240,6 +248,21 @@ async fn take_into(
         verified_at: None,
         verify_note: None,
     })
+}
+
+/// Polls wsrep_local_state_comment until the node is Synced again (at most 10 minutes).
+async fn wait_synced(conn: &mut mysql_async::Conn, node: &str) -> anyhow::Result<()> {
+    for _ in 0..6000 {
+        let state: Option<(String, String)> = conn
+            .query_first("SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'")
+            .await?;
+        match state {
+            Some((_, state)) if state == "Synced" => return Ok(()),
+            None => return Ok(()),
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    bail!("node {node} was not Synced again within 10 minutes of the backup's end")
 }
 
 /// Reads mariabackup's stream: every byte through the scanner and into the zstd file,
