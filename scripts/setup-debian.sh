@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(mariadb-server mariadb-client galera-4 rsync openssl)
+# mariabackup and mbstream, for `galley backup` and its tests (docs/backup.md).
+packages+=(mariadb-backup)
 # The web console's browser test (headless Chromium driven from Node) and the proof that
 # provisioned OpenStack credentials work with PyMySQL and SQLAlchemy (Debian's python3).
 packages+=(chromium python3-pymysql python3-sqlalchemy)

@@ -1,6 +1,7 @@
 //! The `galley` command: argument parsing and wiring. Each subcommand lives in its own
 //! module; the work itself is done by the library crates.
 
+mod backup_cli;
 mod cluster;
 mod control;
 mod daemons;
@@ -235,6 +236,10 @@ enum Command {
     Openstack(manage_cli::OpenstackArgs),
     /// API tokens for scripts and remote CLIs: create (shown once), list, revoke.
     Token(manage_cli::TokenArgs),
+    /// Physical backups with mariabackup: now, list, show, delete, verify (docs/backup.md).
+    Backup(backup_cli::BackupArgs),
+    /// Restore a backup into a new data directory, checked and prepared.
+    Restore(backup_cli::RestoreArgs),
     /// Register an existing Galera cluster that galley did not deploy.
     ///
     /// Connects to every node over SQL, checks they form one Galera cluster and that the
@@ -408,6 +413,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Openstack(args) => manage_cli::openstack(args).await,
         Command::Token(args) => manage_cli::token(args).await,
         Command::Import(args) => import::run(args).await,
+        Command::Backup(args) => backup_cli::backup(args).await,
+        Command::Restore(args) => backup_cli::restore(args).await,
     }
 }
 

@@ -35,6 +35,83 @@ pub struct ClusterSpec {
     pub controller: Option<ControllerSpec>,
     /// How `galley deploy` reaches and installs the hosts; absent for a local cluster.
     pub deploy: Option<DeploySpec>,
+    /// Where `galley backup` writes backups, and how many it keeps.
+    pub backup: Option<BackupSpec>,
+}
+
+/// The `[backup]` section (docs/backup.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSpec {
+    pub target: BackupTarget,
+    /// Full backups to keep (retention is not enforced yet; see docs/backup.md).
+    pub keep_full: Option<u32>,
+    /// Days to keep backups (likewise).
+    pub keep_days: Option<u32>,
+}
+
+/// Where backups are stored: a directory on the host that runs `galley backup`, or an
+/// S3-compatible bucket and key prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupTarget {
+    Directory(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl BackupTarget {
+    /// `s3://bucket/prefix` or an absolute directory, checked like every galley.toml path.
+    pub fn parse(text: &str) -> Result<BackupTarget, String> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let bucket_ok = (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && !bucket.starts_with(['-', '.'])
+                && !bucket.ends_with(['-', '.']);
+            if !bucket_ok {
+                return Err(format!(
+                    "`{}` is not an S3 bucket name; allowed: 3 to 63 lowercase letters, digits, `-` or `.`, starting and ending with a letter or digit",
+                    bucket.escape_debug()
+                ));
+            }
+            let prefix = prefix.trim_end_matches('/');
+            let prefix_ok = prefix.split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            });
+            if !prefix.is_empty() && !prefix_ok {
+                return Err(format!(
+                    "`{}` is not a key prefix; allowed: parts of letters, digits, `.`, `_` or `-` separated by `/`",
+                    prefix.escape_debug()
+                ));
+            }
+            return Ok(BackupTarget::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        paths::check_path(text).map_err(|reason| {
+            format!(
+                "{reason}; allowed: an absolute directory ({}) or s3://bucket/prefix",
+                paths::PATH_ALLOWED
+            )
+        })?;
+        Ok(BackupTarget::Directory(PathBuf::from(text)))
+    }
+}
+
+impl fmt::Display for BackupTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackupTarget::Directory(path) => write!(f, "{}", path.display()),
+            BackupTarget::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            BackupTarget::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
 }
 
 impl ClusterSpec {

@@ -18,6 +18,16 @@ pub(crate) struct RawFile {
     pub proxy: Option<RawProxy>,
     pub controller: Option<RawController>,
     pub deploy: Option<RawDeploy>,
+    pub backup: Option<RawBackup>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawBackup {
+    pub target: Option<String>,
+    pub keep_full: Option<i64>,
+    pub keep_days: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -130,8 +140,16 @@ pub(crate) struct RawDeploy {
 
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
-pub(crate) const TOP_KEYS: &[&str] =
-    &["cluster", "server", "node", "proxy", "controller", "deploy"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "cluster",
+    "server",
+    "node",
+    "proxy",
+    "controller",
+    "deploy",
+    "backup",
+];
+pub(crate) const BACKUP_KEYS: &[&str] = &["target", "keep_full", "keep_days"];
 pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file", "writer_address"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",

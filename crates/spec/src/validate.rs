@@ -8,10 +8,12 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::raw::{self, RawController, RawDeploy, RawFile, RawNode, RawProxy, RawServer, Unknown};
+use crate::raw::{
+    self, RawBackup, RawController, RawDeploy, RawFile, RawNode, RawProxy, RawServer, Unknown,
+};
 use crate::{
-    ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Loaded, NodeSpec, ProxySpec, ServerSettings,
-    ServiceManager, SstMethod,
+    BackupSpec, BackupTarget, ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Loaded, NodeSpec,
+    ProxySpec, ServerSettings, ServiceManager, SstMethod,
 };
 
 /// One thing wrong in a spec: the field (`node "db2".client_port`) and what is wrong with it.
@@ -177,6 +179,7 @@ impl Checker {
             .map(|proxy| self.proxy(proxy, server.max_connections));
         let controller = raw.controller.map(|controller| self.controller(controller));
         let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
+        let backup = raw.backup.and_then(|backup| self.backup(backup));
         self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
         Some(ClusterSpec {
             name,
@@ -187,7 +190,36 @@ impl Checker {
             proxy,
             controller,
             deploy,
+            backup,
         })
+    }
+
+    fn backup(&mut self, raw: RawBackup) -> Option<BackupSpec> {
+        self.unknown_keys("backup", &raw.unknown, raw::BACKUP_KEYS);
+        let keep_full = raw
+            .keep_full
+            .map(|_| self.bounded("backup.keep_full", raw.keep_full, 1, 1, 10_000) as u32);
+        let keep_days = raw
+            .keep_days
+            .map(|_| self.bounded("backup.keep_days", raw.keep_days, 1, 1, 36_500) as u32);
+        let Some(text) = raw.target else {
+            self.problem(
+                "backup.target",
+                "missing; where backups go, like `target = \"/var/backups/galley\"` or `target = \"s3://bucket/prefix\"`",
+            );
+            return None;
+        };
+        match BackupTarget::parse(&text) {
+            Ok(target) => Some(BackupSpec {
+                target,
+                keep_full,
+                keep_days,
+            }),
+            Err(message) => {
+                self.problem("backup.target", message);
+                None
+            }
+        }
     }
 
     fn server(&mut self, raw: RawServer) -> ServerSettings {

@@ -2,6 +2,7 @@
 //! on 127.0.0.1, each in its own temporary state directory on ports the OS hands out.
 
 mod api;
+mod backup;
 mod cli;
 mod cluster;
 mod console;

@@ -1087,3 +1087,57 @@ fn proxy_admin_address_and_timeouts_are_checked() {
               - proxy.greeting_timeout_ms: 0 is out of range; allowed: 10 to 60000"#]],
     );
 }
+
+#[test]
+fn backup_section_names_a_directory_or_a_bucket() {
+    let loaded = parse_valid(&spread_cluster_with(
+        "[backup]\ntarget = \"s3://galley-backups/prod/db\"\nkeep_full = 7\n",
+    ));
+    let backup = loaded.spec.backup.unwrap();
+    assert_eq!(
+        backup.target,
+        spec::BackupTarget::S3 {
+            bucket: "galley-backups".into(),
+            prefix: "prod/db".into()
+        }
+    );
+    assert_eq!(backup.keep_full, Some(7));
+    assert_eq!(backup.target.to_string(), "s3://galley-backups/prod/db");
+    let loaded = parse_valid(&spread_cluster_with(
+        "[backup]\ntarget = \"/var/backups/galley\"\n",
+    ));
+    assert_eq!(
+        loaded.spec.backup.unwrap().target,
+        spec::BackupTarget::Directory("/var/backups/galley".into())
+    );
+}
+
+#[test]
+fn bad_backup_sections_say_what_is_allowed() {
+    check(
+        &spread_cluster_with("[backup]\ntarget = \"relative/dir\"\nkeep_full = 0\nkeep_dayz = 3\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 3 problems
+              - backup.keep_dayz: unknown key; did you mean `keep_days`?
+              - backup.keep_full: 0 is out of range; allowed: 1 to 10000
+              - backup.target: `relative/dir` is relative; give an absolute path; allowed: an absolute directory (an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes) or s3://bucket/prefix"#]],
+    );
+    check(
+        &spread_cluster_with("[backup]\ntarget = \"s3://Bad_Bucket/x\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - backup.target: `Bad_Bucket` is not an S3 bucket name; allowed: 3 to 63 lowercase letters, digits, `-` or `.`, starting and ending with a letter or digit"#]],
+    );
+    check(
+        &spread_cluster_with("[backup]\ntarget = \"s3://bucket/../etc\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - backup.target: `../etc` is not a key prefix; allowed: parts of letters, digits, `.`, `_` or `-` separated by `/`"#]],
+    );
+    check(
+        &spread_cluster_with("[backup]\nkeep_days = 3\n"),
+        expect![[r#"
+        /etc/galley/galley.toml: 1 problem
+          - backup.target: missing; where backups go, like `target = "/var/backups/galley"` or `target = "s3://bucket/prefix"`"#]],
+    );
+}
