@@ -18,6 +18,7 @@ pub(crate) struct RawFile {
     pub proxy: Option<RawProxy>,
     pub controller: Option<RawController>,
     pub deploy: Option<RawDeploy>,
+    pub tls: Option<RawTls>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -126,10 +127,23 @@ pub(crate) struct RawDeploy {
     pub unknown: Unknown,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawTls {
+    pub enabled: Option<bool>,
+    pub dir: Option<String>,
+    pub ca_cert: Option<String>,
+    pub ca_key: Option<String>,
+    pub cipher: Option<String>,
+    pub require_secure_transport: Option<bool>,
+    pub validity_days: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
 pub(crate) const TOP_KEYS: &[&str] =
-    &["cluster", "server", "node", "proxy", "controller", "deploy"];
+    &["cluster", "server", "node", "proxy", "controller", "deploy", "tls"];
 pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file", "writer_address"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",
@@ -208,4 +222,13 @@ pub(crate) const DEPLOY_KEYS: &[&str] = &[
     "vendor",
     "version",
     "service_manager",
+];
+pub(crate) const TLS_KEYS: &[&str] = &[
+    "enabled",
+    "dir",
+    "ca_cert",
+    "ca_key",
+    "cipher",
+    "require_secure_transport",
+    "validity_days",
 ];
