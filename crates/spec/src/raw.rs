@@ -142,8 +142,15 @@ pub(crate) struct RawTls {
 
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
-pub(crate) const TOP_KEYS: &[&str] =
-    &["cluster", "server", "node", "proxy", "controller", "deploy", "tls"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "cluster",
+    "server",
+    "node",
+    "proxy",
+    "controller",
+    "deploy",
+    "tls",
+];
 pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file", "writer_address"];
 pub(crate) const SERVER_KEYS: &[&str] = &[
     "os_user",

@@ -181,9 +181,7 @@ impl Checker {
             .map(|proxy| self.proxy(proxy, server.max_connections));
         let controller = raw.controller.map(|controller| self.controller(controller));
         let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
-        let tls = raw
-            .tls
-            .and_then(|tls| self.tls(tls, &secrets_file, &nodes));
+        let tls = raw.tls.and_then(|tls| self.tls(tls, &secrets_file, &nodes));
         self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
         Some(ClusterSpec {
             name,

@@ -1079,7 +1079,10 @@ fn tls_section_defaults_beside_the_secrets_file() {
     let spec = parse_valid(&format!("{LOCAL_CLUSTER}\n[tls]\n")).spec;
     let tls = spec.tls.expect("a [tls] section turns TLS on");
     assert_eq!(tls.dir, std::path::Path::new("/etc/galley/tls"));
-    assert_eq!(tls.ca_cert(), std::path::Path::new("/etc/galley/tls/ca.crt"));
+    assert_eq!(
+        tls.ca_cert(),
+        std::path::Path::new("/etc/galley/tls/ca.crt")
+    );
     assert_eq!(
         tls.node_files("db2").key,
         std::path::Path::new("/etc/galley/tls/node-db2.key")
