@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(mariadb-server mariadb-client galera-4 rsync openssl)
 # mariabackup and mbstream, for `galley backup` and its tests (docs/backup.md).
 packages+=(mariadb-backup)
+# stunnel4: wsrep_sst_rsync encrypts an rsync state transfer with stunnel when [sst]
+# tcert/tkey/tca are set (galley.toml [tls]); without it the transfer aborts.
+packages+=(stunnel4)
 # The web console's browser test (headless Chromium driven from Node) and the proof that
 # provisioned OpenStack credentials work with PyMySQL and SQLAlchemy (Debian's python3).
 packages+=(chromium python3-pymysql python3-sqlalchemy)

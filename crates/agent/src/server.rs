@@ -435,6 +435,7 @@ impl Server {
         }
         let config = spec::render_node_config(&self.spec, &self.node);
         files::write_file(&self.node.config_file(), config.as_bytes(), 0o644, None)?;
+        self.install_tls_files()?;
         if self.spec.server.sst_method == spec::SstMethod::Mariabackup {
             // The donor's mariabackup logs in with the admin account. The file is read by
             // mariadbd and the SST script, both as the server's OS user, and nobody else.
@@ -444,6 +445,32 @@ impl Server {
                 self.secrets.admin_password
             );
             files::write_file(&auth_file, text.as_bytes(), 0o600, self.server_owner())?;
+        }
+        Ok(())
+    }
+
+    /// With `[tls]` on: copies the cluster CA, this node's certificate and its key from
+    /// the TLS directory into run_dir, where my.cnf points, owned by the server's OS user
+    /// (mariadbd and the SST scripts read them as that user; the key stays 0600).
+    fn install_tls_files(&self) -> Result<(), ServerError> {
+        let Some(tls) = &self.spec.tls else {
+            return Ok(());
+        };
+        let (installed_ca, installed) = self.node.tls_installed();
+        let source = tls.node_files(&self.node.name);
+        for (from, to, mode) in [
+            (tls.ca_cert(), installed_ca, 0o644),
+            (source.cert, installed.cert, 0o644),
+            (source.key, installed.key, 0o600),
+        ] {
+            let contents = std::fs::read(&from).map_err(|error| {
+                ServerError::Conflict(format!(
+                    "cannot read the TLS file {} for node \"{}\": {error}; `galley up` issues it, or copy the operator's",
+                    from.display(),
+                    self.node.name
+                ))
+            })?;
+            files::write_file(&to, &contents, mode, self.server_owner())?;
         }
         Ok(())
     }

@@ -66,6 +66,7 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     } else {
         create_secrets_for_new_cluster(location)?;
     }
+    issue_certificates(location)?;
     let new_console_password = console_admin_password(location)?;
     let cluster = Cluster::load(location, true)?;
     if cluster.spec.is_imported() {
@@ -162,6 +163,28 @@ fn create_secrets_for_new_cluster(location: &Location) -> anyhow::Result<()> {
         "Generated secrets in {}",
         loaded.spec.secrets_file.display()
     );
+    Ok(())
+}
+
+/// With `[tls]` on: the cluster CA and every certificate the spec needs, issued where
+/// they are missing (docs/tls.md). Keys are never printed; only where they are.
+fn issue_certificates(location: &Location) -> anyhow::Result<()> {
+    let loaded = spec::load(&location.config)?;
+    let Some(tls) = &loaded.spec.tls else {
+        return Ok(());
+    };
+    let issued = certs::ensure(&loaded.spec, time::OffsetDateTime::now_utc())
+        .context("cannot issue the cluster's TLS certificates")?;
+    if issued.new_ca {
+        println!("Generated the cluster CA in {}", tls.dir.display());
+    }
+    if !issued.leaves.is_empty() {
+        println!(
+            "Issued TLS certificates ({}) in {}",
+            issued.leaves.join(", "),
+            tls.dir.display()
+        );
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use render::{render_node_config, GALERA_PROVIDER};
 pub use size::ByteSize;
+pub use validate::DEFAULT_TLS_VALIDITY_DAYS;
 pub use validate::{parse, Problem, SpecError, Warning};
 
 /// A validated cluster spec. Every field holds what the rules in `validate` promise:
@@ -37,6 +38,9 @@ pub struct ClusterSpec {
     pub deploy: Option<DeploySpec>,
     /// Where `galley backup` writes backups, and how many it keeps.
     pub backup: Option<BackupSpec>,
+    /// The `[tls]` section: certificates on Galera replication, IST, SST and client SQL
+    /// (docs/tls.md); absent, or `enabled = false`, for none.
+    pub tls: Option<TlsSpec>,
 }
 
 /// The `[backup]` section (docs/backup.md).
@@ -431,6 +435,77 @@ pub struct ControllerSpec {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// The `[tls]` section: where the cluster's CA and certificates live and how servers use them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// Where galley keeps the CA certificate (and the CA key it generated) and every leaf
+    /// certificate it issues: `ca.crt`, `node-NAME.crt`, `client-NAME.crt`, each key
+    /// beside its certificate with mode 0600.
+    pub dir: PathBuf,
+    /// The operator's own CA (certificate and key, PEM): galley issues the leaves with it
+    /// instead of generating a CA. Leaves are always signed by this root directly: Galera
+    /// refuses leaves of an intermediate CA (MDEV-35812).
+    pub operator_ca: Option<TlsFiles>,
+    /// OpenSSL cipher list for Galera's `socket.ssl_cipher` (TLS 1.2; TLS 1.3 suites are
+    /// OpenSSL's defaults).
+    pub cipher: String,
+    /// `require_secure_transport` on every mariadbd: plaintext SQL logins are refused.
+    pub require_secure_transport: bool,
+    /// How long the certificates galley issues are valid.
+    pub validity_days: u32,
+}
+
+impl TlsSpec {
+    pub const DEFAULT_CIPHER: &'static str = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+
+    /// The CA certificate every server and client trusts.
+    pub fn ca_cert(&self) -> PathBuf {
+        match &self.operator_ca {
+            Some(files) => files.cert.clone(),
+            None => self.dir.join("ca.crt"),
+        }
+    }
+
+    /// The CA's private key: the operator's, or the one galley generated.
+    pub fn ca_key(&self) -> PathBuf {
+        match &self.operator_ca {
+            Some(files) => files.key.clone(),
+            None => self.dir.join("ca.key"),
+        }
+    }
+
+    /// A node's server certificate (also its client certificate towards other nodes).
+    pub fn node_files(&self, node: &str) -> TlsFiles {
+        self.leaf_files(&format!("node-{node}"))
+    }
+
+    /// A client certificate: `controller`, `cli` or `proxy`.
+    pub fn client_files(&self, client: &str) -> TlsFiles {
+        self.leaf_files(&format!("client-{client}"))
+    }
+
+    fn leaf_files(&self, stem: &str) -> TlsFiles {
+        TlsFiles {
+            cert: self.dir.join(format!("{stem}.crt")),
+            key: self.dir.join(format!("{stem}.key")),
+        }
+    }
+}
+
+impl NodeSpec {
+    /// Where the agent installs this node's TLS files for mariadbd, owned by the
+    /// server's OS user (the key with mode 0600): the CA, the certificate and its key.
+    pub fn tls_installed(&self) -> (PathBuf, TlsFiles) {
+        (
+            self.run_dir.join("tls-ca.crt"),
+            TlsFiles {
+                cert: self.run_dir.join("tls-server.crt"),
+                key: self.run_dir.join("tls-server.key"),
+            },
+        )
+    }
 }
 
 /// The `[deploy]` section: how `galley deploy` and `galley generate` reach and set up hosts.

@@ -19,6 +19,7 @@ pub(crate) struct RawFile {
     pub controller: Option<RawController>,
     pub deploy: Option<RawDeploy>,
     pub backup: Option<RawBackup>,
+    pub tls: Option<RawTls>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -138,6 +139,19 @@ pub(crate) struct RawDeploy {
     pub unknown: Unknown,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawTls {
+    pub enabled: Option<bool>,
+    pub dir: Option<String>,
+    pub ca_cert: Option<String>,
+    pub ca_key: Option<String>,
+    pub cipher: Option<String>,
+    pub require_secure_transport: Option<bool>,
+    pub validity_days: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// The keys each section accepts, in the order the docs list them; used to suggest a
 /// correction for an unknown key.
 pub(crate) const TOP_KEYS: &[&str] = &[
@@ -148,6 +162,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "controller",
     "deploy",
     "backup",
+    "tls",
 ];
 pub(crate) const BACKUP_KEYS: &[&str] = &["target", "keep_full", "keep_days"];
 pub(crate) const CLUSTER_KEYS: &[&str] = &["name", "secrets_file", "writer_address"];
@@ -230,4 +245,13 @@ pub(crate) const DEPLOY_KEYS: &[&str] = &[
     "vendor",
     "version",
     "service_manager",
+];
+pub(crate) const TLS_KEYS: &[&str] = &[
+    "enabled",
+    "dir",
+    "ca_cert",
+    "ca_key",
+    "cipher",
+    "require_secure_transport",
+    "validity_days",
 ];

@@ -9,11 +9,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::raw::{
-    self, RawBackup, RawController, RawDeploy, RawFile, RawNode, RawProxy, RawServer, Unknown,
+    self, RawBackup, RawController, RawDeploy, RawFile, RawNode, RawProxy, RawServer, RawTls,
+    Unknown,
 };
 use crate::{
     BackupSpec, BackupTarget, ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Loaded, NodeSpec,
-    ProxySpec, ServerSettings, ServiceManager, SstMethod,
+    ProxySpec, ServerSettings, ServiceManager, SstMethod, TlsFiles, TlsSpec,
 };
 
 /// One thing wrong in a spec: the field (`node "db2".client_port`) and what is wrong with it.
@@ -70,6 +71,8 @@ pub const DEFAULT_GALERA_PORT: u16 = 4567;
 pub const DEFAULT_IST_PORT: u16 = 4568;
 pub const DEFAULT_SST_PORT: u16 = 4444;
 pub const DEFAULT_AGENT_PORT: u16 = 4580;
+/// Certificates galley issues live two years; rotation (docs/tls.md) renews them earlier.
+pub const DEFAULT_TLS_VALIDITY_DAYS: u32 = 730;
 /// Linux's `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -180,6 +183,7 @@ impl Checker {
         let controller = raw.controller.map(|controller| self.controller(controller));
         let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
         let backup = raw.backup.and_then(|backup| self.backup(backup));
+        let tls = raw.tls.and_then(|tls| self.tls(tls, &secrets_file, &nodes));
         self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
         Some(ClusterSpec {
             name,
@@ -191,6 +195,81 @@ impl Checker {
             controller,
             deploy,
             backup,
+            tls,
+        })
+    }
+
+    /// `[tls]`: on when the section is there, unless `enabled = false`.
+    fn tls(&mut self, raw: RawTls, secrets_file: &Path, nodes: &[NodeSpec]) -> Option<TlsSpec> {
+        self.unknown_keys("tls", &raw.unknown, raw::TLS_KEYS);
+        let dir = match raw.dir.as_deref() {
+            Some(dir) => self.own_directory("tls.dir", dir),
+            None => secrets_file
+                .parent()
+                .unwrap_or(Path::new("/etc/galley"))
+                .join("tls"),
+        };
+        let operator_ca = match (&raw.ca_cert, &raw.ca_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: self.absolute_path("tls.ca_cert", cert),
+                key: self.absolute_path("tls.ca_key", key),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(
+                    "tls.ca_key",
+                    "is missing: galley issues the leaf certificates with the CA of tls.ca_cert and needs its private key (PEM) in tls.ca_key; give both, or neither for a CA of galley's own",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "tls.ca_cert",
+                    "is missing: tls.ca_key needs its CA certificate (PEM) in tls.ca_cert; give both, or neither for a CA of galley's own",
+                );
+                None
+            }
+        };
+        let cipher = raw
+            .cipher
+            .unwrap_or_else(|| TlsSpec::DEFAULT_CIPHER.to_owned());
+        // The list ends up inside wsrep_provider_options, where `;` and quotes would end
+        // the option or the value.
+        let cipher_valid = !cipher.is_empty()
+            && cipher
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":+-_!@=.".contains(c));
+        if !cipher_valid {
+            self.problem(
+                "tls.cipher",
+                format!(
+                    "`{}` is not an OpenSSL cipher list; allowed: names like ECDHE-ECDSA-AES256-GCM-SHA384 joined by `:`",
+                    cipher.escape_debug()
+                ),
+            );
+        }
+        let validity_days = self.bounded(
+            "tls.validity_days",
+            raw.validity_days,
+            u64::from(DEFAULT_TLS_VALIDITY_DAYS),
+            1,
+            3650,
+        ) as u32;
+        if nodes.iter().any(|node| !node.managed) {
+            self.problem(
+                "tls",
+                "is not supported for an imported cluster: galley does not write the configuration of nodes it did not deploy",
+            );
+        }
+        if raw.enabled == Some(false) {
+            return None;
+        }
+        Some(TlsSpec {
+            dir,
+            operator_ca,
+            cipher,
+            require_secure_transport: raw.require_secure_transport.unwrap_or(false),
+            validity_days,
         })
     }
 
@@ -757,7 +836,7 @@ impl Checker {
         // Whether the files exist is checked by the controller when it starts, on its
         // own host: a spec is also validated where it is written (`galley deploy`).
         let tls = match (&raw.tls_cert, &raw.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::TlsFiles {
+            (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: self.absolute_path("controller.tls_cert", cert),
                 key: self.absolute_path("controller.tls_key", key),
             }),

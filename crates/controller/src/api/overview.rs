@@ -511,6 +511,7 @@ mod tests {
             forwarding: "userspace".to_owned(),
             forwarding_note: None,
             split_brain: None,
+            writer_decision: None,
         };
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = admin.local_addr().unwrap().port();

@@ -67,7 +67,7 @@ fn unknown_key_far_from_any_lists_what_is_allowed() {
         &spread_cluster_with("[proxy]\ncolour = \"blue\"\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_address, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, greeting_timeout_ms, idle_timeout_s, recv_queue_limit, failback, writer_grace_ms, max_connections, max_connections_per_source, forwarding"#]],
+              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_address, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, greeting_timeout_ms, idle_timeout_s, recv_queue_limit, failback, writer_grace_ms, max_connections, max_connections_per_source, forwarding, writer_decision"#]],
     );
 }
 
@@ -87,7 +87,7 @@ fn unknown_top_level_section() {
         &spread_cluster_with("[monitoring]\nenabled = true\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - monitoring: unknown key; allowed here: cluster, server, node, proxy, controller, deploy"#]],
+              - monitoring: unknown key; allowed here: cluster, server, node, proxy, controller, deploy, backup, tls"#]],
     );
 }
 
@@ -1139,5 +1139,39 @@ fn bad_backup_sections_say_what_is_allowed() {
         expect![[r#"
         /etc/galley/galley.toml: 1 problem
           - backup.target: missing; where backups go, like `target = "/var/backups/galley"` or `target = "s3://bucket/prefix"`"#]],
+    );
+}
+
+#[test]
+fn tls_section_defaults_beside_the_secrets_file() {
+    let spec = parse_valid(&format!("{LOCAL_CLUSTER}\n[tls]\n")).spec;
+    let tls = spec.tls.expect("a [tls] section turns TLS on");
+    assert_eq!(tls.dir, std::path::Path::new("/etc/galley/tls"));
+    assert_eq!(
+        tls.ca_cert(),
+        std::path::Path::new("/etc/galley/tls/ca.crt")
+    );
+    assert_eq!(
+        tls.node_files("db2").key,
+        std::path::Path::new("/etc/galley/tls/node-db2.key")
+    );
+    assert!(!tls.require_secure_transport);
+    assert_eq!(tls.validity_days, spec::DEFAULT_TLS_VALIDITY_DAYS);
+    let off = parse_valid(&format!("{LOCAL_CLUSTER}\n[tls]\nenabled = false\n")).spec;
+    assert_eq!(off.tls, None);
+}
+
+#[test]
+fn tls_operator_ca_needs_its_key_and_a_safe_cipher() {
+    check(
+        &spread_cluster_with(
+            "[tls]\nca_cert = \"/etc/pki/galera-ca.pem\"\ncipher = \"AES256;evil\"\nvalidity_days = 0\nrequire_secure = true\n",
+        ),
+        expect![[r#"
+            /etc/galley/galley.toml: 4 problems
+              - tls.require_secure: unknown key; allowed here: enabled, dir, ca_cert, ca_key, cipher, require_secure_transport, validity_days
+              - tls.ca_key: is missing: galley issues the leaf certificates with the CA of tls.ca_cert and needs its private key (PEM) in tls.ca_key; give both, or neither for a CA of galley's own
+              - tls.cipher: `AES256;evil` is not an OpenSSL cipher list; allowed: names like ECDHE-ECDSA-AES256-GCM-SHA384 joined by `:`
+              - tls.validity_days: 0 is out of range; allowed: 1 to 3650"#]],
     );
 }
