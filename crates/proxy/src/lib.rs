@@ -9,6 +9,7 @@ mod bpf;
 pub mod client;
 pub mod health;
 mod listener;
+mod login;
 mod metrics;
 pub mod packet;
 mod probe;
