@@ -12,6 +12,7 @@ mod decider;
 pub mod decision;
 pub mod health;
 mod listener;
+mod login;
 mod metrics;
 pub mod packet;
 mod probe;

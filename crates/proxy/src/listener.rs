@@ -70,16 +70,16 @@ impl Drop for SessionGuard<'_> {
     }
 }
 
-/// Why one backend could not take a session.
-enum Attempt {
-    Connect(io::Error),
-    ConnectTimedOut,
-    /// Connected, but the server sent no greeting in time.
-    GreetingTimedOut,
-    /// Connected, but the server closed, reset or sent something that is no greeting.
-    Greeting(io::Error),
-    /// The client left while the proxy waited for the server.
-    ClientGone,
+/// Takes a session out of the proxy's table of logins in progress however it ends.
+struct LoginEntry<'a> {
+    proxy: &'a Proxy,
+    id: u64,
+}
+
+impl Drop for LoginEntry<'_> {
+    fn drop(&mut self) {
+        self.proxy.end_login(self.id);
+    }
 }
 
 /// A backend for a new session of `role`. With the shared writer decision, a writer
@@ -113,7 +113,20 @@ async fn pick_or_wait(
     last
 }
 
+/// Why one backend could not take a session.
+enum Attempt {
+    Connect(io::Error),
+    ConnectTimedOut,
+    /// Connected, but the server sent no greeting in time.
+    GreetingTimedOut,
+    /// Connected, but the server closed, reset or sent something that is no greeting.
+    Greeting(io::Error),
+    /// The client left while the proxy waited for the server.
+    ClientGone,
+}
+
 async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream, peer: SocketAddr) {
+    let accepted = Instant::now();
     let _ = client.set_nodelay(true);
     proxy.metrics.count_connection(role);
     let settings = proxy.settings();
@@ -126,133 +139,179 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream, peer: Soc
     let limit = settings
         .max_connections
         .min(proxy.descriptor_cap.load(Ordering::Relaxed));
-    if active > u64::from(limit) {
-        proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
-        let message = format!(
-            "galley proxy: too many connections ({limit} allowed: proxy.max_connections and the open-files limit)"
-        );
-        let _ = client
-            .write_all(&error_packet(TOO_MANY_CONNECTIONS, &message))
-            .await;
-        return;
-    }
     // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d: one source.
     let source = peer.ip().to_canonical();
-    if !proxy.admit_source(source, settings.max_connections_per_source) {
-        proxy
-            .metrics
-            .rejected_source_limit
-            .fetch_add(1, Ordering::Relaxed);
-        let message = format!(
-            "galley proxy: too many connections from {source} ({} allowed per client address: proxy.max_connections_per_source)",
-            settings.max_connections_per_source
-        );
-        let _ = client
-            .write_all(&error_packet(TOO_MANY_CONNECTIONS, &message))
-            .await;
-        return;
+    let source_full = !proxy.admit_source(source, settings.max_connections_per_source);
+    if active > u64::from(limit) || source_full {
+        // Full: a session still logging in (the oldest) makes room, since a MySQL proxy
+        // cannot tell an idle stranger from a slow client before the login; at the
+        // per-source limit only one from the same address, so that a flood from one
+        // address displaces only its own. Only when every session there has logged in
+        // is the new one refused.
+        if proxy.close_oldest_login(source_full.then_some(source)) {
+            if source_full {
+                proxy.admit_source_in_place(source);
+            }
+        } else {
+            let message = if source_full {
+                proxy
+                    .metrics
+                    .rejected_source_limit
+                    .fetch_add(1, Ordering::Relaxed);
+                format!(
+                    "galley proxy: too many connections from {source} ({} allowed per client address: proxy.max_connections_per_source)",
+                    settings.max_connections_per_source
+                )
+            } else {
+                proxy.release_source(source);
+                proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
+                format!(
+                    "galley proxy: too many connections ({limit} allowed: proxy.max_connections and the open-files limit)"
+                )
+            };
+            let _ = client
+                .write_all(&error_packet(TOO_MANY_CONNECTIONS, &message))
+                .await;
+            return;
+        }
     }
     guard.source = Some(source);
+    let (login, displaced) = proxy.begin_login(source);
+    let login_entry = LoginEntry {
+        proxy: &proxy,
+        id: login,
+    };
+    let login_deadline = accepted + Duration::from_millis(settings.login_timeout_ms);
     let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
     let greeting_timeout = Duration::from_millis(settings.greeting_timeout_ms);
     let mut tried = Vec::new();
     let mut failures: Vec<String> = Vec::new();
-    let (index, mut backend, greeting) = loop {
-        let index = match pick_or_wait(&proxy, role, &tried, connect_timeout).await {
-            Ok(index) => index,
-            Err(reason) => {
-                let writes = matches!(role, Role::Writer | Role::MultiWriter);
-                let counter = if writes && proxy.split_brain_active() {
-                    &proxy.metrics.rejected_split_brain
-                } else {
-                    &proxy.metrics.rejected_no_backend
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                let message = if failures.is_empty() {
-                    reason
-                } else {
-                    format!(
-                        "galley proxy: no Galera node took this session ({})",
-                        failures.join("; ")
-                    )
-                };
-                let _ = client.write_all(&error_packet(NO_BACKEND, &message)).await;
-                let _ = client.shutdown().await;
-                return;
-            }
-        };
-        let target = &proxy.backends[index];
-        let attempt = open_backend(&client, &target.address, connect_timeout, greeting_timeout)
-            .await
-            .map(|(stream, greeting)| {
-                // The writer may have moved between the pick and the greeting.
-                proxy.still_valid(role, index).then_some((stream, greeting))
-            });
-        if let Ok(Some((stream, greeting))) = attempt {
-            break (index, stream, greeting);
-        }
-        // Not used: give back the reservation pick() made.
-        target.active_connections.fetch_sub(1, Ordering::Relaxed);
-        tried.push(index);
-        let failure = match attempt {
-            Ok(_) => continue,
-            Err(failure) => failure,
-        };
-        match failure {
-            Attempt::ClientGone => return,
-            Attempt::Connect(error) if matches!(error.raw_os_error(), Some(23 | 24)) => {
-                // EMFILE/ENFILE: this proxy is out of descriptors; the node is not at fault.
-                proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
-                let message = "galley proxy: out of file descriptors; try again later";
-                let _ = client
-                    .write_all(&error_packet(TOO_MANY_CONNECTIONS, message))
-                    .await;
-                return;
-            }
-            Attempt::Connect(error) => {
-                target.connect_errors.fetch_add(1, Ordering::Relaxed);
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                ) {
-                    proxy.on_connect_refused(index, &error.to_string());
+    let establish = async {
+        let (index, mut backend, greeting) = loop {
+            let index = match pick_or_wait(&proxy, role, &tried, connect_timeout).await {
+                Ok(index) => index,
+                Err(reason) => {
+                    let writes = matches!(role, Role::Writer | Role::MultiWriter);
+                    let counter = if writes && proxy.split_brain_active() {
+                        &proxy.metrics.rejected_split_brain
+                    } else {
+                        &proxy.metrics.rejected_no_backend
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let message = if failures.is_empty() {
+                        reason
+                    } else {
+                        format!(
+                            "galley proxy: no Galera node took this session ({})",
+                            failures.join("; ")
+                        )
+                    };
+                    let _ = client.write_all(&error_packet(NO_BACKEND, &message)).await;
+                    let _ = client.shutdown().await;
+                    return None;
                 }
-                failures.push(format!("{}: cannot connect: {error}", target.name));
+            };
+            // Held by the guard from here, so that a session closed while it waits gives
+            // the reservation back too.
+            guard.backend = Some(index);
+            let target = &proxy.backends[index];
+            let attempt = open_backend(&client, &target.address, connect_timeout, greeting_timeout)
+                .await
+                .map(|(stream, greeting)| {
+                    // The writer may have moved between the pick and the greeting.
+                    proxy.still_valid(role, index).then_some((stream, greeting))
+                });
+            if let Ok(Some((stream, greeting))) = attempt {
+                break (index, stream, greeting);
             }
-            Attempt::ConnectTimedOut => {
-                target.connect_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(backend = %target.name, "connect timed out after {} ms", connect_timeout.as_millis());
-                failures.push(format!(
-                    "{}: connect timed out after {} ms",
-                    target.name,
-                    connect_timeout.as_millis()
-                ));
+            // Not used: give back the reservation pick() made.
+            guard.backend = None;
+            target.active_connections.fetch_sub(1, Ordering::Relaxed);
+            tried.push(index);
+            let failure = match attempt {
+                Ok(_) => continue,
+                Err(failure) => failure,
+            };
+            match failure {
+                Attempt::ClientGone => return None,
+                Attempt::Connect(error) if matches!(error.raw_os_error(), Some(23 | 24)) => {
+                    // EMFILE/ENFILE: this proxy is out of descriptors; the node is not at fault.
+                    proxy.metrics.rejected_limit.fetch_add(1, Ordering::Relaxed);
+                    let message = "galley proxy: out of file descriptors; try again later";
+                    let _ = client
+                        .write_all(&error_packet(TOO_MANY_CONNECTIONS, message))
+                        .await;
+                    return None;
+                }
+                Attempt::Connect(error) => {
+                    target.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    ) {
+                        proxy.on_connect_refused(index, &error.to_string());
+                    }
+                    failures.push(format!("{}: cannot connect: {error}", target.name));
+                }
+                Attempt::ConnectTimedOut => {
+                    target.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(backend = %target.name, "connect timed out after {} ms", connect_timeout.as_millis());
+                    failures.push(format!(
+                        "{}: connect timed out after {} ms",
+                        target.name,
+                        connect_timeout.as_millis()
+                    ));
+                }
+                Attempt::GreetingTimedOut => {
+                    target.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    proxy
+                        .metrics
+                        .greeting_timeouts
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(backend = %target.name, "no server greeting within {} ms (proxy.greeting_timeout_ms); trying the next node", greeting_timeout.as_millis());
+                    failures.push(format!(
+                        "{}: no server greeting within {} ms",
+                        target.name,
+                        greeting_timeout.as_millis()
+                    ));
+                }
+                Attempt::Greeting(error) => {
+                    target.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(backend = %target.name, "the server did not greet: {error}");
+                    failures.push(format!(
+                        "{}: the server did not greet: {error}",
+                        target.name
+                    ));
+                }
             }
-            Attempt::GreetingTimedOut => {
-                target.connect_errors.fetch_add(1, Ordering::Relaxed);
-                proxy
-                    .metrics
-                    .greeting_timeouts
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(backend = %target.name, "no server greeting within {} ms (proxy.greeting_timeout_ms); trying the next node", greeting_timeout.as_millis());
-                failures.push(format!(
-                    "{}: no server greeting within {} ms",
-                    target.name,
-                    greeting_timeout.as_millis()
-                ));
-            }
-            Attempt::Greeting(error) => {
-                target.connect_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(backend = %target.name, "the server did not greet: {error}");
-                failures.push(format!(
-                    "{}: the server did not greet: {error}",
-                    target.name
-                ));
+        };
+        match crate::login::relay(&mut client, &mut backend, &greeting).await {
+            Ok(logged_in) => Some((index, backend, logged_in)),
+            Err(error) => {
+                tracing::debug!(backend = %proxy.backends[index].name, "login not finished: {error}");
+                None
             }
         }
     };
+    let (index, mut backend, logged_in) = tokio::select! {
+        established = tokio::time::timeout_at(login_deadline, establish) => match established {
+            Ok(Some(established)) => established,
+            Ok(None) => return,
+            Err(_) => {
+                proxy.metrics.login_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "session closed: no login within {} ms (proxy.login_timeout_ms)", settings.login_timeout_ms);
+                return;
+            }
+        },
+        () = displaced.notified() => {
+            proxy.metrics.logins_displaced.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "session closed before its login: the proxy is full and a new client came");
+            return;
+        }
+    };
+    drop(login_entry);
+    tracing::trace!(%peer, capabilities = logged_in.capabilities, "logged in");
     let target = &proxy.backends[index];
-    guard.backend = Some(index);
     let mut evictions = target.evictions(role);
     evictions.mark_unchanged();
     if !proxy.still_valid(role, index) {
@@ -261,15 +320,18 @@ async fn session(proxy: Arc<Proxy>, role: Role, mut client: TcpStream, peer: Soc
     let idle = (settings.idle_timeout_s > 0).then(|| Duration::from_secs(settings.idle_timeout_s));
     let forward = async {
         match &proxy.forwarder {
-            Forwarder::Kernel(splice) => {
-                spliced(&proxy, splice, client, backend, &greeting, idle).await
+            Forwarder::Kernel(splice) if logged_in.copy_only.is_none() => {
+                spliced(&proxy, splice, client, backend, &logged_in.answer, idle).await
             }
-            Forwarder::Userspace { .. } => {
-                client.write_all(&greeting).await?;
+            forwarder => {
+                if let (Forwarder::Kernel(_), Some(reason)) = (forwarder, logged_in.copy_only) {
+                    tracing::debug!("session copied in userspace: {reason}");
+                }
+                client.write_all(&logged_in.answer).await?;
                 proxy
                     .metrics
                     .bytes_to_clients
-                    .fetch_add(greeting.len() as u64, Ordering::Relaxed);
+                    .fetch_add(logged_in.answer.len() as u64, Ordering::Relaxed);
                 copied(&proxy, &mut client, &mut backend, idle).await
             }
         }
@@ -601,8 +663,8 @@ mod tests {
 
     use crate::state::{Forwarder, Role};
     use crate::test_support::{
-        backend, connect_from, error_of, eventually, first_packet, proxy, serve, Backend, GREETING,
-        PATIENCE,
+        backend, connect_from, error_of, eventually, first_packet, log_in, proxy, serve, Backend,
+        GREETING, PATIENCE,
     };
 
     /// The userspace copy always; the kernel splice too where it can be loaded (root or
@@ -671,7 +733,7 @@ mod tests {
             let state = Arc::new(state);
             let (writer, _stop) = serve(&state, Role::Writer).await;
             let mut client = connect_from("127.0.0.1", writer).await;
-            assert_eq!(first_packet(&mut client).await, GREETING, "{mode}");
+            log_in(&mut client).await;
             // Bytes still pass (the backend echoes them) ...
             tokio::io::AsyncWriteExt::write_all(&mut client, b"ping")
                 .await
@@ -706,8 +768,8 @@ mod tests {
         let (writer, _stop) = serve(&state, Role::Writer).await;
         let mut first = connect_from("127.0.0.1", writer).await;
         let mut second = connect_from("127.0.0.1", writer).await;
-        assert_eq!(first_packet(&mut first).await, GREETING);
-        assert_eq!(first_packet(&mut second).await, GREETING);
+        log_in(&mut first).await;
+        log_in(&mut second).await;
         // The third from the same address is refused at once, as a server refuses.
         let mut third = connect_from("127.0.0.1", writer).await;
         let (code, message) = error_of(&first_packet(&mut third).await).expect("an error packet");
@@ -734,5 +796,80 @@ mod tests {
         // ... and an address leaves the table with its last session.
         drop((second, third, other, again));
         eventually("table empty", || state.source_count() == 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_logs_in_is_closed_at_the_login_deadline() {
+        for forwarder in forwarders() {
+            let mode = forwarder.label();
+            let server = backend("127.0.1.6", Backend::Greets).await;
+            let mut state = proxy(&[server], "login_timeout_ms = 300");
+            state.forwarder = forwarder;
+            let state = Arc::new(state);
+            let (writer, _stop) = serve(&state, Role::Writer).await;
+            // One client logs in; another connects, reads the greeting and says nothing.
+            let mut logged_in = connect_from("127.0.0.1", writer).await;
+            log_in(&mut logged_in).await;
+            let mut silent = connect_from("127.0.0.1", writer).await;
+            assert_eq!(first_packet(&mut silent).await, GREETING, "{mode}");
+            let mut rest = [0u8; 16];
+            let read = tokio::time::timeout(PATIENCE, silent.read(&mut rest))
+                .await
+                .unwrap_or_else(|_| panic!("{mode}: the silent client stayed connected"));
+            assert!(matches!(read, Ok(0) | Err(_)), "{mode}: {read:?}");
+            eventually("login timeout counted", || {
+                state.metrics.login_timeouts.load(Ordering::Relaxed) == 1
+            })
+            .await;
+            // The logged-in session outlives the deadline: bytes still pass both ways.
+            tokio::io::AsyncWriteExt::write_all(&mut logged_in, b"ping")
+                .await
+                .unwrap();
+            let mut echo = [0u8; 4];
+            tokio::time::timeout(PATIENCE, logged_in.read_exact(&mut echo))
+                .await
+                .expect("the echo")
+                .unwrap();
+            assert_eq!(&echo, b"ping", "{mode}");
+            assert_eq!(state.metrics.login_timeouts.load(Ordering::Relaxed), 1);
+            eventually("one session left", || {
+                state.active_connections.load(Ordering::Relaxed) == 1
+            })
+            .await;
+        }
+    }
+
+    #[tokio::test]
+    async fn when_full_a_session_still_logging_in_makes_room_for_a_new_client() {
+        let server = backend("127.0.1.7", Backend::Greets).await;
+        let state = Arc::new(proxy(&[server], "max_connections = 2"));
+        let (writer, _stop) = serve(&state, Role::Writer).await;
+        let mut first = connect_from("127.0.0.1", writer).await;
+        assert_eq!(first_packet(&mut first).await, GREETING);
+        let mut second = connect_from("127.0.0.1", writer).await;
+        log_in(&mut second).await;
+        // Full. The newcomer is greeted, and the session that never logged in is closed.
+        let mut third = connect_from("127.0.0.1", writer).await;
+        log_in(&mut third).await;
+        let mut rest = [0u8; 16];
+        let read = tokio::time::timeout(PATIENCE, first.read(&mut rest))
+            .await
+            .expect("the oldest login was closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert_eq!(state.metrics.logins_displaced.load(Ordering::Relaxed), 1);
+        eventually("two sessions", || {
+            state.active_connections.load(Ordering::Relaxed) == 2
+        })
+        .await;
+        // With every session logged in, a new client is refused as a server refuses.
+        let mut fourth = connect_from("127.0.0.1", writer).await;
+        let (code, _) = error_of(&first_packet(&mut fourth).await).expect("an error packet");
+        assert_eq!(code, crate::packet::TOO_MANY_CONNECTIONS);
+        // (On loopback the per-source limit is the whole, and is reached first.)
+        assert_eq!(
+            state.metrics.rejected_source_limit.load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(state.logins_in_progress(), 0);
     }
 }

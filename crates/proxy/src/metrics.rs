@@ -28,6 +28,11 @@ pub struct Metrics {
     pub rejected_split_brain: AtomicU64,
     /// Backend connections closed because the server sent no greeting in time.
     pub greeting_timeouts: AtomicU64,
+    /// Sessions closed because the client had not logged in within `login_timeout_ms`.
+    pub login_timeouts: AtomicU64,
+    /// Sessions still logging in that were closed to make room for a new client while the
+    /// proxy was full.
+    pub logins_displaced: AtomicU64,
     /// Sessions closed after `idle_timeout_s` without a byte either way.
     pub idle_closed: AtomicU64,
     /// Sessions the kernel splice could not take (the map full, a socket closed), copied
@@ -157,6 +162,18 @@ pub fn render(proxy: &Proxy) -> String {
             "counter",
             "Backend connections given up because the server sent no greeting within greeting_timeout_ms.",
             &metrics.greeting_timeouts,
+        ),
+        (
+            "galley_proxy_login_timeouts_total",
+            "counter",
+            "Sessions closed because the client had not finished its login within login_timeout_ms.",
+            &metrics.login_timeouts,
+        ),
+        (
+            "galley_proxy_logins_displaced_total",
+            "counter",
+            "Sessions still logging in, closed (the oldest first) to make room for a new client while the proxy was full.",
+            &metrics.logins_displaced,
         ),
         (
             "galley_proxy_idle_closed_total",

@@ -2,15 +2,15 @@
 //! and the counters. Probes and listeners report into it; only `Proxy` decides health
 //! transitions and the writer, under short locks that are never held across an await.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use galera::{SplitBrain, WsrepStatus};
 use serde::{Deserialize, Serialize};
 use spec::ProxySpec;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::decision::{Record, Seen, Step};
 use crate::health::Hysteresis;
@@ -46,6 +46,8 @@ pub struct Settings {
     pub fall: u32,
     pub connect_timeout_ms: u64,
     pub greeting_timeout_ms: u64,
+    pub login_timeout_ms: u64,
+    pub drain_timeout_ms: u64,
     /// 0: sessions are never closed for being idle.
     pub idle_timeout_s: u64,
     pub recv_queue_limit: i64,
@@ -64,6 +66,8 @@ impl Settings {
             fall: proxy.fall,
             connect_timeout_ms: proxy.connect_timeout_ms,
             greeting_timeout_ms: proxy.greeting_timeout_ms,
+            login_timeout_ms: proxy.login_timeout_ms,
+            drain_timeout_ms: proxy.drain_timeout_ms,
             idle_timeout_s: proxy.idle_timeout_s,
             recv_queue_limit: proxy.recv_queue_limit,
             failback: proxy.failback,
@@ -210,7 +214,12 @@ pub struct Proxy {
     /// The shared writer record as this proxy last learned it (crate::decision).
     agreement: Mutex<Agreement>,
     /// Wakes the decision task (crate::decider) when a backend's health changed.
-    pub decide_now: tokio::sync::Notify,
+    pub decide_now: Notify,
+    /// Sessions that have not finished their login yet, oldest first, each with the
+    /// signal that closes it: when the proxy is full, the oldest of them makes room for a
+    /// new client (docs/proxy-limits.md). Logged-in sessions are never taken.
+    logins: Mutex<BTreeMap<u64, (IpAddr, Arc<Notify>)>>,
+    next_login: AtomicU64,
 }
 
 /// What this proxy last learned from the shared writer record.
@@ -339,8 +348,50 @@ impl Proxy {
             split_brain: Mutex::new(None),
             writer_decision: proxy.writer_decision,
             agreement: Mutex::new(Agreement::default()),
-            decide_now: tokio::sync::Notify::new(),
+            decide_now: Notify::new(),
+            logins: Mutex::new(BTreeMap::new()),
+            next_login: AtomicU64::new(0),
         }
+    }
+
+    /// Enters a new session from `source` in the table of sessions still logging in; its
+    /// id and the signal that tells it to close.
+    pub fn begin_login(&self, source: IpAddr) -> (u64, Arc<Notify>) {
+        let id = self.next_login.fetch_add(1, Ordering::Relaxed);
+        let signal = Arc::new(Notify::new());
+        self.logins
+            .lock()
+            .expect("logins lock")
+            .insert(id, (source, Arc::clone(&signal)));
+        (id, signal)
+    }
+
+    /// Takes a session out of that table (logged in, or gone).
+    pub fn end_login(&self, id: u64) {
+        self.logins.lock().expect("logins lock").remove(&id);
+    }
+
+    /// Tells the session that has been logging in the longest (from `source` only, when
+    /// given) to close; false when there is none.
+    pub fn close_oldest_login(&self, source: Option<IpAddr>) -> bool {
+        let mut logins = self.logins.lock().expect("logins lock");
+        let oldest = logins
+            .iter()
+            .find(|(_, (from, _))| source.is_none_or(|source| *from == source))
+            .map(|(id, _)| *id);
+        match oldest.and_then(|id| logins.remove(&id)) {
+            Some((_, signal)) => {
+                // notify_one keeps a permit, so a session not waiting yet still sees it.
+                signal.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many sessions are logging in now.
+    pub fn logins_in_progress(&self) -> usize {
+        self.logins.lock().expect("logins lock").len()
     }
 
     /// Counts a new session from `source` unless it already holds `limit`; false when
@@ -356,6 +407,17 @@ impl Proxy {
         }
         *count += 1;
         true
+    }
+
+    /// Counts a session from `source` past its limit: one that takes the place of a
+    /// session from there that was told to close (`close_oldest_login`).
+    pub fn admit_source_in_place(&self, source: IpAddr) {
+        *self
+            .sources
+            .lock()
+            .expect("sources lock")
+            .entry(source)
+            .or_insert(0) += 1;
     }
 
     pub fn release_source(&self, source: IpAddr) {

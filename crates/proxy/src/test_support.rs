@@ -16,10 +16,24 @@ use crate::state::{ProbeOutcome, Proxy, Role};
 /// proxy only needs a packet).
 pub const GREETING: &[u8] = &[5, 0, 0, 0, 10, b'f', b'a', b'k', b'e'];
 
+/// A stand-in client's login packet (sequence id 1; not a real handshake response).
+pub const LOGIN: &[u8] = &[4, 0, 0, 1, 0, 0, 0, 0];
+
+/// The stand-in server's OK to the login: sequence id 2, status SERVER_STATUS_AUTOCOMMIT.
+pub const LOGIN_OK: &[u8] = &[7, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0];
+
+/// Reads the greeting, sends `LOGIN` and reads the server's OK, as a client logs in.
+pub async fn log_in(client: &mut TcpStream) {
+    assert_eq!(first_packet(client).await, GREETING);
+    client.write_all(LOGIN).await.expect("send the login");
+    assert_eq!(first_packet(client).await, LOGIN_OK);
+}
+
 /// How a stand-in server behaves once it accepted a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Sends `GREETING`, then echoes whatever arrives.
+    /// Sends `GREETING`, answers the first bytes that arrive (the login) with `LOGIN_OK`,
+    /// then echoes whatever arrives.
     Greets,
     /// Accepts and never sends a byte (a hung server).
     Silent,
@@ -39,10 +53,14 @@ pub async fn backend(ip: &str, behaviour: Backend) -> SocketAddr {
                     return;
                 }
                 let mut buffer = [0u8; 1024];
+                let mut logged_in = false;
                 while let Ok(read @ 1..) = socket.read(&mut buffer).await {
-                    if behaviour == Backend::Greets
-                        && socket.write_all(&buffer[..read]).await.is_err()
-                    {
+                    if behaviour != Backend::Greets {
+                        continue;
+                    }
+                    let answer = if logged_in { &buffer[..read] } else { LOGIN_OK };
+                    logged_in = true;
+                    if socket.write_all(answer).await.is_err() {
                         return;
                     }
                 }

@@ -316,6 +316,15 @@ pub struct ProxySpec {
     /// Longest the proxy waits, once connected, for the server's greeting (the first
     /// packet a MySQL server sends); then the next node is tried.
     pub greeting_timeout_ms: u64,
+    /// Longest a client may take from the proxy's accept to the server's answer to its
+    /// login (the whole MySQL handshake); then the session is closed, so that sockets
+    /// that connect and say nothing cannot hold the servers' connections. A session still
+    /// logging in is also the one closed first when the proxy is full (docs/proxy-limits.md).
+    pub login_timeout_ms: u64,
+    /// How long a planned move (drain, rolling restart, a writer change an operator
+    /// asked for) waits for each session on the node to reach a safe moment (idle and
+    /// outside a transaction) before it cuts the session (docs/drain-safe-moves.md).
+    pub drain_timeout_ms: u64,
     /// A session that moved no byte either way for this long is closed; 0 never closes.
     /// The default is MariaDB's `wait_timeout` (28800 s, which galley's my.cnf keeps):
     /// clients that pool connections for hours (oslo.db) see nothing new, and sessions

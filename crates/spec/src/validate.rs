@@ -743,6 +743,20 @@ impl Checker {
                 10,
                 60_000,
             ),
+            login_timeout_ms: self.bounded(
+                "proxy.login_timeout_ms",
+                raw.login_timeout_ms,
+                10_000,
+                100,
+                600_000,
+            ),
+            drain_timeout_ms: self.bounded(
+                "proxy.drain_timeout_ms",
+                raw.drain_timeout_ms,
+                30_000,
+                0,
+                3_600_000,
+            ),
             idle_timeout_s: self.bounded(
                 "proxy.idle_timeout_s",
                 raw.idle_timeout_s,

@@ -485,6 +485,39 @@ async fn proxy_routes_fails_over_and_refuses_clearly() {
     assert_eq!(seen.len(), 3, "multi-writer sessions went to {seen:?}");
     drop(writers);
 
+    // A socket that connects and never logs in is closed at the login deadline
+    // (proxy.login_timeout_ms, 10 s by default), while a real login made beside it
+    // keeps working past it.
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", writer_port))
+        .await
+        .unwrap();
+    let mut logged_in = cluster.conn_port(writer_port).await.unwrap();
+    // The silent socket got the server's greeting, then nothing, then its close.
+    let closed = tokio::time::timeout(Duration::from_secs(40), async {
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut silent, &mut chunk).await {
+                Ok(0) | Err(_) => return received,
+                Ok(read) => received.extend_from_slice(&chunk[..read]),
+            }
+        }
+    })
+    .await
+    .expect("the socket that never logged in was not closed within 40 s");
+    assert_eq!(
+        closed.get(4),
+        Some(&10),
+        "a greeting (protocol 10) came first"
+    );
+    let metrics = proxy_metrics(admin_port).await;
+    assert!(
+        metrics.contains("galley_proxy_login_timeouts_total 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(node_name(&mut logged_in).await, "node1");
+    drop(logged_in);
+
     // Health rules. A desynced node takes no writes but may serve reads.
     set_global(&cluster, 2, "wsrep_desync = ON").await;
     wait_for(&cluster, "node2 desynced", |s| {

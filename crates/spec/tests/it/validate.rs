@@ -67,7 +67,7 @@ fn unknown_key_far_from_any_lists_what_is_allowed() {
         &spread_cluster_with("[proxy]\ncolour = \"blue\"\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_address, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, greeting_timeout_ms, idle_timeout_s, recv_queue_limit, failback, writer_grace_ms, max_connections, max_connections_per_source, forwarding, writer_decision"#]],
+              - proxy.colour: unknown key; allowed here: address, writer_port, reader_port, multi_writer_port, admin_address, admin_port, probe_interval_ms, probe_timeout_ms, rise, fall, connect_timeout_ms, greeting_timeout_ms, login_timeout_ms, drain_timeout_ms, idle_timeout_s, recv_queue_limit, failback, writer_grace_ms, max_connections, max_connections_per_source, forwarding, writer_decision"#]],
     );
 }
 
@@ -1046,6 +1046,8 @@ fn proxy_limits_default_below_the_servers_and_admin_stays_on_loopback() {
     assert_eq!(defaults.max_connections, 1800);
     assert_eq!(defaults.max_connections_per_source, 900);
     assert_eq!(defaults.greeting_timeout_ms, 5000);
+    assert_eq!(defaults.login_timeout_ms, 10_000);
+    assert_eq!(defaults.drain_timeout_ms, 30_000);
     assert_eq!(defaults.idle_timeout_s, 28_800);
     assert_eq!(defaults.admin_address, "127.0.0.1");
     assert_eq!(defaults.admin_endpoint(), "127.0.0.1:4590");
@@ -1078,13 +1080,14 @@ fn proxy_limits_default_below_the_servers_and_admin_stays_on_loopback() {
 fn proxy_admin_address_and_timeouts_are_checked() {
     check(
         &spread_cluster_with(
-            "[proxy]\nadmin_address = \"not an address\"\ngreeting_timeout_ms = 0\nmax_connections_per_source = 0\n",
+            "[proxy]\nadmin_address = \"not an address\"\ngreeting_timeout_ms = 0\nmax_connections_per_source = 0\nlogin_timeout_ms = 5\n",
         ),
         expect![[r#"
-            /etc/galley/galley.toml: 3 problems
+            /etc/galley/galley.toml: 4 problems
               - proxy.admin_address: `not an address` is neither an IP address nor a host name
               - proxy.max_connections_per_source: 0 is out of range; allowed: 1 to 1000000
-              - proxy.greeting_timeout_ms: 0 is out of range; allowed: 10 to 60000"#]],
+              - proxy.greeting_timeout_ms: 0 is out of range; allowed: 10 to 60000
+              - proxy.login_timeout_ms: 5 is out of range; allowed: 100 to 600000"#]],
     );
 }
 
