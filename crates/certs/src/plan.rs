@@ -20,7 +20,9 @@ pub enum Role {
 pub struct Planned {
     /// `node-db1`, `client-controller`: the file stem in the TLS directory.
     pub stem: String,
-    /// The subject's common name: `galley node db1 of cluster prod`.
+    /// The subject's common name: `db1.prod.galley`. One word, on purpose: the rsync
+    /// SST over stunnel sends the joiner's CN as the user of `CN:secret@host`, and the
+    /// donor refuses a CN with a space ("Bad remote auth string", docs/tls.md).
     pub common_name: String,
     pub role: Role,
     /// IP addresses and DNS names the certificate is valid for (nodes only).
@@ -49,7 +51,7 @@ pub fn plan(spec: &ClusterSpec) -> Vec<Planned> {
         }
         planned.push(Planned {
             stem: format!("node-{}", node.name),
-            common_name: format!("galley node {} of cluster {}", node.name, spec.name),
+            common_name: format!("{}.{}.galley", node.name, spec.name),
             role: Role::Node,
             ip_sans,
             dns_sans,
@@ -58,7 +60,7 @@ pub fn plan(spec: &ClusterSpec) -> Vec<Planned> {
     for client in ["controller", "cli", "proxy"] {
         planned.push(Planned {
             stem: format!("client-{client}"),
-            common_name: format!("galley {client} of cluster {}", spec.name),
+            common_name: format!("{client}.{}.galley", spec.name),
             role: Role::Client,
             ip_sans: Vec::new(),
             dns_sans: Vec::new(),
@@ -114,7 +116,7 @@ mod tests {
         );
         assert_eq!(
             plan(&spec)[0].common_name,
-            "galley node db1 of cluster prod"
+            "db1.prod.galley"
         );
     }
 }
