@@ -13,3 +13,4 @@ mod manage_cli;
 mod proxy;
 mod rolling;
 mod support;
+mod tls;
