@@ -35,7 +35,10 @@ fn mariadb_tls(cluster: &TestCluster, port: u16, sql: &str) -> String {
     let output = Command::new("mariadb")
         .arg(format!("--defaults-extra-file={}", login.display()))
         .args(["--protocol=TCP", "-h", "127.0.0.1", "-P", &port.to_string()])
-        .arg(format!("--ssl-ca={}", cluster.path().join("tls/ca.crt").display()))
+        .arg(format!(
+            "--ssl-ca={}",
+            cluster.path().join("tls/ca.crt").display()
+        ))
         .args(["--ssl-verify-server-cert", "-N", "-B", "-e", sql])
         .output()
         .unwrap();
@@ -70,13 +73,17 @@ async fn tls_cluster_replicates_encrypted_and_refuses_a_stranger() {
     assert!(out.contains("3 nodes Synced"), "{out}");
     let installed_key = cluster.node_dir("node2").join("run/tls-server.key");
     let mode = std::fs::metadata(&installed_key).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
 
     // node2 and node3 joined by a full SST, wrapped in stunnel and checked against the CA.
     for node in ["node2", "node3"] {
         let log = log_of(&cluster, node);
         assert!(
-            log.contains("Using stunnel for SSL encryption") && log.contains("ssl-mode='VERIFY_CA'"),
+            log.contains("Using stunnel for SSL encryption")
+                && log.contains("ssl-mode='VERIFY_CA'"),
             "{node} did not receive its SST over stunnel:\n{log}"
         );
     }
@@ -104,13 +111,18 @@ async fn tls_cluster_replicates_encrypted_and_refuses_a_stranger() {
     let log_before = log_of(&cluster, "node3").len();
     for id in 2..=20 {
         node1
-            .query_drop(format!("INSERT INTO app.items VALUES ({id}, 'while node3 was down')"))
+            .query_drop(format!(
+                "INSERT INTO app.items VALUES ({id}, 'while node3 was down')"
+            ))
             .await
             .unwrap();
     }
     cluster.galley_ok(&["start", "node3"]);
     let rejoin = log_of(&cluster, "node3")[log_before..].to_owned();
-    assert!(rejoin.contains("IST received"), "node3 did not rejoin by IST:\n{rejoin}");
+    assert!(
+        rejoin.contains("IST received"),
+        "node3 did not rejoin by IST:\n{rejoin}"
+    );
     assert!(
         rejoin.contains("ssl://127.0.0.1"),
         "the IST receiver did not listen with TLS:\n{rejoin}"
@@ -173,7 +185,11 @@ async fn run_stranger(cluster: &TestCluster, dir: &Path) -> bool {
         .arg("--user=root")
         .output()
         .unwrap();
-    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    assert!(
+        install.status.success(),
+        "{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
     let mut child = tokio::process::Command::new("mariadbd")
         .arg(format!("--defaults-file={}", config.display()))
         .kill_on_drop(true)
