@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -223,11 +223,11 @@ fn read(path: &Path) -> Result<String, CertError> {
     })
 }
 
-fn read_key(path: &PathBuf) -> Result<KeyPair, CertError> {
+fn read_key(path: &Path) -> Result<KeyPair, CertError> {
     let pem = read(path)?;
     // rcgen's error says only what kind of problem it was, never the key's bytes.
     KeyPair::from_pem(&pem).map_err(|error| CertError::BadKey {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: error.to_string(),
     })
 }

@@ -15,3 +15,4 @@ mod metrics;
 mod proxy;
 mod rolling;
 mod support;
+mod tls;
