@@ -114,9 +114,6 @@ mod tests {
                 "client-proxy Client ip=[] dns=[]",
             ]
         );
-        assert_eq!(
-            plan(&spec)[0].common_name,
-            "db1.prod.galley"
-        );
+        assert_eq!(plan(&spec)[0].common_name, "db1.prod.galley");
     }
 }
