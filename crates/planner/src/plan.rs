@@ -592,8 +592,12 @@ pub fn observed_marks(observation: &Observation) -> Vec<ObservedMark> {
 struct RunningPrimary<'a> {
     /// Empty when no member reported it.
     uuid: &'a str,
-    /// The highest last committed seqno of its Synced members (of every member when
-    /// none is Synced): what a joiner would receive.
+    /// The highest last committed seqno of the members that hold their data (Synced,
+    /// donating, or Joined: catching up after a state transfer), of every member when
+    /// none does: what a joiner would receive. A Joined member counts because a donor
+    /// passes through Joined on its way back to Synced while the others may still be
+    /// applying its last write set: without it, the Primary would look one write behind
+    /// the mark that its Synced report raised a moment before.
     seqno: i64,
     members: Vec<&'a str>,
 }
@@ -604,7 +608,8 @@ fn running_primary<'a>(reported: &[(&'a NodeView, &'a Facts)]) -> RunningPrimary
         .filter(|(_, facts)| facts.primary())
         .filter_map(|(node, facts)| {
             let wsrep = facts.wsrep.as_ref()?;
-            Some((node.name.as_str(), facts.synced(), wsrep))
+            let holds_data = facts.synced() || wsrep.local_state == WsrepState::Joined;
+            Some((node.name.as_str(), holds_data, wsrep))
         })
         .collect();
     let uuid = members
@@ -612,10 +617,10 @@ fn running_primary<'a>(reported: &[(&'a NodeView, &'a Facts)]) -> RunningPrimary
         .map(|(_, _, wsrep)| wsrep.cluster_state_uuid.as_str())
         .find(|uuid| !uuid.is_empty())
         .unwrap_or("");
-    let highest = |synced_only: bool| {
+    let highest = |holding_only: bool| {
         members
             .iter()
-            .filter(|(_, synced, _)| *synced || !synced_only)
+            .filter(|(_, holds_data, _)| *holds_data || !holding_only)
             .map(|(_, _, wsrep)| wsrep.last_committed)
             .max()
     };

@@ -967,6 +967,18 @@ fn a_primary_behind_its_mark_is_missing_writes() {
         reason.contains("11..15"),
         "the missing writes are named: {reason}"
     );
+    // A donor on its way back (Joined) holds the newest write while the Synced member
+    // is still applying it: the Primary is at the mark, not behind it (seen in the
+    // controller's integration test as a false refusal, seqno 6985 below mark 6986).
+    check(
+        "
+        hwm A:11
+        node1 primary synced seqno=10
+        node2 primary joined seqno=11
+        node3 stopped grastate=A:9
+        ",
+        "degraded: waiting rule=OneJoinerAtATime (node2); then start node3",
+    );
     // At the mark: healthy.
     check(
         "
