@@ -11,9 +11,16 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The schemas the server owns. galley lists none of them as a user database and never
-/// creates, drops or grants on them.
-pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+/// The schemas the server owns, and galley's own (`galley`: the proxies' shared writer
+/// record, ARCHITECTURE.md "One writer for every proxy"). galley lists none of them as a
+/// user database and never creates, drops or grants on them through this crate.
+pub const SYSTEM_SCHEMAS: [&str; 5] = [
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+    "galley",
+];
 
 /// Accounts that belong to the server or to galley itself (`galley_admin`,
 /// `galley_monitor`, and any other `galley_` name): never created, dropped, changed or
@@ -79,7 +86,7 @@ pub enum NameError {
     /// A system schema where a user database is needed.
     #[error(
         "the database {shown} is a system schema of the server (mysql, information_schema, \
-         performance_schema, sys); galley never creates, drops or grants on it"
+         performance_schema, sys) or galley's own (galley); galley never creates, drops or grants on it"
     )]
     SystemSchema {
         /// The name, quoted.
