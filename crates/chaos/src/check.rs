@@ -87,6 +87,100 @@ pub fn missing_writes(history: &History, present: &BTreeSet<u64>) -> Missing {
     missing
 }
 
+/// One write that a client was told committed: when it began and ended, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub began_ms: u64,
+    pub ended_ms: u64,
+    pub node: String,
+}
+
+/// Every acknowledged change of the history (inserts and transfers) whose node is known.
+pub fn acks(history: &History) -> Vec<Ack> {
+    let inserts = history
+        .acknowledged()
+        .filter_map(|w| Some((w.began_ms, w.ended_ms, w.node.clone()?)));
+    let transfers = history
+        .transfers
+        .iter()
+        .filter(|t| t.outcome == Outcome::Acknowledged)
+        .filter_map(|t| Some((t.began_ms, t.ended_ms, t.node.clone()?)));
+    let mut acks: Vec<Ack> = inserts
+        .chain(transfers)
+        .map(|(began_ms, ended_ms, node)| Ack {
+            began_ms,
+            ended_ms,
+            node,
+        })
+        .collect();
+    acks.sort_by_key(|ack| (ack.began_ms, ack.ended_ms));
+    acks
+}
+
+/// Width of the multi-writer check's time slots.
+pub const SLOT_MS: u64 = 100;
+
+/// The slots (by the start of each, in ms) in which writes that began in the slot were
+/// acknowledged by two or more nodes: two nodes taking writes through galley at once.
+/// Single-writer routing allows one such slot at a writer change (the old writer's last
+/// write and the new one's first); the report judges the rest.
+pub fn multi_writer_slots(acks: &[Ack]) -> Vec<u64> {
+    let mut slots = Vec::new();
+    let mut current: Option<(u64, &str)> = None;
+    let mut counted = None;
+    for ack in acks {
+        let slot = ack.began_ms / SLOT_MS * SLOT_MS;
+        match current {
+            Some((s, node)) if s == slot && node != ack.node && counted != Some(slot) => {
+                slots.push(slot);
+                counted = Some(slot);
+            }
+            Some((s, _)) if s == slot => {}
+            _ => current = Some((slot, ack.node.as_str())),
+        }
+    }
+    slots
+}
+
+/// When writes were back after a fault injected at `fault_ms`: the end of the first
+/// acknowledged write that began at or after it, in ms after the fault.
+pub fn writes_back_after(acks: &[Ack], fault_ms: u64) -> Option<u64> {
+    acks.iter()
+        .filter(|ack| ack.began_ms >= fault_ms)
+        .map(|ack| ack.ended_ms - fault_ms)
+        .min()
+}
+
+/// What broke the bank's invariants: a total that changed, a balance below zero, an
+/// account gone.
+pub fn bank_violations(history: &History, accounts: u64, initial: i64) -> Vec<String> {
+    let expected = accounts as i64 * initial;
+    history
+        .balance_reads
+        .iter()
+        .filter_map(|read| {
+            let mut wrong = Vec::new();
+            if read.total != expected {
+                wrong.push(format!("total {} (expected {expected})", read.total));
+            }
+            if read.lowest < 0 {
+                wrong.push(format!("a balance of {}", read.lowest));
+            }
+            if read.accounts != accounts {
+                wrong.push(format!("{} accounts (expected {accounts})", read.accounts));
+            }
+            (!wrong.is_empty()).then(|| {
+                format!(
+                    "read at {} ms on {}: {}",
+                    read.began_ms,
+                    read.node,
+                    wrong.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +192,7 @@ mod tests {
             began_ms,
             ended_ms,
             outcome,
+            node: None,
         }
     }
 
@@ -114,7 +209,7 @@ mod tests {
         History {
             writes,
             reads,
-            failed_reads: 0,
+            ..History::default()
         }
     }
 
@@ -179,5 +274,64 @@ mod tests {
         let found = missing_writes(&history, &BTreeSet::from([2, 4]));
         assert_eq!(found.lost, vec![1]);
         assert_eq!(found.unexpected, vec![4]);
+    }
+
+    fn ack(began_ms: u64, node: &str) -> Ack {
+        Ack {
+            began_ms,
+            ended_ms: began_ms + 2,
+            node: node.into(),
+        }
+    }
+
+    #[test]
+    fn two_nodes_in_one_slot_are_a_multi_writer_slot() {
+        // One writer, then a clean change in slot 200: one slot.
+        let clean = [
+            ack(10, "a"),
+            ack(120, "a"),
+            ack(210, "a"),
+            ack(250, "b"),
+            ack(330, "b"),
+        ];
+        assert_eq!(multi_writer_slots(&clean), vec![200]);
+        // Flapping: a, b, a, b over three slots.
+        let flapping = [
+            ack(10, "a"),
+            ack(20, "b"),
+            ack(30, "a"),
+            ack(110, "b"),
+            ack(150, "a"),
+            ack(210, "a"),
+        ];
+        assert_eq!(multi_writer_slots(&flapping), vec![0, 100]);
+        assert!(multi_writer_slots(&[]).is_empty());
+    }
+
+    #[test]
+    fn writes_are_back_at_the_first_ack_that_began_after_the_fault() {
+        let acks = [ack(10, "a"), ack(900, "b"), ack(950, "b")];
+        assert_eq!(writes_back_after(&acks, 100), Some(802));
+        assert_eq!(writes_back_after(&acks, 1000), None);
+    }
+
+    #[test]
+    fn the_bank_flags_a_changed_total_and_a_negative_balance() {
+        use crate::history::BalanceRead;
+        let read = |total, lowest| BalanceRead {
+            began_ms: 5,
+            node: "n1".into(),
+            total,
+            lowest,
+            accounts: 4,
+        };
+        let history = History {
+            balance_reads: vec![read(400, 0), read(390, 3), read(400, -1)],
+            ..History::default()
+        };
+        let violations = bank_violations(&history, 4, 100);
+        assert_eq!(violations.len(), 2, "{violations:?}");
+        assert!(violations[0].contains("total 390"), "{violations:?}");
+        assert!(violations[1].contains("balance of -1"), "{violations:?}");
     }
 }

@@ -22,6 +22,30 @@ pub struct Write {
     pub began_ms: u64,
     pub ended_ms: u64,
     pub outcome: Outcome,
+    /// `wsrep_node_name` of the node the session was on (the proxy keeps a session on
+    /// one node for its life); None when the session could not say.
+    pub node: Option<String>,
+}
+
+/// One transfer of the bank workload: `amount` from one account to another in one
+/// transaction, its rows locked with SELECT ... FOR UPDATE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    pub began_ms: u64,
+    pub ended_ms: u64,
+    pub outcome: Outcome,
+    pub node: Option<String>,
+}
+
+/// One read of every balance in one snapshot, through the reader port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BalanceRead {
+    pub began_ms: u64,
+    pub node: String,
+    pub total: i64,
+    /// The lowest balance seen.
+    pub lowest: i64,
+    pub accounts: u64,
 }
 
 /// One read of the highest id present, through the reader port.
@@ -42,6 +66,8 @@ pub struct History {
     pub reads: Vec<Read>,
     /// Reads that got no answer (refused, broken connection): not judged.
     pub failed_reads: u64,
+    pub transfers: Vec<Transfer>,
+    pub balance_reads: Vec<BalanceRead>,
 }
 
 impl History {

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod history;
+pub mod schedule;
 pub mod workload;
 
 pub use check::{missing_writes, stale_reads, StaleRead};

@@ -10,7 +10,7 @@ use mysql_async::{Conn, Opts};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::history::{Outcome, Read, Write};
+use crate::history::{BalanceRead, Outcome, Read, Transfer, Write};
 
 /// Where a workload writes: `database.table`, created by `prepare`.
 #[derive(Debug, Clone)]
@@ -65,6 +65,32 @@ impl Run {
             _ => None,
         }
     }
+
+    /// A session and the node it is on (`wsrep_node_name`; None if it did not say).
+    async fn connect_on_node(&self) -> Option<(Conn, Option<String>)> {
+        let mut conn = self.connect().await?;
+        let node = tokio::time::timeout(
+            self.answer_within,
+            conn.query_first::<String, _>("SELECT @@wsrep_node_name"),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+        Some((conn, node))
+    }
+}
+
+/// How a statement that changes data ended, as the client saw it.
+fn outcome_of<T>(
+    answer: Result<Result<T, mysql_async::Error>, tokio::time::error::Elapsed>,
+) -> Outcome {
+    match answer {
+        Ok(Ok(_)) => Outcome::Acknowledged,
+        // The server refused it with an error packet: not committed.
+        Ok(Err(mysql_async::Error::Server(_))) => Outcome::Failed,
+        Ok(Err(_)) | Err(_) => Outcome::Unknown,
+    }
 }
 
 /// One client inserting ids 1, 2, 3, ... one at a time, each under a new id whatever
@@ -72,42 +98,196 @@ impl Run {
 /// writer of the moment).
 pub async fn unique_inserts(run: Run, mut stop: watch::Receiver<bool>) -> Vec<Write> {
     let mut writes = Vec::new();
-    let mut conn: Option<Conn> = None;
+    let mut conn: Option<(Conn, Option<String>)> = None;
     let mut id = 0u64;
     let table = run.table.name();
     while !*stop.borrow() {
         if conn.is_none() {
-            conn = run.connect().await;
+            conn = run.connect_on_node().await;
             if conn.is_none() {
                 // Nothing was sent: no write to record. Try again shortly.
                 let _ = tokio::time::timeout(Duration::from_millis(50), stop.changed()).await;
                 continue;
             }
         }
-        let live = conn.as_mut().expect("connected above");
+        let (live, node) = conn.as_mut().expect("connected above");
+        let node = node.clone();
         id += 1;
         let began_ms = run.now_ms();
         let insert = live.exec_drop(
             format!("INSERT INTO {table} (id, written_ms) VALUES (?, ?)"),
             (id, began_ms),
         );
-        let outcome = match tokio::time::timeout(run.answer_within, insert).await {
-            Ok(Ok(())) => Outcome::Acknowledged,
-            // The server refused it with an error packet: not committed.
-            Ok(Err(mysql_async::Error::Server(_))) => Outcome::Failed,
-            Ok(Err(_)) | Err(_) => {
-                conn = None;
-                Outcome::Unknown
-            }
-        };
+        let outcome = outcome_of(tokio::time::timeout(run.answer_within, insert).await);
+        if outcome == Outcome::Unknown {
+            conn = None;
+        }
         writes.push(Write {
             id,
             began_ms,
             ended_ms: run.now_ms(),
             outcome,
+            node,
         });
     }
     writes
+}
+
+/// The bank's accounts: `accounts` rows in `database.accounts`, each with
+/// `INITIAL_BALANCE`, so that the total is `accounts * INITIAL_BALANCE` forever.
+pub async fn prepare_bank(
+    opts: Opts,
+    database: &str,
+    accounts: u64,
+) -> Result<(), mysql_async::Error> {
+    let mut conn = Conn::new(opts).await?;
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
+        .await?;
+    conn.query_drop(format!("DROP TABLE IF EXISTS `{database}`.`accounts`"))
+        .await?;
+    conn.query_drop(format!(
+        "CREATE TABLE `{database}`.`accounts` (id BIGINT UNSIGNED PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB"
+    ))
+    .await?;
+    let rows: Vec<String> = (1..=accounts)
+        .map(|id| format!("({id}, {INITIAL_BALANCE})"))
+        .collect();
+    conn.query_drop(format!(
+        "INSERT INTO `{database}`.`accounts` VALUES {}",
+        rows.join(", ")
+    ))
+    .await?;
+    conn.disconnect().await
+}
+
+pub const INITIAL_BALANCE: i64 = 100;
+
+/// One client moving money between random accounts until `stop`: each transfer locks
+/// both rows with SELECT ... FOR UPDATE, moves at most what the source holds, and
+/// commits. A transfer refused by the server (a certification conflict, a deadlock) is
+/// rolled back and counts as failed; one without an answer is unknown.
+pub async fn bank_transfers(
+    run: Run,
+    accounts: u64,
+    seed: u64,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<Transfer> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut transfers = Vec::new();
+    let mut conn: Option<(Conn, Option<String>)> = None;
+    let table = format!("`{}`.`accounts`", run.table.database);
+    while !*stop.borrow() {
+        if conn.is_none() {
+            conn = run.connect_on_node().await;
+            if conn.is_none() {
+                let _ = tokio::time::timeout(Duration::from_millis(50), stop.changed()).await;
+                continue;
+            }
+        }
+        let (live, node) = conn.as_mut().expect("connected above");
+        let node = node.clone();
+        // Two different accounts (ids 1..=accounts); `accounts` is at least 2.
+        let from_index = rng.gen_range(0..accounts);
+        let to_index = (from_index + rng.gen_range(1..accounts)) % accounts;
+        let (from, to) = (from_index + 1, to_index + 1);
+        let amount = rng.gen_range(1..=INITIAL_BALANCE / 2);
+        let began_ms = run.now_ms();
+        let transfer = async {
+            let mut tx = live
+                .start_transaction(mysql_async::TxOpts::default())
+                .await?;
+            let balance: Option<i64> = tx
+                .exec_first(
+                    format!("SELECT balance FROM {table} WHERE id = ? FOR UPDATE"),
+                    (from,),
+                )
+                .await?;
+            let _: Option<i64> = tx
+                .exec_first(
+                    format!("SELECT balance FROM {table} WHERE id = ? FOR UPDATE"),
+                    (to,),
+                )
+                .await?;
+            let moved = amount.min(balance.unwrap_or(0));
+            tx.exec_drop(
+                format!("UPDATE {table} SET balance = balance - ? WHERE id = ?"),
+                (moved, from),
+            )
+            .await?;
+            tx.exec_drop(
+                format!("UPDATE {table} SET balance = balance + ? WHERE id = ?"),
+                (moved, to),
+            )
+            .await?;
+            tx.commit().await
+        };
+        let outcome = outcome_of(tokio::time::timeout(run.answer_within, transfer).await);
+        if outcome != Outcome::Acknowledged {
+            // A refused transaction may leave the session in an unknown state: start over.
+            conn = None;
+        }
+        transfers.push(Transfer {
+            began_ms,
+            ended_ms: run.now_ms(),
+            outcome,
+            node,
+        });
+    }
+    transfers
+}
+
+/// Reads the total and the lowest balance in one snapshot every `every`, each on a new
+/// session through `run.opts` (the reader port). Reads without an answer are dropped.
+pub async fn balance_reads(
+    run: Run,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<BalanceRead> {
+    let mut reads = Vec::new();
+    let query = format!(
+        "SELECT @@wsrep_node_name, CAST(SUM(balance) AS SIGNED), MIN(balance), COUNT(*) FROM `{}`.`accounts`",
+        run.table.database
+    );
+    while !*stop.borrow() {
+        let next = Instant::now() + every;
+        if let Some(mut conn) = run.connect().await {
+            let began_ms = run.now_ms();
+            let answer = tokio::time::timeout(
+                run.answer_within,
+                conn.query_first::<(String, i64, i64, u64), _>(query.as_str()),
+            )
+            .await;
+            if let Ok(Ok(Some((node, total, lowest, accounts)))) = answer {
+                reads.push(BalanceRead {
+                    began_ms,
+                    node,
+                    total,
+                    lowest,
+                    accounts,
+                });
+            }
+            let _ = tokio::time::timeout(run.answer_within, conn.disconnect()).await;
+        }
+        let _ = tokio::time::timeout_at(next, stop.changed()).await;
+    }
+    reads
+}
+
+/// The total, the lowest balance and the number of accounts on one node (connect to the
+/// node itself).
+pub async fn bank_on_node(
+    opts: Opts,
+    database: &str,
+) -> Result<(i64, i64, u64), mysql_async::Error> {
+    let mut conn = Conn::new(opts).await?;
+    let row: Option<(i64, i64, u64)> = conn
+        .query_first(format!(
+            "SELECT CAST(SUM(balance) AS SIGNED), MIN(balance), COUNT(*) FROM `{database}`.`accounts`"
+        ))
+        .await?;
+    conn.disconnect().await?;
+    Ok(row.unwrap_or((0, 0, 0)))
 }
 
 /// Reads the highest id every `every`, each on a new connection (a new session is
