@@ -79,6 +79,23 @@ impl Run {
         .flatten();
         Some((conn, node))
     }
+
+    /// Makes sure `session` holds a live session, connecting if it does not. Without
+    /// one, waits a little (or until `stop`) and says so: nothing was sent, so the
+    /// caller records nothing and tries again.
+    async fn ensure_session(
+        &self,
+        session: &mut Option<(Conn, Option<String>)>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        if session.is_none() {
+            *session = self.connect_on_node().await;
+        }
+        if session.is_none() {
+            let _ = tokio::time::timeout(Duration::from_millis(50), stop.changed()).await;
+        }
+        session.is_some()
+    }
 }
 
 /// How a statement that changes data ended, as the client saw it.
@@ -102,13 +119,8 @@ pub async fn unique_inserts(run: Run, mut stop: watch::Receiver<bool>) -> Vec<Wr
     let mut id = 0u64;
     let table = run.table.name();
     while !*stop.borrow() {
-        if conn.is_none() {
-            conn = run.connect_on_node().await;
-            if conn.is_none() {
-                // Nothing was sent: no write to record. Try again shortly.
-                let _ = tokio::time::timeout(Duration::from_millis(50), stop.changed()).await;
-                continue;
-            }
+        if !run.ensure_session(&mut conn, &mut stop).await {
+            continue;
         }
         let (live, node) = conn.as_mut().expect("connected above");
         let node = node.clone();
@@ -178,12 +190,8 @@ pub async fn bank_transfers(
     let mut conn: Option<(Conn, Option<String>)> = None;
     let table = format!("`{}`.`accounts`", run.table.database);
     while !*stop.borrow() {
-        if conn.is_none() {
-            conn = run.connect_on_node().await;
-            if conn.is_none() {
-                let _ = tokio::time::timeout(Duration::from_millis(50), stop.changed()).await;
-                continue;
-            }
+        if !run.ensure_session(&mut conn, &mut stop).await {
+            continue;
         }
         let (live, node) = conn.as_mut().expect("connected above");
         let node = node.clone();
