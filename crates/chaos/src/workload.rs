@@ -254,7 +254,7 @@ pub async fn balance_reads(
 ) -> Vec<BalanceRead> {
     let mut reads = Vec::new();
     let query = format!(
-        "SELECT @@wsrep_node_name, CAST(SUM(balance) AS SIGNED), MIN(balance), COUNT(*) FROM `{}`.`accounts`",
+        "SELECT @@wsrep_node_name, CAST(COALESCE(SUM(balance), 0) AS SIGNED), COALESCE(MIN(balance), 0), COUNT(*) FROM `{}`.`accounts`",
         run.table.database
     );
     while !*stop.borrow() {
@@ -291,7 +291,7 @@ pub async fn bank_on_node(
     let mut conn = Conn::new(opts).await?;
     let row: Option<(i64, i64, u64)> = conn
         .query_first(format!(
-            "SELECT CAST(SUM(balance) AS SIGNED), MIN(balance), COUNT(*) FROM `{database}`.`accounts`"
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS SIGNED), COALESCE(MIN(balance), 0), COUNT(*) FROM `{database}`.`accounts`"
         ))
         .await?;
     conn.disconnect().await?;
