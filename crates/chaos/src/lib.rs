@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod history;
+pub mod report;
 pub mod schedule;
 pub mod workload;
 
