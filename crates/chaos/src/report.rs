@@ -173,42 +173,47 @@ pub fn judge(record: &RunRecord) -> Report {
         }
     }
 
-    let mut classes: BTreeMap<FaultClass, (Vec<u64>, Vec<u64>, usize, usize, usize)> =
-        BTreeMap::new();
+    #[derive(Default)]
+    struct Tally {
+        count: usize,
+        back: Vec<u64>,
+        healed: Vec<u64>,
+        not_healed: usize,
+        slots: usize,
+    }
+    let mut classes: BTreeMap<FaultClass, Tally> = BTreeMap::new();
     for (index, run) in record.faults.iter().enumerate() {
-        let entry = classes.entry(run.fault.class).or_default();
-        entry.4 += 1;
+        let tally = classes.entry(run.fault.class).or_default();
+        tally.count += 1;
         if let Some(back) = check::writes_back_after(&acks, run.injected_ms) {
-            entry.0.push(back);
+            tally.back.push(back);
         }
         let from = run.released_ms.unwrap_or(run.injected_ms);
         match run.healed_ms {
-            Some(healed) => entry.1.push(healed.saturating_sub(from)),
-            None => entry.2 += 1,
+            Some(healed) => tally.healed.push(healed.saturating_sub(from)),
+            None => tally.not_healed += 1,
         }
         let window_end = record
             .faults
             .get(index + 1)
             .map_or(u64::MAX, |next| next.injected_ms);
-        entry.3 += multi_writer_slots
+        tally.slots += multi_writer_slots
             .iter()
             .filter(|&&slot| slot + SLOT_MS > run.injected_ms && slot < window_end)
             .count();
     }
     let classes = classes
         .into_iter()
-        .map(
-            |(class, (mut back, mut healed, not_healed, slots, count))| ClassSummary {
-                class,
-                count,
-                writes_back_p50_ms: percentile(&mut back, 0.5),
-                writes_back_max_ms: back.iter().copied().max(),
-                healed_p50_ms: percentile(&mut healed, 0.5),
-                healed_max_ms: healed.iter().copied().max(),
-                not_healed,
-                multi_writer_s: slots as f64 * SLOT_MS as f64 / 1000.0,
-            },
-        )
+        .map(|(class, mut tally)| ClassSummary {
+            class,
+            count: tally.count,
+            writes_back_p50_ms: percentile(&mut tally.back, 0.5),
+            writes_back_max_ms: tally.back.iter().copied().max(),
+            healed_p50_ms: percentile(&mut tally.healed, 0.5),
+            healed_max_ms: tally.healed.iter().copied().max(),
+            not_healed: tally.not_healed,
+            multi_writer_s: tally.slots as f64 * SLOT_MS as f64 / 1000.0,
+        })
         .collect();
 
     Report {
