@@ -34,6 +34,8 @@ pub struct NodeEnd {
     pub missing: Missing,
     /// The bank on this node: total, lowest balance, accounts.
     pub bank: (i64, i64, u64),
+    /// Why the node could not be read at the end (then nothing above was checked).
+    pub unreadable: Option<String>,
 }
 
 /// Everything a run recorded: the input of the report.
@@ -48,6 +50,7 @@ pub struct RunRecord {
     /// How long after a write's acknowledgement a read must see it.
     pub stale_lag_ms: u64,
     pub duration_ms: u64,
+    pub aborted: Option<String>,
 }
 
 /// Per fault class: what the table asks for.
@@ -89,6 +92,11 @@ pub struct Report {
     pub bank_violations: Vec<String>,
     /// Slots (start, ms) in which two nodes acknowledged writes, not as one hand-over.
     pub multi_writer_slots: Vec<u64>,
+    /// Nodes that could not be read at the end, and why: their data was not checked.
+    pub unchecked: Vec<String>,
+    /// Why the run stopped before its schedule ended (a fault that could not be
+    /// injected), if it did.
+    pub aborted: Option<String>,
     /// How many times the node acknowledging writes changed.
     pub writer_changes: usize,
     pub not_healed: usize,
@@ -104,6 +112,8 @@ impl Report {
             && self.bank_violations.is_empty()
             && self.multi_writer_slots.is_empty()
             && self.not_healed == 0
+            && self.unchecked.is_empty()
+            && self.aborted.is_none()
     }
 
     pub fn multi_writer_s(&self) -> f64 {
@@ -163,7 +173,7 @@ pub fn judge(record: &RunRecord) -> Report {
     let mut bank_violations =
         check::bank_violations(history, record.accounts, record.initial_balance);
     let expected = record.accounts as i64 * record.initial_balance;
-    for end in &record.ends {
+    for end in record.ends.iter().filter(|end| end.unreadable.is_none()) {
         let (total, lowest, accounts) = end.bank;
         if total != expected || lowest < 0 || accounts != record.accounts {
             bank_violations.push(format!(
@@ -241,6 +251,12 @@ pub fn judge(record: &RunRecord) -> Report {
         stale_lag_ms: record.stale_lag_ms,
         bank_violations,
         multi_writer_slots,
+        unchecked: record
+            .ends
+            .iter()
+            .filter_map(|end| Some(format!("{}: {}", end.node, end.unreadable.as_ref()?)))
+            .collect(),
+        aborted: record.aborted.clone(),
         writer_changes: changes(&nodes),
         not_healed: record
             .faults
@@ -277,6 +293,12 @@ pub fn markdown(report: &Report) -> String {
         report.faults.len(),
         report.duration_ms as f64 / 1000.0
     );
+    if let Some(why) = &report.aborted {
+        let _ = writeln!(out, "The run stopped early: {why}\n");
+    }
+    for unchecked in &report.unchecked {
+        let _ = writeln!(out, "Not checked, unreadable at the end: {unchecked}\n");
+    }
     let _ = writeln!(out, "## Checks\n");
     let check = |ok: bool| if ok { "ok" } else { "**violated**" };
     let lost: usize = report.lost.iter().map(|end| end.missing.lost.len()).sum();
@@ -599,12 +621,14 @@ mod tests {
                     node: node.to_string(),
                     missing: Missing::default(),
                     bank: (1000, 10, 10),
+                    unreadable: None,
                 })
                 .collect(),
             accounts: 10,
             initial_balance: 100,
             stale_lag_ms: 1000,
             duration_ms: 4200,
+            aborted: None,
         }
     }
 
@@ -655,6 +679,16 @@ mod tests {
         assert!(!report.passed());
         assert_eq!(report.not_healed, 1);
         assert!(markdown(&report).contains("| not healed |"));
+
+        let mut unreadable = record();
+        unreadable.ends[0].unreadable = Some("connection refused".to_owned());
+        let report = judge(&unreadable);
+        assert!(!report.passed());
+        assert!(markdown(&report).contains("unreadable at the end: node1: connection refused"));
+
+        let mut aborted = record();
+        aborted.aborted = Some("cannot inject #3".to_owned());
+        assert!(!judge(&aborted).passed());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! module; the work itself is done by the library crates.
 
 mod backup_cli;
+mod chaos_cli;
 mod cluster;
 mod control;
 mod daemons;
@@ -240,6 +241,23 @@ enum Command {
     Backup(backup_cli::BackupArgs),
     /// Restore a backup into a new data directory, checked and prepared.
     Restore(backup_cli::RestoreArgs),
+    /// Inject faults from a seeded schedule under workloads, and judge what clients saw.
+    ///
+    /// Into a cluster on this machine with a proxy and a controller (`galley up`): kill -9
+    /// or SIGSTOP of nodes and of the writer, kill -9 of every node, of an agent, of the
+    /// proxy, of the controller, one at a time, each healed by galley before the next.
+    /// Meanwhile one client inserts unique ids and one moves money between accounts
+    /// through the writer port, and readers read through the reader port. At the end it
+    /// checks that every acknowledged write is on every node, that no read was stale,
+    /// that the bank's total held, that no two nodes took writes at once, and writes a
+    /// report (markdown, JSON, an SVG timeline). Exit code 0 when every check passed.
+    /// It owns the database galley_chaos. See docs/chaos.md.
+    Chaos {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        args: chaos_cli::ChaosArgs,
+    },
     /// Register an existing Galera cluster that galley did not deploy.
     ///
     /// Connects to every node over SQL, checks they form one Galera cluster and that the
@@ -413,6 +431,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Openstack(args) => manage_cli::openstack(args).await,
         Command::Token(args) => manage_cli::token(args).await,
         Command::Import(args) => import::run(args).await,
+        Command::Chaos { target, args } => chaos_cli::run(&target.into(), &args).await,
         Command::Backup(args) => backup_cli::backup(args).await,
         Command::Restore(args) => backup_cli::restore(args).await,
     }
