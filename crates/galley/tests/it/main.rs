@@ -3,6 +3,7 @@
 
 mod api;
 mod backup;
+mod chaos;
 mod cli;
 mod cluster;
 mod console;
