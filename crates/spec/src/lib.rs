@@ -183,9 +183,35 @@ pub struct ServerSettings {
     /// the reader port sees the client's own earlier writes. Off by default: each read
     /// then costs a round trip through the group (docs/galera.md, "Causal reads").
     pub causal_reads: bool,
+    /// How long a member may stay silent before the others suspect it and, all agreeing,
+    /// evict it (`evs.suspect_timeout`); the other evs timeouts follow from it
+    /// (`evs_timeouts`). A hung or cut-off member keeps its sockets open, so until then
+    /// every write on every node waits for it (docs/galera.md, "Failure detection").
+    pub evs_suspect_timeout_ms: u64,
 }
 
 impl ServerSettings {
+    /// galley's default for a LAN: a hung member is evicted in about a second instead of
+    /// Galera's five (docs/galera.md, "Failure detection", for the false-positive risk).
+    pub const DEFAULT_EVS_SUSPECT_TIMEOUT_MS: u64 = 1000;
+    /// The range `server.evs_suspect_timeout_ms` allows.
+    pub const EVS_SUSPECT_TIMEOUT_MS: (u64, u64) = (500, 60_000);
+
+    /// The evs settings rendered into wsrep_provider_options, derived from the suspect
+    /// timeout S: keepalives and inactivity checks every S/4 (well below S, so an idle
+    /// link is never suspected), and inactive and install timeouts of 3S (Galera requires
+    /// suspect < inactive <= install, and its defaults keep inactive at 3S too).
+    pub fn evs_timeouts(&self) -> [(&'static str, u64); 5] {
+        let suspect = self.evs_suspect_timeout_ms;
+        [
+            ("evs.keepalive_period", suspect / 4),
+            ("evs.inactive_check_period", suspect / 4),
+            ("evs.suspect_timeout", suspect),
+            ("evs.inactive_timeout", suspect * 3),
+            ("evs.install_timeout", suspect * 3),
+        ]
+    }
+
     /// The most `stop_timeout_s` may be: every command waits at most this long on a node.
     pub const MAX_STOP_TIMEOUT_S: u64 = 3600;
 }

@@ -55,6 +55,7 @@ pub(crate) struct RawServer {
     pub sst_method: Option<String>,
     pub stop_timeout_s: Option<i64>,
     pub causal_reads: Option<bool>,
+    pub evs_suspect_timeout_ms: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -180,6 +181,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "sst_method",
     "stop_timeout_s",
     "causal_reads",
+    "evs_suspect_timeout_ms",
 ];
 pub(crate) const NODE_KEYS: &[&str] = &[
     "name",

@@ -9,6 +9,18 @@ use crate::{host_port, ClusterSpec, NodeSpec, SstMethod};
 
 pub const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 
+/// A duration as Galera reads it (ISO 8601): `PT1S`, `PT0.25S`.
+fn iso8601_ms(ms: u64) -> String {
+    match ms % 1000 {
+        0 => format!("PT{}S", ms / 1000),
+        rest => format!(
+            "PT{}.{}S",
+            ms / 1000,
+            format!("{rest:03}").trim_end_matches('0')
+        ),
+    }
+}
+
 /// The my.cnf for `node`. Paths and ports come from the node; settings from `[server]`.
 pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
     let server = &spec.server;
@@ -27,6 +39,13 @@ pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
         // whole last view is back; this cannot lose data (docs/safety-rules.md, rule 5).
         "pc.recovery=TRUE".to_owned(),
     ];
+    // Failure detection tuned for the network galley runs on (docs/galera.md).
+    provider_options.extend(
+        server
+            .evs_timeouts()
+            .into_iter()
+            .map(|(key, ms)| format!("{key}={}", iso8601_ms(ms))),
+    );
     let (tls_ca, tls_files) = node.tls_installed();
     if let Some(tls) = &spec.tls {
         // Replication and IST over TLS, the peer's certificate checked against the
@@ -150,5 +169,24 @@ fn listen_host(address: &str) -> &str {
         address
     } else {
         "0.0.0.0"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso8601_ms;
+
+    #[test]
+    fn durations_are_written_as_galera_reads_them() {
+        for (ms, text) in [
+            (1000, "PT1S"),
+            (250, "PT0.25S"),
+            (3000, "PT3S"),
+            (1500, "PT1.5S"),
+            (125, "PT0.125S"),
+            (60_000, "PT60S"),
+        ] {
+            assert_eq!(iso8601_ms(ms), text);
+        }
     }
 }

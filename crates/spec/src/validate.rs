@@ -356,6 +356,20 @@ impl Checker {
                 600
             }
         };
+        let (low, high) = ServerSettings::EVS_SUSPECT_TIMEOUT_MS;
+        let evs_suspect_timeout_ms = match raw
+            .evs_suspect_timeout_ms
+            .unwrap_or(ServerSettings::DEFAULT_EVS_SUSPECT_TIMEOUT_MS as i64)
+        {
+            n if (low as i64..=high as i64).contains(&n) => n as u64,
+            other => {
+                self.problem(
+                    "server.evs_suspect_timeout_ms",
+                    format!("{other} is out of range; allowed: {low} to {high} milliseconds (Galera's own default is 5000)"),
+                );
+                ServerSettings::DEFAULT_EVS_SUSPECT_TIMEOUT_MS
+            }
+        };
         let character_set = raw.character_set.unwrap_or_else(|| "utf8mb4".to_owned());
         self.identifier("server.character_set", &character_set);
         let collation = raw
@@ -397,6 +411,7 @@ impl Checker {
             sst_method,
             stop_timeout_s,
             causal_reads: raw.causal_reads.unwrap_or(false),
+            evs_suspect_timeout_ms,
         }
     }
 

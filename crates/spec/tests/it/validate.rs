@@ -457,6 +457,16 @@ fn causal_reads_must_be_a_boolean() {
 }
 
 #[test]
+fn the_evs_suspect_timeout_has_a_range() {
+    check(
+        &spread_cluster_with("[server]\nevs_suspect_timeout_ms = 100\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.evs_suspect_timeout_ms: 100 is out of range; allowed: 500 to 60000 milliseconds (Galera's own default is 5000)"#]],
+    );
+}
+
+#[test]
 fn flush_zero_only_warns() {
     check(
         &spread_cluster_with("[server]\ninnodb_flush_log_at_trx_commit = 0\n"),
