@@ -5,6 +5,7 @@
 pub mod api;
 mod client;
 pub mod clustercheck;
+mod fence;
 mod files;
 pub mod metrics;
 pub mod ports;

@@ -157,6 +157,8 @@ pub struct Server {
     /// once this node is Synced, then left alone until the agent restarts.
     schema: std::sync::atomic::AtomicU8,
     sql: Mutex<Option<mysql_async::Conn>>,
+    /// Why the fence killed the running server, for its exit report.
+    fenced: std::sync::Mutex<Option<String>>,
 }
 
 /// `Server::schema`: not yet made, being made, made.
@@ -251,6 +253,7 @@ impl Server {
             evicted: std::sync::atomic::AtomicBool::new(false),
             schema: std::sync::atomic::AtomicU8::new(SCHEMA_TODO),
             sql: Mutex::new(None),
+            fenced: std::sync::Mutex::new(None),
         });
         if let Some(pid) = server.running_pid_from_file() {
             tracing::info!(pid, "adopting the mariadbd that is already running");
@@ -261,7 +264,51 @@ impl Server {
             };
             tokio::spawn(watch_adopted(Arc::clone(&server), pid));
         }
+        if server.spec.server.hang_fence_ms > 0 {
+            let bound = Duration::from_millis(server.spec.server.hang_fence_ms);
+            tokio::spawn(crate::fence::run(Arc::clone(&server), bound));
+        }
         Ok(server)
+    }
+
+    /// The pid of a running server the hang fence may kill: not one this agent is
+    /// stopping, not one receiving a state transfer (crates/agent/src/fence.rs).
+    pub(crate) async fn fenceable_pid(&self) -> Option<u32> {
+        match &*self.process.lock().await {
+            ProcessState::Running {
+                pid,
+                stop_requested: false,
+                ..
+            } if !runs_sst_script(*pid) => Some(*pid),
+            _ => None,
+        }
+    }
+
+    /// Kills a hung server (SIGKILL), unless it stopped or a stop began meanwhile; its
+    /// exit is then handled like any crash (`on_exit`), with `reason` in the report.
+    pub(crate) async fn fence(&self, pid: u32, reason: String) {
+        let process = self.process.lock().await;
+        let ProcessState::Running {
+            pid: current,
+            stop_requested: false,
+            ..
+        } = &*process
+        else {
+            return;
+        };
+        if *current != pid {
+            return;
+        }
+        tracing::warn!(pid, %reason, "fencing the hung server: kill -9, so that its peers see its sockets close");
+        *self
+            .fenced
+            .lock()
+            .expect("the fence reason is never poisoned") = Some(format!(
+            "fenced by the agent ({reason}): killed with SIGKILL; "
+        ));
+        if let Err(error) = kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
+            tracing::warn!(pid, %error, "could not fence the server");
+        }
     }
 
     pub fn node(&self) -> &NodeSpec {
@@ -732,11 +779,17 @@ impl Server {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let tail = error_lines(&self.node.error_log());
+        let fenced = self
+            .fenced
+            .lock()
+            .expect("the fence reason is never poisoned")
+            .take()
+            .unwrap_or_default();
         let mut process = self.process.lock().await;
         if matches!(*process, ProcessState::Running { pid: current, .. } if current == pid) {
             *process = ProcessState::Stopped {
                 last_exit: Some(format!(
-                    "mariadbd (pid {pid}) exited: {status}; {eviction}{tail}"
+                    "{fenced}mariadbd (pid {pid}) exited: {status}; {eviction}{tail}"
                 )),
             };
             *self.sql.lock().await = None;

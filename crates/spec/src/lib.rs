@@ -188,6 +188,11 @@ pub struct ServerSettings {
     /// (`evs_timeouts`). A hung or cut-off member keeps its sockets open, so until then
     /// every write on every node waits for it (docs/galera.md, "Failure detection").
     pub evs_suspect_timeout_ms: u64,
+    /// The agent kills (SIGKILL) its local mariadbd once it has given no SQL answer for
+    /// this long after answering before, so that its peers see its sockets close instead
+    /// of waiting for the suspect timeout; 0 turns the fence off (crates/agent/src/fence.rs,
+    /// docs/galera.md "Hung hosts").
+    pub hang_fence_ms: u64,
 }
 
 impl ServerSettings {
@@ -196,6 +201,9 @@ impl ServerSettings {
     pub const DEFAULT_EVS_SUSPECT_TIMEOUT_MS: u64 = 1000;
     /// The range `server.evs_suspect_timeout_ms` allows.
     pub const EVS_SUSPECT_TIMEOUT_MS: (u64, u64) = (500, 60_000);
+    pub const DEFAULT_HANG_FENCE_MS: u64 = 1000;
+    /// The range `server.hang_fence_ms` allows besides 0.
+    pub const HANG_FENCE_MS: (u64, u64) = (500, 600_000);
 
     /// The evs settings rendered into wsrep_provider_options, derived from the suspect
     /// timeout S: keepalives and inactivity checks every S/4 (well below S, so an idle

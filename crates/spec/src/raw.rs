@@ -56,6 +56,7 @@ pub(crate) struct RawServer {
     pub stop_timeout_s: Option<i64>,
     pub causal_reads: Option<bool>,
     pub evs_suspect_timeout_ms: Option<i64>,
+    pub hang_fence_ms: Option<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -182,6 +183,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "stop_timeout_s",
     "causal_reads",
     "evs_suspect_timeout_ms",
+    "hang_fence_ms",
 ];
 pub(crate) const NODE_KEYS: &[&str] = &[
     "name",

@@ -370,6 +370,21 @@ impl Checker {
                 ServerSettings::DEFAULT_EVS_SUSPECT_TIMEOUT_MS
             }
         };
+        let (low, high) = ServerSettings::HANG_FENCE_MS;
+        let hang_fence_ms = match raw
+            .hang_fence_ms
+            .unwrap_or(ServerSettings::DEFAULT_HANG_FENCE_MS as i64)
+        {
+            0 => 0,
+            n if (low as i64..=high as i64).contains(&n) => n as u64,
+            other => {
+                self.problem(
+                    "server.hang_fence_ms",
+                    format!("{other} is out of range; allowed: 0 (no fence) or {low} to {high} milliseconds"),
+                );
+                ServerSettings::DEFAULT_HANG_FENCE_MS
+            }
+        };
         let character_set = raw.character_set.unwrap_or_else(|| "utf8mb4".to_owned());
         self.identifier("server.character_set", &character_set);
         let collation = raw
@@ -412,6 +427,7 @@ impl Checker {
             stop_timeout_s,
             causal_reads: raw.causal_reads.unwrap_or(false),
             evs_suspect_timeout_ms,
+            hang_fence_ms,
         }
     }
 

@@ -207,12 +207,53 @@ async fn init_secures_bootstrap_serves_stop_marks_safe_and_recover_agrees() {
     assert!(message.contains("`uuid` is `broken`"), "{message}");
 }
 
+/// A server that answered and then freezes (SIGSTOP) is killed by the hang fence once it
+/// has been silent for `hang_fence_ms`, and the report says why it stopped.
+#[tokio::test]
+async fn the_hang_fence_kills_a_frozen_server_and_says_so() {
+    let node = TestNode::start_with_server("hang_fence_ms = 1000").await;
+    node.client.init().await.unwrap();
+    node.client
+        .start(StartMode::Bootstrap, false)
+        .await
+        .unwrap();
+    let pid = node.wait_synced().await.process.pid.unwrap();
+    let frozen = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let mut report = node.client.status().await.unwrap();
+    for _ in 0..100 {
+        if !report.process.running {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        report = node.client.status().await.unwrap();
+    }
+    // Thaw it whatever happened, so that a failed check leaves nothing frozen.
+    let _ = nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGCONT);
+    assert!(
+        !report.process.running,
+        "still running after 20 s: {report:?}"
+    );
+    let last_exit = report.process.last_exit.unwrap_or_default();
+    assert!(
+        last_exit.starts_with(
+            "fenced by the agent (no SQL answer for 1000 ms): killed with SIGKILL; mariadbd (pid "
+        ),
+        "{last_exit}"
+    );
+    assert!(
+        nix::sys::signal::kill(frozen, None).is_err(),
+        "pid {pid} still exists"
+    );
+}
+
 /// A frozen server (SIGSTOP: a paused VM or a stalled disk looks the same) never answers
 /// SIGTERM: the stop kills it at its deadline and says so, and its data then goes through
 /// crash recovery like after kill -9, with every committed write.
 #[tokio::test]
 async fn a_stop_that_passes_its_deadline_kills_the_server_and_says_so() {
-    let node = TestNode::start_with_server("stop_timeout_s = 10").await;
+    // Without the hang fence, which would kill the frozen server before the stop does.
+    let node = TestNode::start_with_server("stop_timeout_s = 10\nhang_fence_ms = 0").await;
     node.client.init().await.unwrap();
     node.client
         .start(StartMode::Bootstrap, false)

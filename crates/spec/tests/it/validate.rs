@@ -467,6 +467,19 @@ fn the_evs_suspect_timeout_has_a_range() {
 }
 
 #[test]
+fn the_hang_fence_is_off_or_within_its_range() {
+    check(
+        &spread_cluster_with("[server]\nhang_fence_ms = 200\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - server.hang_fence_ms: 200 is out of range; allowed: 0 (no fence) or 500 to 600000 milliseconds"#]],
+    );
+    let off = parse_valid(&spread_cluster_with("[server]\nhang_fence_ms = 0\n"));
+    assert_eq!(off.spec.server.hang_fence_ms, 0);
+    assert_eq!(parse_valid(LOCAL_CLUSTER).spec.server.hang_fence_ms, 1000);
+}
+
+#[test]
 fn flush_zero_only_warns() {
     check(
         &spread_cluster_with("[server]\ninnodb_flush_log_at_trx_commit = 0\n"),
