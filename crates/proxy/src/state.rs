@@ -832,15 +832,20 @@ impl Proxy {
     }
 
     /// A backend the decision task may read the record from: write-healthy (Synced, in
-    /// the current Primary view) and not in a split-brain minority; `preferred` first.
+    /// the current Primary view) and not in a split-brain minority; `preferred` first,
+    /// and a node other than the writer before the writer. Every node of the Primary
+    /// component gives the same record (causal reads), but a writer that hangs would
+    /// hold the very decision that moves writes off it for a whole probe timeout.
     pub fn decision_source(&self, preferred: Option<usize>) -> Option<usize> {
         let usable = |index: usize| {
             let backend = &self.backends[index];
             backend.write_healthy() && !backend.split_minority()
         };
-        preferred
-            .filter(|index| usable(*index))
-            .or_else(|| (0..self.backends.len()).find(|index| usable(*index)))
+        let writer = self.writer();
+        let candidates = || preferred.into_iter().chain(0..self.backends.len());
+        candidates()
+            .find(|&index| usable(index) && Some(index) != writer)
+            .or_else(|| candidates().find(|&index| usable(index)))
     }
 
     /// Decides from a record just read (crate::decision::next_step).
@@ -1481,6 +1486,26 @@ mod tests {
         check_round(&proxy, "n3 A 1", "none", &["n1", "n3"]);
         // The split heals (n1 rejoins A): the flags clear and writes resume.
         check_round(&proxy, "n1 A 2, n3 A 2", "n1", &[]);
+    }
+
+    #[test]
+    fn the_decision_is_read_from_a_node_other_than_the_writer() {
+        let proxy = proxy();
+        for index in 0..3 {
+            proxy.on_probe(index, synced(index as i64));
+        }
+        assert_eq!(proxy.writer(), Some(0));
+        // Not the writer, even when the task is connected to it: a hung writer would
+        // hold the decision for a probe timeout.
+        assert_eq!(proxy.decision_source(None), Some(1));
+        assert_eq!(proxy.decision_source(Some(0)), Some(1));
+        assert_eq!(proxy.decision_source(Some(2)), Some(2));
+        // Only the writer is left: it is the source.
+        proxy.on_probe(1, hard());
+        proxy.on_probe(1, hard());
+        proxy.on_probe(2, hard());
+        proxy.on_probe(2, hard());
+        assert_eq!(proxy.decision_source(Some(2)), Some(0));
     }
 
     #[test]
