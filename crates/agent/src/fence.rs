@@ -85,8 +85,16 @@ impl Watch {
 pub(crate) async fn run(server: Arc<Server>, bound: Duration) {
     let mut watch = Watch::default();
     let mut conn: Option<(u32, mysql_async::Conn)> = None;
+    let mut asked_at = Instant::now();
     loop {
         tokio::time::sleep(ASK_EVERY).await;
+        // The agent itself was held up (a stalled host, a starved CPU): the server's
+        // silence meanwhile says nothing about the server alone, so it is not held
+        // against it. The fence is for a server that hangs while its host runs.
+        if host_stalled(asked_at.elapsed(), bound) {
+            watch.forget();
+        }
+        asked_at = Instant::now();
         let Some(pid) = server.fenceable_pid().await else {
             watch.forget();
             conn = None;
@@ -103,6 +111,12 @@ pub(crate) async fn run(server: Arc<Server>, bound: Duration) {
             conn = None;
         }
     }
+}
+
+/// Whether the time since the fence last asked (its question, at most `bound`, and its
+/// sleep) shows that the agent itself did not run for a while.
+fn host_stalled(since_last_question: Duration, bound: Duration) -> bool {
+    since_last_question > bound + ASK_EVERY + bound / 2
 }
 
 /// `SELECT 1` on a connection kept between questions (made again after any failure),
@@ -173,6 +187,20 @@ mod tests {
         assert!(!watch.heard(7, Answer::Refused, at(61_900), BOUND));
         assert!(!watch.heard(7, Answer::Silent, at(62_800), BOUND));
         assert!(watch.heard(7, Answer::Silent, at(62_900), BOUND));
+    }
+
+    #[test]
+    fn a_held_up_agent_does_not_count_the_silence_against_the_server() {
+        // A question that timed out after the bound, then the sleep: on time.
+        assert!(!host_stalled(
+            BOUND + ASK_EVERY + Duration::from_millis(100),
+            BOUND
+        ));
+        // The agent did not run for a second and a half more than it should have.
+        assert!(host_stalled(
+            BOUND + ASK_EVERY + Duration::from_millis(1500),
+            BOUND
+        ));
     }
 
     #[test]

@@ -196,9 +196,11 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
-    /// galley's default for a LAN: a hung member is evicted in about a second instead of
-    /// Galera's five (docs/galera.md, "Failure detection", for the false-positive risk).
-    pub const DEFAULT_EVS_SUSPECT_TIMEOUT_MS: u64 = 1000;
+    /// galley's default: a hung or cut-off host is evicted in about three seconds
+    /// instead of Galera's five. 1000 was measured to evict a live joiner on a loaded
+    /// machine (docs/galera.md, "Hung hosts"); a hung mariadbd on a running host is
+    /// fenced by its agent sooner (`hang_fence_ms`).
+    pub const DEFAULT_EVS_SUSPECT_TIMEOUT_MS: u64 = 3000;
     /// The range `server.evs_suspect_timeout_ms` allows.
     pub const EVS_SUSPECT_TIMEOUT_MS: (u64, u64) = (500, 60_000);
     pub const DEFAULT_HANG_FENCE_MS: u64 = 1000;

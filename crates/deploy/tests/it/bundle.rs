@@ -261,7 +261,7 @@ fn node_config_is_the_rendered_my_cnf() {
             wsrep_cluster_address = gcomm://10.0.0.1:4567,10.0.0.2:4567,10.0.0.3:4567
             wsrep_node_name = db1
             wsrep_node_address = 10.0.0.1:4567
-            wsrep_provider_options = "gmcast.listen_addr=tcp://10.0.0.1:4567;ist.recv_addr=10.0.0.1:4568;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.25S;evs.inactive_check_period=PT0.25S;evs.suspect_timeout=PT1S;evs.inactive_timeout=PT3S;evs.install_timeout=PT3S"
+            wsrep_provider_options = "gmcast.listen_addr=tcp://10.0.0.1:4567;ist.recv_addr=10.0.0.1:4568;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.75S;evs.inactive_check_period=PT0.75S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT9S;evs.install_timeout=PT9S"
             wsrep_sst_method = rsync
             wsrep_sst_receive_address = 10.0.0.1:4444
         "##]],

@@ -46,7 +46,7 @@ fn rsync_node_on_a_shared_host() {
             wsrep_cluster_address = gcomm://127.0.0.1:4567,127.0.0.1:4577,127.0.0.1:4587
             wsrep_node_name = db2
             wsrep_node_address = 127.0.0.1:4577
-            wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:4577;ist.recv_addr=127.0.0.1:4578;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.25S;evs.inactive_check_period=PT0.25S;evs.suspect_timeout=PT1S;evs.inactive_timeout=PT3S;evs.install_timeout=PT3S"
+            wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:4577;ist.recv_addr=127.0.0.1:4578;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.75S;evs.inactive_check_period=PT0.75S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT9S;evs.install_timeout=PT9S"
             wsrep_sst_method = rsync
             wsrep_sst_receive_address = 127.0.0.1:4454
         "##]],
@@ -94,7 +94,7 @@ max_connections = 500
             wsrep_cluster_address = gcomm://10.0.0.1:4567,10.0.0.2:4567,10.0.0.3:4567
             wsrep_node_name = db3
             wsrep_node_address = 10.0.0.3:4567
-            wsrep_provider_options = "gmcast.listen_addr=tcp://10.0.0.3:4567;ist.recv_addr=10.0.0.3:4568;gcache.size=1G;pc.recovery=TRUE;evs.keepalive_period=PT0.25S;evs.inactive_check_period=PT0.25S;evs.suspect_timeout=PT1S;evs.inactive_timeout=PT3S;evs.install_timeout=PT3S"
+            wsrep_provider_options = "gmcast.listen_addr=tcp://10.0.0.3:4567;ist.recv_addr=10.0.0.3:4568;gcache.size=1G;pc.recovery=TRUE;evs.keepalive_period=PT0.75S;evs.inactive_check_period=PT0.75S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT9S;evs.install_timeout=PT9S"
             wsrep_sst_method = mariabackup
             wsrep_sst_receive_address = 10.0.0.3:4444
             !include /run/galley/db3/sst-auth.cnf
@@ -220,7 +220,7 @@ fn tls_node_uses_the_installed_certificates_everywhere() {
             wsrep_cluster_address = gcomm://127.0.0.1:4567,127.0.0.1:4577,127.0.0.1:4587
             wsrep_node_name = db1
             wsrep_node_address = 127.0.0.1:4567
-            wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:4567;ist.recv_addr=127.0.0.1:4568;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.25S;evs.inactive_check_period=PT0.25S;evs.suspect_timeout=PT1S;evs.inactive_timeout=PT3S;evs.install_timeout=PT3S;socket.ssl=YES;socket.ssl_ca=/srv/galley/db1/run/tls-ca.crt;socket.ssl_cert=/srv/galley/db1/run/tls-server.crt;socket.ssl_key=/srv/galley/db1/run/tls-server.key;socket.ssl_cipher=ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+            wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:4567;ist.recv_addr=127.0.0.1:4568;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.75S;evs.inactive_check_period=PT0.75S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT9S;evs.install_timeout=PT9S;socket.ssl=YES;socket.ssl_ca=/srv/galley/db1/run/tls-ca.crt;socket.ssl_cert=/srv/galley/db1/run/tls-server.crt;socket.ssl_key=/srv/galley/db1/run/tls-server.key;socket.ssl_cipher=ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
             wsrep_allowlist = 127.0.0.1
             wsrep_sst_method = rsync
             wsrep_sst_receive_address = 127.0.0.1:4444
@@ -271,7 +271,7 @@ fn tls_mariabackup_node_encrypts_the_sst_with_socat() {
             wsrep_cluster_address = gcomm://10.0.0.1:4567,10.0.0.2:4567,10.0.0.3:4567
             wsrep_node_name = db1
             wsrep_node_address = 10.0.0.1:4567
-            wsrep_provider_options = "gmcast.listen_addr=tcp://10.0.0.1:4567;ist.recv_addr=10.0.0.1:4568;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.25S;evs.inactive_check_period=PT0.25S;evs.suspect_timeout=PT1S;evs.inactive_timeout=PT3S;evs.install_timeout=PT3S;socket.ssl=YES;socket.ssl_ca=/run/galley/db1/tls-ca.crt;socket.ssl_cert=/run/galley/db1/tls-server.crt;socket.ssl_key=/run/galley/db1/tls-server.key;socket.ssl_cipher=ECDHE-ECDSA-AES128-GCM-SHA256"
+            wsrep_provider_options = "gmcast.listen_addr=tcp://10.0.0.1:4567;ist.recv_addr=10.0.0.1:4568;gcache.size=256M;pc.recovery=TRUE;evs.keepalive_period=PT0.75S;evs.inactive_check_period=PT0.75S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT9S;evs.install_timeout=PT9S;socket.ssl=YES;socket.ssl_ca=/run/galley/db1/tls-ca.crt;socket.ssl_cert=/run/galley/db1/tls-server.crt;socket.ssl_key=/run/galley/db1/tls-server.key;socket.ssl_cipher=ECDHE-ECDSA-AES128-GCM-SHA256"
             wsrep_allowlist = 10.0.0.1,10.0.0.2,10.0.0.3
             wsrep_sst_method = mariabackup
             wsrep_sst_receive_address = 10.0.0.1:4444
