@@ -42,6 +42,8 @@ pub struct NodeEnd {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunRecord {
     pub seed: u64,
+    /// Where the workloads sent their SQL: "galley's proxy", or a peer's address.
+    pub through: String,
     pub faults: Vec<FaultRun>,
     pub history: History,
     pub ends: Vec<NodeEnd>,
@@ -75,6 +77,7 @@ pub struct ClassSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub seed: u64,
+    pub through: String,
     pub duration_ms: u64,
     pub faults: Vec<FaultRun>,
     pub classes: Vec<ClassSummary>,
@@ -228,6 +231,7 @@ pub fn judge(record: &RunRecord) -> Report {
 
     Report {
         seed: record.seed,
+        through: record.through.clone(),
         duration_ms: record.duration_ms,
         faults: record.faults.clone(),
         classes,
@@ -286,7 +290,8 @@ pub fn markdown(report: &Report) -> String {
     let verdict = if report.passed() { "PASSED" } else { "FAILED" };
     let _ = writeln!(
         out,
-        "# galley chaos: {verdict}\n\nSeed {} (replay with `galley chaos --seed {} --faults {}`), {} faults in {:.0} s.\n",
+        "# galley chaos: {verdict}\n\nThrough {}. Seed {} (replay with `galley chaos --seed {} --faults {}`), {} faults in {:.0} s.\n",
+        report.through,
         report.seed,
         report.seed,
         report.faults.len(),
@@ -610,6 +615,7 @@ mod tests {
         };
         RunRecord {
             seed: 7,
+            through: "galley's proxy".to_owned(),
             faults: vec![
                 fault(1, FaultClass::KillWriter, 1950, Some(3000)),
                 fault(2, FaultClass::KillNode, 3050, Some(3500)),

@@ -55,6 +55,11 @@ pub struct ChaosArgs {
     /// report counts the fault as not healed.
     #[arg(long, default_value_t = 180.0)]
     pub heal_within: f64,
+    /// Send the workloads' SQL to this loopback address (HOST:PORT) instead of galley's
+    /// proxy: a peer load balancer in front of the same cluster, for comparison. The
+    /// faults' "writer" is then the node that answers a new session there.
+    #[arg(long, value_name = "ADDRESS")]
+    pub through: Option<std::net::SocketAddr>,
     /// Where to write report.md, report.json, timeline.svg and history.json
     /// (default: <dir>/chaos-<seed>).
     #[arg(long, value_name = "DIR")]
@@ -62,6 +67,11 @@ pub struct ChaosArgs {
 }
 
 pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCode> {
+    if let Some(address) = args.through {
+        if !address.ip().is_loopback() {
+            bail!("--through {address}: galley chaos sends its workloads to this machine only; give a loopback address");
+        }
+    }
     let classes = match &args.classes {
         Some(text) => schedule::parse_classes(text).map_err(anyhow::Error::msg)?,
         None => FaultClass::ALL.to_vec(),
@@ -112,8 +122,17 @@ pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCo
     }
 
     let proxy = cluster.spec.proxy.clone().expect("checked above");
-    let writer_opts = sql_opts(&cluster, &proxy.address, proxy.writer_port);
-    let reader_opts = sql_opts(&cluster, &proxy.address, proxy.reader_port);
+    let (writer_opts, reader_opts) = match args.through {
+        Some(address) => {
+            let opts = sql_opts(&cluster, &address.ip().to_string(), address.port());
+            (opts.clone(), opts)
+        }
+        None => (
+            sql_opts(&cluster, &proxy.address, proxy.writer_port),
+            sql_opts(&cluster, &proxy.address, proxy.reader_port),
+        ),
+    };
+    let through = Through(args.through.map(|_| writer_opts.clone()));
     let table = Table {
         database: DATABASE.to_owned(),
         table: "inserts".to_owned(),
@@ -165,7 +184,7 @@ pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCo
             aborted = Some(format!("interrupted before fault {fault}"));
             break;
         }
-        let mut fault_run = match inject(&cluster, fault, clock).await {
+        let mut fault_run = match inject(&cluster, &through, fault, clock).await {
             Ok(run) => run,
             Err(error) => {
                 let why = format!("cannot inject fault {fault}: {error:#}");
@@ -214,6 +233,9 @@ pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCo
     let ends = node_ends(&cluster, &table, &history).await;
     let record = RunRecord {
         seed,
+        through: args
+            .through
+            .map_or("galley's proxy".to_owned(), |address| address.to_string()),
         faults: runs,
         history,
         ends,
@@ -355,12 +377,33 @@ async fn wait_until_whole(cluster: &Cluster, within: Duration) -> Result<(), Str
     }
 }
 
-/// The proxy's writer of the moment, as its admin endpoint says.
-async fn writer(cluster: &Cluster) -> anyhow::Result<&NodeSpec> {
-    let name = crate::status::collect_proxy(cluster)
-        .await
-        .and_then(|proxy| proxy.writer)
-        .context("the proxy has no writer")?;
+/// Where the workloads go when it is not galley's proxy (`--through`): the session
+/// options for that address.
+struct Through(Option<mysql_async::Opts>);
+
+/// The writer of the moment: the proxy's, as its admin endpoint says, or with
+/// `--through`, the node that answers a new session there.
+async fn writer<'a>(cluster: &'a Cluster, through: &Through) -> anyhow::Result<&'a NodeSpec> {
+    let name = match &through.0 {
+        None => crate::status::collect_proxy(cluster)
+            .await
+            .and_then(|proxy| proxy.writer)
+            .context("the proxy has no writer")?,
+        Some(opts) => {
+            use mysql_async::prelude::Queryable as _;
+            let ask = async {
+                let mut conn = mysql_async::Conn::new(opts.clone()).await?;
+                let name: Option<String> = conn.query_first("SELECT @@wsrep_node_name").await?;
+                conn.disconnect().await?;
+                Ok::<_, mysql_async::Error>(name)
+            };
+            tokio::time::timeout(Duration::from_secs(10), ask)
+                .await
+                .context("no answer within 10 s")?
+                .context("cannot ask which node answers there")?
+                .context("the node did not say its name")?
+        }
+    };
     node(cluster, &name)
 }
 
@@ -375,8 +418,12 @@ fn node<'a>(cluster: &'a Cluster, name: &str) -> anyhow::Result<&'a NodeSpec> {
 
 /// The node a fault on "non-writer #k" hits: the nodes other than the writer, in the
 /// spec's order, taken modulo their number.
-async fn non_writer(cluster: &Cluster, pick: usize) -> anyhow::Result<&NodeSpec> {
-    let writer = writer(cluster).await?.name.clone();
+async fn non_writer<'a>(
+    cluster: &'a Cluster,
+    through: &Through,
+    pick: usize,
+) -> anyhow::Result<&'a NodeSpec> {
+    let writer = writer(cluster, through).await?.name.clone();
     let others: Vec<&NodeSpec> = cluster
         .spec
         .nodes
@@ -445,21 +492,26 @@ fn send(pid: Pid, signal: Signal, what: &str) -> anyhow::Result<()> {
 }
 
 /// Injects one fault and, for a daemon, plays the supervisor that starts it again.
-async fn inject(cluster: &Cluster, fault: &Fault, clock: Instant) -> anyhow::Result<FaultRun> {
+async fn inject(
+    cluster: &Cluster,
+    through: &Through,
+    fault: &Fault,
+    clock: Instant,
+) -> anyhow::Result<FaultRun> {
     let now = || clock.elapsed().as_millis() as u64;
     let mut released_ms = None;
     let injected_ms;
     let target = match fault.class {
         FaultClass::KillNode | FaultClass::KillWriter => {
             let node = if fault.class == FaultClass::KillWriter {
-                writer(cluster).await?
+                writer(cluster, through).await?
             } else {
-                non_writer(cluster, fault.pick).await?
+                non_writer(cluster, through, fault.pick).await?
             };
             let pid = mariadbd_pid(cluster, node).await?;
             injected_ms = now();
             send(pid, Signal::SIGKILL, &format!("{}'s mariadbd", node.name))?;
-            describe(cluster, node).await
+            describe(cluster, through, node).await
         }
         FaultClass::KillAll => {
             let mut pids = Vec::new();
@@ -474,11 +526,11 @@ async fn inject(cluster: &Cluster, fault: &Fault, clock: Instant) -> anyhow::Res
         }
         FaultClass::HangNode | FaultClass::HangWriter => {
             let node = if fault.class == FaultClass::HangWriter {
-                writer(cluster).await?
+                writer(cluster, through).await?
             } else {
-                non_writer(cluster, fault.pick).await?
+                non_writer(cluster, through, fault.pick).await?
             };
-            let target = describe(cluster, node).await;
+            let target = describe(cluster, through, node).await;
             let pid = mariadbd_pid(cluster, node).await?;
             let thaw = Thaw(vec![pid]);
             injected_ms = now();
@@ -489,7 +541,7 @@ async fn inject(cluster: &Cluster, fault: &Fault, clock: Instant) -> anyhow::Res
             target
         }
         FaultClass::KillAgent => {
-            let node = non_writer(cluster, fault.pick).await?;
+            let node = non_writer(cluster, through, fault.pick).await?;
             let pid = agent_pid(cluster, node)?;
             injected_ms = now();
             send(pid, Signal::SIGKILL, &format!("{}'s agent", node.name))?;
@@ -530,8 +582,8 @@ async fn inject(cluster: &Cluster, fault: &Fault, clock: Instant) -> anyhow::Res
 }
 
 /// "node2 (the writer)" or "node3".
-async fn describe(cluster: &Cluster, node: &NodeSpec) -> String {
-    match writer(cluster).await {
+async fn describe(cluster: &Cluster, through: &Through, node: &NodeSpec) -> String {
+    match writer(cluster, through).await {
         Ok(writer) if writer.name == node.name => format!("{} (the writer)", node.name),
         _ => node.name.clone(),
     }

@@ -47,6 +47,14 @@ fn chaos_refuses_clusters_it_cannot_see_are_local_and_healed() {
         "{error}"
     );
 
+    let error = stderr_of(&cluster.galley(&["chaos", "--through", "192.0.2.5:3306"]));
+    assert!(
+        error.contains(
+            "--through 192.0.2.5:3306: galley chaos sends its workloads to this machine only"
+        ),
+        "{error}"
+    );
+
     let error = stderr_of(&cluster.galley(&["chaos", "--classes", "kill-node,unplug"]));
     assert!(
         error.contains("unknown fault class `unplug`") && error.contains("hang-writer"),
