@@ -10,6 +10,10 @@
 #   bed.sh clean                                 remove a bed left by a killed run (its
 #                                                namespaces and bridge; callers hold the lock)
 #   bed.sh exec DIR HOST COMMAND...              run a command inside a host (its mounts too)
+#   bed.sh overlay-exec DIR HOST COMMAND...      the same, on a throwaway copy-on-write copy of
+#                                                the host's root filesystem: what it writes
+#                                                outside the host's private directories
+#                                                (/usr, dpkg's database) is gone afterwards
 #   bed.sh link DIR HOST up|down                 connect or cut a host's network link
 #   bed.sh listen DIR HOST PORT                  hold a port on a host (a foreign program);
 #                                                prints its pid
@@ -183,11 +187,47 @@ host_exec() {
     nsenter --target "$pid" --net --mount -- "$@"
 }
 
+# The hosts share this machine's /usr and /var/lib/dpkg; installing a package on one would
+# install it here. An overlay root keeps such a host clean and the machine untouched: in a
+# mount namespace of its own, an overlayfs whose lower layer is / (this machine's root
+# filesystem as it is, without the mounts on top of it) and whose upper layer is a tmpfs,
+# with the host's own mounts (/dev, /proc, /sys, /etc/hosts, its private directories and
+# the bed's directory) bound into it, then chroot. The namespace, the tmpfs and all it
+# caught end with the command.
+host_overlay_exec() {
+    local dir=$1 host=$2
+    shift 2
+    local pid layer
+    pid=$(cat "$dir/$host/ssh/sshd.pid")
+    layer="$dir/$host/overlay"
+    mkdir -p "$layer"
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    nsenter --target "$pid" --net --mount -- unshare --mount --propagation private -- bash -c '
+        set -euo pipefail
+        layer=$1 bed=$2 private=$3
+        shift 3
+        mount -t tmpfs galley-overlay "$layer"
+        mkdir "$layer/upper" "$layer/work" "$layer/root"
+        mount -t overlay galley-root -o "lowerdir=/,upperdir=$layer/upper,workdir=$layer/work" "$layer/root"
+        root=$layer/root
+        for target in /dev /proc /sys; do
+            mount --rbind "$target" "$root$target"
+        done
+        for target in $private "$bed"; do
+            mkdir -p "$root$target"
+            mount --bind "$target" "$root$target"
+        done
+        mount --bind /etc/hosts "$root/etc/hosts"
+        exec chroot "$root" "$@"
+    ' overlay "$layer" "$dir" "${PRIVATE_DIRS[*]}" "$@"
+}
+
 case "${1:-}" in
 up) up "$2" "$3" "${@:4}" ;;
 down) down "$2" ;;
 clean) clean ;;
 exec) host_exec "$2" "$3" "${@:4}" ;;
+overlay-exec) host_overlay_exec "$2" "$3" "${@:4}" ;;
 link) ip link set "veth-$3" "$4" ;;
 listen)
     ip netns exec "$(namespace "$3")" socat "TCP-LISTEN:$4,bind=$(address "$3"),reuseaddr,fork" /dev/null </dev/null >/dev/null 2>&1 &
@@ -201,5 +241,5 @@ listen)
     done
     die "socat did not listen on $3:$4"
     ;;
-*) sed -n '2,18p' "$0" >&2; exit 2 ;;
+*) sed -n '2,22p' "$0" >&2; exit 2 ;;
 esac

@@ -24,13 +24,13 @@ fn bed_script() -> PathBuf {
 
 /// The bed's hosts; always torn down, even when the test fails. One bed at a time on a
 /// machine (fixed addresses and names): the lock makes a second run wait.
-struct Bed {
+pub(crate) struct Bed {
     dir: tempfile::TempDir,
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Bed {
-    fn up(count: usize, password_sudo: &[&str]) -> Bed {
+    pub(crate) fn up(count: usize, password_sudo: &[&str]) -> Bed {
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -67,7 +67,7 @@ impl Bed {
         bed
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -75,7 +75,7 @@ impl Bed {
         self.path().join("id_ed25519")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new("bash")
             .arg(bed_script())
             .arg(args[0])
