@@ -18,10 +18,14 @@
 #   bed.sh listen DIR HOST PORT                  hold a port on a host (a foreign program);
 #                                                prints its pid
 #
-# Hosts in PASSWORD_SUDO_HOST (like h3) get a sudo that asks for a password. Needs root,
-# iproute2, openssh-server, sudo, util-linux (unshare, nsenter) and socat.
+# Hosts in PASSWORD_SUDO_HOST (like h3) get a sudo that asks for a password. With
+# BED_ROOT=overlay, `up` gives every host a root filesystem of its own (the overlay root
+# of overlay-exec, for as long as the host lives), so that what a deployment installs
+# with apt stays on the host. Needs root, iproute2, openssh-server, sudo, util-linux
+# (unshare, nsenter, mount), socat and overlayfs.
 set -euo pipefail
 
+SELF=$(realpath "$0")
 SUBNET=10.77.0
 BRIDGE=galleybr0
 USER_NAME=galleytest
@@ -124,8 +128,14 @@ CONFIG
         for target in "${PRIVATE_DIRS[@]}"; do
             mounts+="mount --bind '$host_dir/root$target' '$target'; "
         done
+        local chroot=""
+        if [ "${BED_ROOT:-}" = overlay ]; then
+            mkdir -p "$host_dir/overlay"
+            touch "$host_dir/overlay-root"
+            chroot="bash '$SELF' overlay-root '$host_dir/overlay' '$dir'"
+        fi
         ip netns exec "$ns" unshare --mount --propagation private \
-            bash -c "set -e; $mounts exec /usr/sbin/sshd -f '$host_dir/ssh/sshd_config' -E '$host_dir/ssh/sshd.log'"
+            bash -c "set -e; $mounts exec $chroot /usr/sbin/sshd -f '$host_dir/ssh/sshd_config' -E '$host_dir/ssh/sshd.log'"
         local waited=0
         until [ -s "$host_dir/ssh/sshd.pid" ]; do
             waited=$((waited + 1))
@@ -178,13 +188,15 @@ clean() {
     ip link del "$BRIDGE" 2>/dev/null || true
 }
 
-# Runs a command in a host's network and mount namespaces (those of its sshd).
+# Runs a command in a host's network and mount namespaces (those of its sshd), and in its
+# own root filesystem when it has one.
 host_exec() {
     local dir=$1 host=$2
     shift 2
-    local pid
+    local pid root=()
     pid=$(cat "$dir/$host/ssh/sshd.pid")
-    nsenter --target "$pid" --net --mount -- "$@"
+    [ ! -e "$dir/$host/overlay-root" ] || root=(--root --wd)
+    nsenter --target "$pid" --net --mount "${root[@]}" -- "$@"
 }
 
 # The hosts share this machine's /usr and /var/lib/dpkg; installing a package on one would
@@ -193,33 +205,38 @@ host_exec() {
 # filesystem as it is, without the mounts on top of it) and whose upper layer is a tmpfs,
 # with the host's own mounts (/dev, /proc, /sys, /etc/hosts, its private directories and
 # the bed's directory) bound into it, then chroot. The namespace, the tmpfs and all it
-# caught end with the command.
+# caught end with the last process in it.
 host_overlay_exec() {
     local dir=$1 host=$2
     shift 2
     local pid layer
     pid=$(cat "$dir/$host/ssh/sshd.pid")
-    layer="$dir/$host/overlay"
+    layer="$dir/$host/overlay-exec"
     mkdir -p "$layer"
-    # shellcheck disable=SC2016 # the inner script expands its own arguments
-    nsenter --target "$pid" --net --mount -- unshare --mount --propagation private -- bash -c '
-        set -euo pipefail
-        layer=$1 bed=$2 private=$3
-        shift 3
-        mount -t tmpfs galley-overlay "$layer"
-        mkdir "$layer/upper" "$layer/work" "$layer/root"
-        mount -t overlay galley-root -o "lowerdir=/,upperdir=$layer/upper,workdir=$layer/work" "$layer/root"
-        root=$layer/root
-        for target in /dev /proc /sys; do
-            mount --rbind "$target" "$root$target"
-        done
-        for target in $private "$bed"; do
-            mkdir -p "$root$target"
-            mount --bind "$target" "$root$target"
-        done
-        mount --bind /etc/hosts "$root/etc/hosts"
-        exec chroot "$root" "$@"
-    ' overlay "$layer" "$dir" "${PRIVATE_DIRS[*]}" "$@"
+    nsenter --target "$pid" --net --mount -- unshare --mount --propagation private -- \
+        bash "$SELF" overlay-root "$layer" "$dir" "$@"
+}
+
+# overlay-root LAYER BED COMMAND...: run inside a new mount namespace; mounts the overlay
+# root at LAYER/root and runs COMMAND chrooted into it.
+overlay_root() {
+    local layer=$1 bed=$2
+    shift 2
+    mount -t tmpfs galley-overlay "$layer"
+    mkdir "$layer/upper" "$layer/work" "$layer/root"
+    mount -t overlay galley-root -o "lowerdir=/,upperdir=$layer/upper,workdir=$layer/work" "$layer/root"
+    local root=$layer/root target
+    for target in /dev /proc /sys; do
+        mount --rbind "$target" "$root$target"
+    done
+    for target in "${PRIVATE_DIRS[@]}" "$bed"; do
+        mkdir -p "$root$target"
+        mount --bind "$target" "$root$target"
+    done
+    mount --bind /etc/hosts "$root/etc/hosts"
+    # sshd's privilege separation directory, on a /run the overlay does not carry.
+    mkdir -p "$root/run/sshd"
+    exec chroot "$root" "$@"
 }
 
 case "${1:-}" in
@@ -228,6 +245,7 @@ down) down "$2" ;;
 clean) clean ;;
 exec) host_exec "$2" "$3" "${@:4}" ;;
 overlay-exec) host_overlay_exec "$2" "$3" "${@:4}" ;;
+overlay-root) overlay_root "$2" "$3" "${@:4}" ;;
 link) ip link set "veth-$3" "$4" ;;
 listen)
     ip netns exec "$(namespace "$3")" socat "TCP-LISTEN:$4,bind=$(address "$3"),reuseaddr,fork" /dev/null </dev/null >/dev/null 2>&1 &
@@ -241,5 +259,5 @@ listen)
     done
     die "socat did not listen on $3:$4"
     ;;
-*) sed -n '2,22p' "$0" >&2; exit 2 ;;
+*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
-//! galley's Debian package, installed with apt on a clean host of the netns bed.
+//! galley's Debian package, installed with apt on a clean host of the netns bed, and by
+//! `galley deploy` with `[deploy] install = "package"`.
 //!
 //! scripts/build-deb.sh packs the debug binary that cargo built for this test binary
 //! (`--dev --no-build`: a release build would add minutes to CI, and running cargo from
@@ -18,8 +19,14 @@ fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds the package and returns its path (target/debian-dev/galley_<version>_<arch>.deb).
+/// The package, built once for every test of this module (they would otherwise write
+/// the same files at once): target/debian-dev/galley_<version>_<arch>.deb.
 fn build_package() -> PathBuf {
+    static PACKAGE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PACKAGE.get_or_init(build).clone()
+}
+
+fn build() -> PathBuf {
     let output = Command::new("bash")
         .arg(repository().join("scripts/build-deb.sh"))
         .args(["--dev", "--no-build"])
@@ -234,6 +241,82 @@ fn the_package_installs_with_apt_on_a_clean_host() {
     assert_eq!(
         section(&stdout, "version").trim(),
         format!("galley {version}")
+    );
+
+    drop(bed);
+    assert_eq!(
+        machine_state(),
+        machine_before,
+        "the test changed this machine"
+    );
+}
+
+/// `galley deploy` with `[deploy] install = "package"`, over real SSH to bed hosts that
+/// each have a root of their own (`Bed::up_with_own_roots`): h1 runs the one data node,
+/// h2 the proxy and the controller. Both get galley from the package, every service runs
+/// /usr/bin/galley, and a second run changes nothing.
+#[test]
+fn deploy_installs_the_package_on_the_hosts() {
+    let machine_before = machine_state();
+    let package = build_package();
+    let bed = Bed::up_with_own_roots(2);
+    let deb = bed.path().join("galley.deb");
+    std::fs::copy(&package, &deb).unwrap();
+    let spec =
+        crate::deploy::spec_text(&bed, "packaged", &[crate::deploy::address(1)], Some(2), 100)
+            .replace(
+                "[deploy]\n",
+                &format!(
+            "[deploy]\nservice_manager = \"supervised\"\ninstall = \"package\"\npackage = \"{}\"\n",
+            deb.display()
+        ),
+            );
+    let dir = crate::deploy::operator_dir(&bed, "packaged", &spec);
+    let version = env!("CARGO_PKG_VERSION");
+
+    let (ok, output) = crate::deploy::galley(&dir, &["deploy", "--accept-new-host-keys"]);
+    assert!(ok, "{output}");
+    for host in ["db1", "proxy"] {
+        for change in [
+            "copied the galley package to /opt/galley/package/galley.deb".to_owned(),
+            format!("installed the galley package {version}"),
+        ] {
+            assert!(
+                output
+                    .lines()
+                    .any(|line| line.starts_with(host) && line.contains(&change)),
+                "{host}: no `{change}` in:\n{output}"
+            );
+        }
+    }
+    assert!(output.contains("db1 bootstrapped the cluster"), "{output}");
+    for (host, service) in [
+        ("h1", "galley-agent"),
+        ("h2", "galley-proxy"),
+        ("h2", "galley-controller"),
+    ] {
+        let found = bed.exec(
+            host,
+            &format!(
+                "test ! -e /opt/galley/bin/galley && /usr/bin/galley --version && \
+                 readlink /proc/$(cat /run/galley/{service}.child.pid)/exe"
+            ),
+        );
+        let text = String::from_utf8_lossy(&found.stdout);
+        assert!(
+            found.status.success()
+                && text.starts_with(&format!("galley {version}\n"))
+                && text.contains("/usr/bin/galley"),
+            "{host} {service}: {text}{}",
+            String::from_utf8_lossy(&found.stderr)
+        );
+    }
+
+    let (ok, output) = crate::deploy::galley(&dir, &["deploy"]);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("Nothing changed: every host already matches galley.toml."),
+        "{output}"
     );
 
     drop(bed);
