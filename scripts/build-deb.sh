@@ -37,7 +37,9 @@ fi
 if [ "$profile" = release ]; then
     binary=target/release/galley
     output_dir=target/debian
-    cargo_deb=()
+    # The release profile keeps line tables for backtraces (Cargo.toml); the package
+    # ships the binary without them (131 MB with, 22 MB without).
+    cargo_deb=(--strip)
     [ "$build" = no ] || cargo build --release -p galley
 else
     binary=target/debug/galley

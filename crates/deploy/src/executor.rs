@@ -359,16 +359,18 @@ impl Runner<'_> {
         )?;
         // The binary goes where it runs from; a package goes where step 10 installs it
         // from with apt-get (and restarts the services).
-        let (local, remote_path, what, upload) = match &deploy.install {
+        let (local, remote_path, kind, what, upload) = match &deploy.install {
             Install::Binary => (
                 &self.deployment.binary,
                 install_dir.join("bin/galley"),
+                "binary",
                 "copy galley",
                 remote::install_binary(install_dir),
             ),
             Install::Package(package) => (
                 package,
                 remote::package_path(install_dir),
+                "package",
                 "copy the galley package",
                 remote::upload_package(install_dir),
             ),
@@ -376,7 +378,7 @@ impl Runner<'_> {
         let local_checksum = sha256(local)?;
         let remote_checksum = self.remote(
             host,
-            "galley checksum",
+            &format!("{kind} checksum"),
             &remote::checksum(&remote_path),
             b"",
         )?;
@@ -529,4 +531,29 @@ pub fn summary(spec: &ClusterSpec, outcome: &Outcome) -> String {
         .expect("String");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_debian_package_passes_the_package_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let deb = dir.path().join("galley.deb");
+        std::fs::write(
+            &deb,
+            b"!<arch>\ndebian-binary   1700000000  0     0     100644  4         `\n2.0\n",
+        )
+        .unwrap();
+        check_package(&deb).unwrap();
+        let tarball = dir.path().join("galley.tar.gz");
+        std::fs::write(&tarball, b"\x1f\x8b\x08\x00 not a package at all").unwrap();
+        let error = check_package(&tarball).unwrap_err().to_string();
+        assert!(error.contains("is not a Debian package"), "{error}");
+        let error = check_package(&dir.path().join("missing.deb"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot read the galley package"), "{error}");
+    }
 }
