@@ -21,8 +21,17 @@ pub fn write(command: clap::Command, dir: &Path) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(sub).with_context(|| format!("cannot create {}", sub.display()))?;
     }
     // One page for galley and one for each command that --help lists, nested ones too
-    // (galley-db-create.1); hidden commands get none.
-    clap_mangen::generate_to(command.clone(), &man)
+    // (galley-db-create.1); hidden commands get none. The NAME line already says
+    // `galley - `, so the summary drops its own `galley: `.
+    let about = command.get_about().map(ToString::to_string);
+    let pages = match about
+        .as_deref()
+        .and_then(|about| about.strip_prefix("galley: "))
+    {
+        Some(summary) => command.clone().about(summary.to_owned()),
+        None => command.clone(),
+    };
+    clap_mangen::generate_to(pages, &man)
         .with_context(|| format!("cannot write the man pages to {}", man.display()))?;
     for (shell, name) in [
         (Shell::Bash, "galley.bash"),

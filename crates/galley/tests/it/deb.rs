@@ -109,6 +109,12 @@ for file in /lib/systemd/system/galley-agent@.service /lib/systemd/system/galley
     [ -s "$file" ] && echo "$file"
 done
 grep -h '^ExecStart=' /lib/systemd/system/galley-*.service
+echo "== completion"
+# What bash offers for `galley dep<Tab>`, from the installed completion.
+source /usr/share/bash-completion/completions/galley
+COMP_WORDS=(galley dep) COMP_CWORD=1
+_galley galley dep galley
+echo "${COMPREPLY[@]}"
 "#;
 
 #[test]
@@ -178,6 +184,8 @@ fn the_package_installs_with_apt_on_a_clean_host() {
     ] {
         assert!(files.contains(line), "{line} missing:\n{files}");
     }
+
+    assert_eq!(section(&stdout, "completion").trim(), "deploy");
 
     // `[deploy] install = "package"`: the bundle's step 10 installs the package with
     // apt-get, run by hand on the proxy and controller host (h1), and changes nothing
