@@ -23,6 +23,9 @@ packages+=(iproute2 openssh-server openssh-client sudo socat)
 packages+=(prometheus prometheus-mysqld-exporter)
 # capsh, for the proxy test that drops CAP_BPF to check the userspace fallback.
 packages+=(libcap2-bin)
+# The Debian package (scripts/build-deb.sh): dpkg-shlibdeps and strip for cargo-deb, and
+# man for its test, which reads the installed man pages.
+packages+=(dpkg-dev man-db)
 
 missing=()
 for package in "${packages[@]}"; do

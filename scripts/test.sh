@@ -20,6 +20,9 @@ done
 # The Grafana dashboard (deploy/grafana/galley.json) against Grafana's dashboard types
 # (@grafana/schema, checked by the TypeScript compiler); the metrics test runs it too.
 (cd tests/grafana && npm ci --no-audit --no-fund --prefer-offline && node check.mjs)
+# The Debian package of the debug binary (and cargo-deb, when missing); the package test
+# (crates/galley/tests/it/deb.rs) packs it again without building.
+bash scripts/build-deb.sh --dev
 cargo test --workspace
 # The fuzz targets (fuzz/): replay each committed corpus and fuzz each briefly; the long
 # runs are bench/fuzz-long.sh (BENCHMARKS.md).

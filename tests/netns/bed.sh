@@ -10,14 +10,22 @@
 #   bed.sh clean                                 remove a bed left by a killed run (its
 #                                                namespaces and bridge; callers hold the lock)
 #   bed.sh exec DIR HOST COMMAND...              run a command inside a host (its mounts too)
+#   bed.sh overlay-exec DIR HOST COMMAND...      the same, on a throwaway copy-on-write copy of
+#                                                the host's root filesystem: what it writes
+#                                                outside the host's private directories
+#                                                (/usr, dpkg's database) is gone afterwards
 #   bed.sh link DIR HOST up|down                 connect or cut a host's network link
 #   bed.sh listen DIR HOST PORT                  hold a port on a host (a foreign program);
 #                                                prints its pid
 #
-# Hosts in PASSWORD_SUDO_HOST (like h3) get a sudo that asks for a password. Needs root,
-# iproute2, openssh-server, sudo, util-linux (unshare, nsenter) and socat.
+# Hosts in PASSWORD_SUDO_HOST (like h3) get a sudo that asks for a password. With
+# BED_ROOT=overlay, `up` gives every host a root filesystem of its own (the overlay root
+# of overlay-exec, for as long as the host lives), so that what a deployment installs
+# with apt stays on the host. Needs root, iproute2, openssh-server, sudo, util-linux
+# (unshare, nsenter, mount), socat and overlayfs.
 set -euo pipefail
 
+SELF=$(realpath "$0")
 SUBNET=10.77.0
 BRIDGE=galleybr0
 USER_NAME=galleytest
@@ -120,8 +128,14 @@ CONFIG
         for target in "${PRIVATE_DIRS[@]}"; do
             mounts+="mount --bind '$host_dir/root$target' '$target'; "
         done
+        local chroot=""
+        if [ "${BED_ROOT:-}" = overlay ]; then
+            mkdir -p "$host_dir/overlay"
+            touch "$host_dir/overlay-root"
+            chroot="bash '$SELF' overlay-root '$host_dir/overlay' '$dir'"
+        fi
         ip netns exec "$ns" unshare --mount --propagation private \
-            bash -c "set -e; $mounts exec /usr/sbin/sshd -f '$host_dir/ssh/sshd_config' -E '$host_dir/ssh/sshd.log'"
+            bash -c "set -e; $mounts exec $chroot /usr/sbin/sshd -f '$host_dir/ssh/sshd_config' -E '$host_dir/ssh/sshd.log'"
         local waited=0
         until [ -s "$host_dir/ssh/sshd.pid" ]; do
             waited=$((waited + 1))
@@ -174,13 +188,55 @@ clean() {
     ip link del "$BRIDGE" 2>/dev/null || true
 }
 
-# Runs a command in a host's network and mount namespaces (those of its sshd).
+# Runs a command in a host's network and mount namespaces (those of its sshd), and in its
+# own root filesystem when it has one.
 host_exec() {
     local dir=$1 host=$2
     shift 2
-    local pid
+    local pid root=()
     pid=$(cat "$dir/$host/ssh/sshd.pid")
-    nsenter --target "$pid" --net --mount -- "$@"
+    [ ! -e "$dir/$host/overlay-root" ] || root=(--root --wd)
+    nsenter --target "$pid" --net --mount "${root[@]}" -- "$@"
+}
+
+# The hosts share this machine's /usr and /var/lib/dpkg; installing a package on one would
+# install it here. An overlay root keeps such a host clean and the machine untouched: in a
+# mount namespace of its own, an overlayfs whose lower layer is / (this machine's root
+# filesystem as it is, without the mounts on top of it) and whose upper layer is a tmpfs,
+# with the host's own mounts (/dev, /proc, /sys, /etc/hosts, its private directories and
+# the bed's directory) bound into it, then chroot. The namespace, the tmpfs and all it
+# caught end with the last process in it.
+host_overlay_exec() {
+    local dir=$1 host=$2
+    shift 2
+    local pid layer
+    pid=$(cat "$dir/$host/ssh/sshd.pid")
+    layer="$dir/$host/overlay-exec"
+    mkdir -p "$layer"
+    nsenter --target "$pid" --net --mount -- unshare --mount --propagation private -- \
+        bash "$SELF" overlay-root "$layer" "$dir" "$@"
+}
+
+# overlay-root LAYER BED COMMAND...: run inside a new mount namespace; mounts the overlay
+# root at LAYER/root and runs COMMAND chrooted into it.
+overlay_root() {
+    local layer=$1 bed=$2
+    shift 2
+    mount -t tmpfs galley-overlay "$layer"
+    mkdir "$layer/upper" "$layer/work" "$layer/root"
+    mount -t overlay galley-root -o "lowerdir=/,upperdir=$layer/upper,workdir=$layer/work" "$layer/root"
+    local root=$layer/root target
+    for target in /dev /proc /sys; do
+        mount --rbind "$target" "$root$target"
+    done
+    for target in "${PRIVATE_DIRS[@]}" "$bed"; do
+        mkdir -p "$root$target"
+        mount --bind "$target" "$root$target"
+    done
+    mount --bind /etc/hosts "$root/etc/hosts"
+    # sshd's privilege separation directory, on a /run the overlay does not carry.
+    mkdir -p "$root/run/sshd"
+    exec chroot "$root" "$@"
 }
 
 case "${1:-}" in
@@ -188,6 +244,8 @@ up) up "$2" "$3" "${@:4}" ;;
 down) down "$2" ;;
 clean) clean ;;
 exec) host_exec "$2" "$3" "${@:4}" ;;
+overlay-exec) host_overlay_exec "$2" "$3" "${@:4}" ;;
+overlay-root) overlay_root "$2" "$3" "${@:4}" ;;
 link) ip link set "veth-$3" "$4" ;;
 listen)
     ip netns exec "$(namespace "$3")" socat "TCP-LISTEN:$4,bind=$(address "$3"),reuseaddr,fork" /dev/null </dev/null >/dev/null 2>&1 &
@@ -201,5 +259,5 @@ listen)
     done
     die "socat did not listen on $3:$4"
     ;;
-*) sed -n '2,18p' "$0" >&2; exit 2 ;;
+*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 esac

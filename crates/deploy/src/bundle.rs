@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use spec::{ClusterSpec, DeploySpec, SstMethod};
+use spec::{ClusterSpec, DeploySpec, Install, SstMethod};
 
 use crate::hosts::{deploy_section, plan_hosts, Host, PlanError, HOST_CONFIG};
 use crate::remote::quote;
@@ -98,6 +98,11 @@ pub fn generate(
 ) -> Result<Bundle, PlanError> {
     let deploy = deploy_section(spec)?;
     let hosts = plan_hosts(spec)?;
+    let galley = deploy
+        .install
+        .galley_path(&deploy.install_dir)
+        .display()
+        .to_string();
     let mut files = vec![
         BundleFile {
             path: "README.md".to_owned(),
@@ -140,11 +145,10 @@ pub fn generate(
             add(
                 "files/systemd/galley-agent.service",
                 unit(
-                    deploy,
+                    GENERATED,
+                    &galley,
                     &format!("galley agent for node {}", node.name),
-                    &format!("agent --config {HOST_CONFIG} --node {}", node.name),
-                    // The agent leaves mariadbd running when it restarts, and adopts it.
-                    "process",
+                    &agent_arguments(&node.name),
                 ),
                 0o644,
             );
@@ -158,10 +162,10 @@ pub fn generate(
             add(
                 "files/systemd/galley-proxy.service",
                 unit(
-                    deploy,
+                    GENERATED,
+                    &galley,
                     &format!("galley proxy of cluster {}", spec.name),
-                    &format!("proxy --config {HOST_CONFIG}"),
-                    "control-group",
+                    &proxy_arguments(),
                 ),
                 0o644,
             );
@@ -170,10 +174,10 @@ pub fn generate(
             add(
                 "files/systemd/galley-controller.service",
                 unit(
-                    deploy,
+                    GENERATED,
+                    &galley,
                     &format!("galley controller of cluster {}", spec.name),
-                    &format!("controller --config {HOST_CONFIG} --dir /var/lib/galley"),
-                    "control-group",
+                    &controller_arguments(),
                 ),
                 0o644,
             );
@@ -210,6 +214,10 @@ fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
     set("CONFIG", HOST_CONFIG);
     set("SECRETS_FILE", &spec.secrets_file.display().to_string());
     set("SERVICE_MANAGER", deploy.service_manager.as_str());
+    // Only a package install says so: lib.sh takes `binary` when host.env is silent.
+    if let Install::Package(_) = deploy.install {
+        set("INSTALL", "package");
+    }
     set("PACKAGES", &packages.join(" "));
     set("DB_VERSION", &deploy.version);
     set(
@@ -285,7 +293,67 @@ fn proxy_listeners(spec: &ClusterSpec, proxy: &spec::ProxySpec) -> String {
     out
 }
 
-fn unit(deploy: &DeploySpec, description: &str, arguments: &str, kill_mode: &str) -> String {
+/// The first line of the units a bundle holds.
+const GENERATED: &str = "# Written by galley generate.";
+
+/// The command line of a node's agent, after the galley binary. lib.sh's
+/// `service_command` runs the same three command lines under the supervisor.
+fn agent_arguments(node: &str) -> String {
+    format!("agent --config {HOST_CONFIG} --node {node}")
+}
+
+fn proxy_arguments() -> String {
+    format!("proxy --config {HOST_CONFIG}")
+}
+
+fn controller_arguments() -> String {
+    format!("controller --config {HOST_CONFIG} --dir /var/lib/galley")
+}
+
+/// The systemd units of the Debian package (`galley package-files`), as (file name,
+/// text): the same units a deployment writes, running /usr/bin/galley, with the agent
+/// as a template whose instance is the node's name (`galley-agent@db1.service`). The
+/// package enables and starts none of them: they need /etc/galley/galley.toml and the
+/// secrets file first. A deployment writes its own units to /etc/systemd/system, which
+/// take precedence over these.
+pub fn package_units() -> Vec<(&'static str, String)> {
+    const PACKAGED: &str =
+        "# Installed by the galley Debian package. Enable the ones this host runs once\n\
+         # /etc/galley/galley.toml and its secrets file are in place.";
+    let galley = spec::PACKAGED_GALLEY;
+    vec![
+        (
+            "galley-agent@.service",
+            unit(
+                PACKAGED,
+                galley,
+                "galley agent for node %i",
+                &agent_arguments("%i"),
+            ),
+        ),
+        (
+            "galley-proxy.service",
+            unit(PACKAGED, galley, "galley proxy", &proxy_arguments()),
+        ),
+        (
+            "galley-controller.service",
+            unit(
+                PACKAGED,
+                galley,
+                "galley controller",
+                &controller_arguments(),
+            ),
+        ),
+    ]
+}
+
+fn unit(header: &str, galley: &str, description: &str, arguments: &str) -> String {
+    // The agent leaves mariadbd running when it restarts, and adopts it.
+    let kill_mode = if arguments.starts_with("agent ") {
+        "process"
+    } else {
+        "control-group"
+    };
     // Only the proxy reads galley.toml again on SIGHUP; the others would die of it.
     let reload = if arguments.starts_with("proxy ") {
         "ExecReload=/bin/kill -HUP $MAINPID\n"
@@ -293,22 +361,21 @@ fn unit(deploy: &DeploySpec, description: &str, arguments: &str, kill_mode: &str
         ""
     };
     format!(
-        "# Written by galley generate.\n\
+        "{header}\n\
          [Unit]\n\
          Description={description}\n\
          After=network-online.target\n\
          Wants=network-online.target\n\
          \n\
          [Service]\n\
-         ExecStart={}/bin/galley {arguments}\n\
+         ExecStart={galley} {arguments}\n\
          Restart=always\n\
          RestartSec=2\n\
          {reload}KillMode={kill_mode}\n\
          LimitNOFILE=65536\n\
          \n\
          [Install]\n\
-         WantedBy=multi-user.target\n",
-        deploy.install_dir.display()
+         WantedBy=multi-user.target\n"
     )
 }
 
@@ -355,12 +422,15 @@ fn readme(spec: &ClusterSpec, deploy: &DeploySpec, hosts: &[Host], with_secrets:
     out.push_str(&format!(
         "\n## Before you start\n\n\
          1. Copy `hosts/<host>/` to each host, for example to `{install_dir}/bundle/`.\n\
-         2. Copy the galley binary into each host's folder as `galley` (step 10 installs it\n   \
-         to `{install_dir}/bin/galley`).\n\
+         2. {}\n\
          3. {}\n\n\
          ## Order\n\n\
          Run each step as root (`sudo bash NN-step.sh`) on the hosts named, and finish a step\n\
          everywhere before the next:\n\n",
+        match deploy.install {
+            Install::Binary => format!("Copy the galley binary into each host's folder as `galley` (step 10 installs it\n   to `{install_dir}/bin/galley`)."),
+            Install::Package(_) => "Copy galley's Debian package into each host's folder as `galley.deb` (step 10\n   installs it with apt-get: galley is then /usr/bin/galley).".to_owned(),
+        },
         if with_secrets {
             format!("This bundle CONTAINS THE SECRETS (`files/secrets.toml`, installed to `{secrets}` with\n   mode 0600): keep it private and delete it after use.")
         } else {

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
-use spec::ClusterSpec;
+use spec::{ClusterSpec, Install};
 
 use crate::bundle::{inline_script, Bundle};
 use crate::hosts::Host;
@@ -34,7 +34,8 @@ pub struct Deployment {
     pub bundle: Bundle,
     /// Local state: `bundle/`, `logs/<host>.log`, `known_hosts`.
     pub state_dir: PathBuf,
-    /// The galley binary to install on every host.
+    /// The galley binary to install on every host (`[deploy] install = "binary"`; with
+    /// `"package"`, the package of `[deploy] package` goes instead).
     pub binary: PathBuf,
     /// The operator's secrets file, copied to every host's `cluster.secrets_file`.
     pub secrets_file: PathBuf,
@@ -74,6 +75,9 @@ impl Deployment {
         if !known_hosts.exists() {
             std::fs::write(&known_hosts, "")
                 .with_context(|| format!("cannot create {}", known_hosts.display()))?;
+        }
+        if let Install::Package(package) = &deploy.install {
+            check_package(package)?;
         }
         let local_bundle = self.state_dir.join("bundle");
         write_bundle(&self.bundle, &local_bundle)?;
@@ -142,7 +146,7 @@ impl Deployment {
                     host,
                     "verify",
                     &remote::wait_synced(
-                        &deploy.install_dir,
+                        &deploy.install.galley_path(&deploy.install_dir),
                         crate::hosts::HOST_CONFIG,
                         &node.name,
                     ),
@@ -353,22 +357,35 @@ impl Runner<'_> {
             &remote::install_bundle(install_dir),
             &archive.stdout,
         )?;
-        let local_binary = sha256(&self.deployment.binary)?;
-        let remote_binary = self.remote(
+        // The binary goes where it runs from; a package goes where step 10 installs it
+        // from with apt-get (and restarts the services).
+        let (local, remote_path, kind, what, upload) = match &deploy.install {
+            Install::Binary => (
+                &self.deployment.binary,
+                install_dir.join("bin/galley"),
+                "binary",
+                "copy galley",
+                remote::install_binary(install_dir),
+            ),
+            Install::Package(package) => (
+                package,
+                remote::package_path(install_dir),
+                "package",
+                "copy the galley package",
+                remote::upload_package(install_dir),
+            ),
+        };
+        let local_checksum = sha256(local)?;
+        let remote_checksum = self.remote(
             host,
-            "binary checksum",
-            &remote::checksum(&install_dir.join("bin/galley")),
+            &format!("{kind} checksum"),
+            &remote::checksum(&remote_path),
             b"",
         )?;
-        if !remote_binary.starts_with(&local_binary) {
-            let binary = std::fs::read(&self.deployment.binary)
-                .with_context(|| format!("cannot read {}", self.deployment.binary.display()))?;
-            self.remote(
-                host,
-                "copy galley",
-                &remote::install_binary(install_dir),
-                &binary,
-            )?;
+        if !remote_checksum.starts_with(&local_checksum) {
+            let bytes =
+                std::fs::read(local).with_context(|| format!("cannot read {}", local.display()))?;
+            self.remote(host, what, &upload, &bytes)?;
         }
         let secrets_target = &self.deployment.spec.secrets_file;
         let local_secrets = sha256(&self.deployment.secrets_file)?;
@@ -419,6 +436,23 @@ impl Runner<'_> {
         .map(|_| ())
         .with_context(|| format!("on {} ({})", host.label, host.ssh_address))
     }
+}
+
+/// A Debian package is an ar archive whose first member is `debian-binary`; anything
+/// else is refused before a host is contacted.
+fn check_package(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let mut start = [0u8; 21];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut start))
+        .with_context(|| format!("cannot read the galley package {}", path.display()))?;
+    if &start[..8] != b"!<arch>\n" || &start[8..21] != b"debian-binary" {
+        bail!(
+            "{} is not a Debian package ([deploy] package); build one with scripts/build-deb.sh",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn sha256(path: &Path) -> anyhow::Result<String> {
@@ -497,4 +531,29 @@ pub fn summary(spec: &ClusterSpec, outcome: &Outcome) -> String {
         .expect("String");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_debian_package_passes_the_package_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let deb = dir.path().join("galley.deb");
+        std::fs::write(
+            &deb,
+            b"!<arch>\ndebian-binary   1700000000  0     0     100644  4         `\n2.0\n",
+        )
+        .unwrap();
+        check_package(&deb).unwrap();
+        let tarball = dir.path().join("galley.tar.gz");
+        std::fs::write(&tarball, b"\x1f\x8b\x08\x00 not a package at all").unwrap();
+        let error = check_package(&tarball).unwrap_err().to_string();
+        assert!(error.contains("is not a Debian package"), "{error}");
+        let error = check_package(&dir.path().join("missing.deb"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot read the galley package"), "{error}");
+    }
 }

@@ -11,7 +11,7 @@ mod hosts;
 mod remote;
 mod ssh;
 
-pub use bundle::{generate, inline_script, Bundle, BundleFile, Secrets, STEPS};
+pub use bundle::{generate, inline_script, package_units, Bundle, BundleFile, Secrets, STEPS};
 pub use executor::{summary, write_bundle, DeployOptions, Deployment, Outcome};
 pub use hosts::{plan_hosts, Host, PlanError, HOST_CONFIG};
 pub use ssh::{Ssh, SshError};

@@ -68,6 +68,24 @@ pub fn install_binary(install_dir: &Path) -> String {
     )
 }
 
+/// Where `galley deploy` puts galley's Debian package on a host, for step 10 to install
+/// (`install = "package"`).
+pub fn package_path(install_dir: &Path) -> std::path::PathBuf {
+    install_dir.join("package/galley.deb")
+}
+
+/// Stores the Debian package from stdin as `INSTALL_DIR/package/galley.deb` (mode 0644);
+/// step 10 installs it with apt-get and restarts the services.
+pub fn upload_package(install_dir: &Path) -> String {
+    sudo_script(
+        "set -e; mkdir -p -- \"$1/package\"; rm -f -- \"$1/package/galley.deb.upload\"; \
+         (set -C; cat > \"$1/package/galley.deb.upload\"); chmod 644 -- \"$1/package/galley.deb.upload\"; \
+         mv -f -- \"$1/package/galley.deb.upload\" \"$1/package/galley.deb\"; \
+         echo \"changed: copied the galley package to $1/package/galley.deb\"",
+        &[&text(install_dir)],
+    )
+}
+
 /// Installs the secrets file from stdin at `target` (mode 0600 before any byte is
 /// written; a stale upload or a link in its place is removed first, never followed).
 pub fn install_secrets(install_dir: &Path, target: &Path) -> String {
@@ -90,11 +108,12 @@ pub fn run_step(install_dir: &Path, step: &str) -> String {
     )
 }
 
-/// Waits until the node's agent reports it Synced and prints its state.
-pub fn wait_synced(install_dir: &Path, config: &str, node: &str) -> String {
+/// Waits until the node's agent reports it Synced and prints its state; `galley` is
+/// where the binary is on the host.
+pub fn wait_synced(galley: &Path, config: &str, node: &str) -> String {
     format!(
         "sudo -n {} host wait-synced --config {} --node {}",
-        quote(&format!("{}/bin/galley", install_dir.display())),
+        quote(&text(galley)),
         quote(config),
         quote(node)
     )
@@ -263,9 +282,14 @@ mod tests {
                 (exists(&secrets), Vec::new()),
                 (run_step(&install_dir, "00-check.sh"), Vec::new()),
                 (
-                    wait_synced(&install_dir, "/etc/galley/galley.toml", hostile),
+                    wait_synced(
+                        &install_dir.join("bin/galley"),
+                        "/etc/galley/galley.toml",
+                        hostile,
+                    ),
                     Vec::new(),
                 ),
+                (upload_package(&install_dir), b"!<arch>\n".to_vec()),
             ];
             let mut outputs = Vec::new();
             for (line, stdin) in &commands {
@@ -301,6 +325,12 @@ mod tests {
             // The step and the wait fail (no such script, no real galley) without
             // running anything: each got the hostile value as one word.
             assert!(!outputs[6].status.success(), "{context}");
+            assert!(outputs[8].status.success(), "{context}");
+            assert_eq!(
+                std::fs::read(package_path(&install_dir)).unwrap(),
+                b"!<arch>\n",
+                "{context}"
+            );
         }
     }
 

@@ -11,13 +11,14 @@ mod host;
 mod import;
 mod init;
 mod manage_cli;
+mod package_files;
 mod restart;
 mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 /// galley: a highly available MariaDB Galera tier for OpenStack.
 ///
@@ -299,6 +300,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write the Debian package's man pages, shell completions and systemd units into
+    /// DIR (run by scripts/build-deb.sh).
+    #[command(hide = true)]
+    PackageFiles { dir: PathBuf },
     /// A deployment step on this host (run by the bundle's scripts).
     #[command(hide = true)]
     Host {
@@ -422,6 +427,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?
         }
         Command::Host { step, config, node } => host::run(&config, &node, step).await,
+        Command::PackageFiles { dir } => package_files::write(Cli::command(), &dir),
         Command::Init { target, flags } => init::init(&target.into(), &flags),
         Command::Restart { rolling, target } => restart::restart(&target.into(), rolling).await,
         Command::Db(args) => manage_cli::db(args).await,

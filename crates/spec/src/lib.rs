@@ -568,7 +568,34 @@ pub struct DeploySpec {
     /// The server's major version; only 10.11 (Debian 12's packages) is supported.
     pub version: String,
     pub service_manager: ServiceManager,
+    /// How galley itself gets onto each host.
+    pub install: Install,
 }
+
+/// How `galley deploy` puts galley on the hosts (`[deploy] install`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Install {
+    /// Copy the galley binary that runs the deploy to `install_dir/bin/galley`.
+    Binary,
+    /// Copy this Debian package (scripts/build-deb.sh builds it) to each host and install
+    /// it with apt: galley is then /usr/bin/galley, with its man pages and units.
+    Package(PathBuf),
+}
+
+impl Install {
+    pub const ALLOWED: &'static [&'static str] = &["binary", "package"];
+
+    /// Where the galley binary is on a host.
+    pub fn galley_path(&self, install_dir: &Path) -> PathBuf {
+        match self {
+            Install::Binary => install_dir.join("bin/galley"),
+            Install::Package(_) => PathBuf::from(PACKAGED_GALLEY),
+        }
+    }
+}
+
+/// Where the Debian package puts the galley binary.
+pub const PACKAGED_GALLEY: &str = "/usr/bin/galley";
 
 /// How the agent, proxy and controller run on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -139,6 +139,8 @@ pub(crate) struct RawDeploy {
     pub vendor: Option<String>,
     pub version: Option<String>,
     pub service_manager: Option<String>,
+    pub install: Option<String>,
+    pub package: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -253,6 +255,8 @@ pub(crate) const DEPLOY_KEYS: &[&str] = &[
     "vendor",
     "version",
     "service_manager",
+    "install",
+    "package",
 ];
 pub(crate) const TLS_KEYS: &[&str] = &[
     "enabled",

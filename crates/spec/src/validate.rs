@@ -13,8 +13,8 @@ use crate::raw::{
     Unknown,
 };
 use crate::{
-    BackupSpec, BackupTarget, ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Loaded, NodeSpec,
-    ProxySpec, ServerSettings, ServiceManager, SstMethod, TlsFiles, TlsSpec,
+    BackupSpec, BackupTarget, ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Install, Loaded,
+    NodeSpec, ProxySpec, ServerSettings, ServiceManager, SstMethod, TlsFiles, TlsSpec,
 };
 
 /// One thing wrong in a spec: the field (`node "db2".client_port`) and what is wrong with it.
@@ -1028,6 +1028,7 @@ impl Checker {
                 ServiceManager::Auto
             }
         };
+        let install = self.install(raw.install.as_deref(), raw.package.as_deref());
         DeploySpec {
             ssh_user,
             ssh_port: self.port("deploy.ssh_port", raw.ssh_port, 22),
@@ -1036,6 +1037,53 @@ impl Checker {
             vendor,
             version,
             service_manager,
+            install,
+        }
+    }
+
+    /// `[deploy] install` and `package`: the binary that runs the deploy, or a Debian
+    /// package file on this machine, which must be named as one (`.deb`).
+    fn install(&mut self, install: Option<&str>, package: Option<&str>) -> Install {
+        match (install, package) {
+            (None | Some("binary"), None) => Install::Binary,
+            (None | Some("binary"), Some(_)) => {
+                self.problem(
+                    "deploy.package",
+                    "is set, but deploy.install is `binary` (the default); add `install = \"package\"` to install galley from this package, or remove `package`",
+                );
+                Install::Binary
+            }
+            (Some("package"), None) => {
+                self.problem(
+                    "deploy.package",
+                    "missing; with install = \"package\", the Debian package to install on every host, like `package = \"/home/ops/galley_0.1.0_amd64.deb\"` (scripts/build-deb.sh builds it)",
+                );
+                Install::Binary
+            }
+            (Some("package"), Some(package)) => {
+                let path = self.absolute_path("deploy.package", package);
+                if !package.ends_with(".deb") {
+                    self.problem(
+                        "deploy.package",
+                        format!(
+                            "`{}` is not named as a Debian package (`.deb`); give the file scripts/build-deb.sh wrote, like target/debian/galley_0.1.0_amd64.deb",
+                            package.escape_debug()
+                        ),
+                    );
+                }
+                Install::Package(path)
+            }
+            (Some(other), _) => {
+                self.problem(
+                    "deploy.install",
+                    format!(
+                        "`{}` is not allowed; allowed: {}",
+                        other.escape_debug(),
+                        Install::ALLOWED.join(", ")
+                    ),
+                );
+                Install::Binary
+            }
         }
     }
 

@@ -31,7 +31,30 @@ if [ -n "$NODE" ] && use_systemd && systemctl is-enabled --quiet mariadb.service
 fi
 
 mkdir -p "$INSTALL_DIR/bin" "$STATE_DIR"
-if [ -f "$here/galley" ]; then
+if [ "$INSTALL" = package ]; then
+    # galley's Debian package: galley deploy copies it to $package; by hand it is
+    # ./galley.deb. It is installed again only when it differs from the one installed last.
+    package="$INSTALL_DIR/package/galley.deb"
+    if [ -f "$here/galley.deb" ] && ! cmp -s "$here/galley.deb" "$package"; then
+        mkdir -p "$INSTALL_DIR/package"
+        install -m 644 "$here/galley.deb" "$package.new"
+        mv -f "$package.new" "$package"
+    fi
+    [ -f "$package" ] || fail "$package is missing; copy galley's Debian package next to this script (as ./galley.deb) and run it again"
+    [ "$(dpkg-deb --field "$package" Package 2>/dev/null)" = galley ] || fail "$package is not galley's Debian package"
+    installed="$STATE_DIR/installed-package.sha256"
+    checksum=$(sha256sum <"$package" | cut -d' ' -f1)
+    if [ "$(cat "$installed" 2>/dev/null || true)" != "$checksum" ] || [ ! -x "$GALLEY" ]; then
+        # --reinstall: a rebuilt package of the same version replaces the installed one;
+        # --allow-downgrades: the operator chose this package. Its dependencies come from
+        # the OS packages; the database packages it recommends are in $PACKAGES on node hosts.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --reinstall --allow-downgrades "$package" ||
+            fail "apt-get install $package failed"
+        echo "$checksum" >"$installed"
+        changed "installed the galley package $(dpkg-deb --field "$package" Version)"
+        touch "$STATE_DIR/restart-galley-agent" "$STATE_DIR/restart-galley-proxy" "$STATE_DIR/restart-galley-controller"
+    fi
+elif [ -f "$here/galley" ]; then
     if ! cmp -s "$here/galley" "$GALLEY"; then
         install -m 755 "$here/galley" "$GALLEY.new"
         mv -f "$GALLEY.new" "$GALLEY"

@@ -3,6 +3,8 @@
 # it changes only what differs and prints `changed: ...` for each change it makes.
 set -euo pipefail
 umask 022
+# How galley is installed: `binary` unless the host's settings say `package`.
+INSTALL=binary
 . "$(dirname "${BASH_SOURCE[0]}")/host.env" # galley:inline
 
 changed() { echo "changed: $*"; }
@@ -17,7 +19,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 STATE_DIR="$INSTALL_DIR/state"
-GALLEY="$INSTALL_DIR/bin/galley"
+# The Debian package puts galley in /usr/bin (spec::PACKAGED_GALLEY).
+case "$INSTALL" in
+package) GALLEY=/usr/bin/galley ;;
+*) GALLEY="$INSTALL_DIR/bin/galley" ;;
+esac
 SUPERVISE="$INSTALL_DIR/bin/galley-supervise"
 
 # systemd units where PID 1 is systemd, supervised daemons everywhere else.

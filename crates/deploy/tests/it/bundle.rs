@@ -420,3 +420,131 @@ fn inlined_check_is_self_contained() {
         "db1 bootstraps, it does not join"
     );
 }
+
+/// The bundle of `SPEC` with `[deploy] install = "package"`.
+fn generated_for_the_package() -> deploy::Bundle {
+    let text = SPEC.replace(
+        "[deploy]\n",
+        "[deploy]\ninstall = \"package\"\npackage = \"/home/ops/galley_0.1.0_amd64.deb\"\n",
+    );
+    let spec = spec::parse("galley.toml".as_ref(), &text)
+        .expect("valid spec")
+        .spec;
+    deploy::generate(&spec, &text, None).expect("a deployable spec")
+}
+
+#[test]
+fn a_package_install_runs_the_packaged_binary() {
+    let package = generated_for_the_package();
+    let binary = generated(None);
+    // The same files; host.env says `package`, the units run /usr/bin/galley, and the
+    // README asks for the package instead of the binary. Nothing else differs.
+    let paths = |bundle: &deploy::Bundle| -> Vec<String> {
+        bundle.files.iter().map(|file| file.path.clone()).collect()
+    };
+    assert_eq!(paths(&package), paths(&binary));
+    let mut differ = Vec::new();
+    for file in &binary.files {
+        if package.file(&file.path) != Some(file.contents.as_str()) {
+            differ.push(file.path.as_str());
+        }
+    }
+    expect![[r#"
+        README.md
+        galley.toml
+        hosts/db1/host.env
+        hosts/db1/files/galley.toml
+        hosts/db1/files/systemd/galley-agent.service
+        hosts/db2/host.env
+        hosts/db2/files/galley.toml
+        hosts/db2/files/systemd/galley-agent.service
+        hosts/db3/host.env
+        hosts/db3/files/galley.toml
+        hosts/db3/files/systemd/galley-agent.service
+        hosts/proxy/host.env
+        hosts/proxy/files/galley.toml
+        hosts/proxy/files/systemd/galley-proxy.service
+        hosts/proxy/files/systemd/galley-controller.service"#]]
+    .assert_eq(&differ.join("\n"));
+    let env = package.file("hosts/db2/host.env").unwrap();
+    assert!(
+        env.contains("\nSERVICE_MANAGER='auto'\nINSTALL='package'\n"),
+        "{env}"
+    );
+    expect![[r#"
+        # Written by galley generate.
+        [Unit]
+        Description=galley agent for node db2
+        After=network-online.target
+        Wants=network-online.target
+
+        [Service]
+        ExecStart=/usr/bin/galley agent --config /etc/galley/galley.toml --node db2
+        Restart=always
+        RestartSec=2
+        KillMode=process
+        LimitNOFILE=65536
+
+        [Install]
+        WantedBy=multi-user.target
+    "#]]
+    .assert_eq(
+        package
+            .file("hosts/db2/files/systemd/galley-agent.service")
+            .unwrap(),
+    );
+    let readme = package.file("README.md").unwrap();
+    assert!(readme.contains("as `galley.deb`"), "{readme}");
+    assert!(!readme.contains("as `galley` (step 10"), "{readme}");
+}
+
+/// The Debian package's units run the very command lines of a deployment's units.
+#[test]
+fn packaged_units_run_what_a_deployment_runs() {
+    let package = generated_for_the_package();
+    let exec_start = |text: &str| -> String {
+        text.lines()
+            .find(|line| line.starts_with("ExecStart="))
+            .expect("a unit has ExecStart")
+            .to_owned()
+    };
+    for (name, text) in deploy::package_units() {
+        let (deployed, expected) = match name {
+            "galley-agent@.service" => ("hosts/db2/files/systemd/galley-agent.service", "db2"),
+            "galley-proxy.service" => ("hosts/proxy/files/systemd/galley-proxy.service", ""),
+            "galley-controller.service" => {
+                ("hosts/proxy/files/systemd/galley-controller.service", "")
+            }
+            other => panic!("unexpected packaged unit {other}"),
+        };
+        let deployed = package.file(deployed).unwrap();
+        assert_eq!(
+            exec_start(&text).replace("%i", expected),
+            exec_start(deployed),
+            "{name}"
+        );
+        for key in ["KillMode=", "ExecReload=", "Restart="] {
+            let line = |text: &str| text.lines().find(|l| l.starts_with(key)).map(str::to_owned);
+            assert_eq!(line(&text), line(deployed), "{name}: {key}");
+        }
+    }
+    expect![[r#"
+        # Installed by the galley Debian package. Enable the ones this host runs once
+        # /etc/galley/galley.toml and its secrets file are in place.
+        [Unit]
+        Description=galley agent for node %i
+        After=network-online.target
+        Wants=network-online.target
+
+        [Service]
+        ExecStart=/usr/bin/galley agent --config /etc/galley/galley.toml --node %i
+        Restart=always
+        RestartSec=2
+        KillMode=process
+        LimitNOFILE=65536
+
+        [Install]
+        WantedBy=multi-user.target
+    "#]]
+    .assert_eq(&deploy::package_units()[0].1);
+}

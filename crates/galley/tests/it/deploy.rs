@@ -24,13 +24,23 @@ fn bed_script() -> PathBuf {
 
 /// The bed's hosts; always torn down, even when the test fails. One bed at a time on a
 /// machine (fixed addresses and names): the lock makes a second run wait.
-struct Bed {
+pub(crate) struct Bed {
     dir: tempfile::TempDir,
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Bed {
-    fn up(count: usize, password_sudo: &[&str]) -> Bed {
+    pub(crate) fn up(count: usize, password_sudo: &[&str]) -> Bed {
+        Bed::start(count, password_sudo, false)
+    }
+
+    /// Hosts that each have a root filesystem of their own (`BED_ROOT=overlay`), so that
+    /// what is installed on them with apt stays there, not on this machine.
+    pub(crate) fn up_with_own_roots(count: usize) -> Bed {
+        Bed::start(count, &[], true)
+    }
+
+    fn start(count: usize, password_sudo: &[&str], own_roots: bool) -> Bed {
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -57,6 +67,7 @@ impl Bed {
             .arg(bed.path())
             .arg(count.to_string())
             .args(password_sudo)
+            .env("BED_ROOT", if own_roots { "overlay" } else { "" })
             .output()
             .unwrap();
         assert!(
@@ -67,15 +78,15 @@ impl Bed {
         bed
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn key(&self) -> PathBuf {
+    pub(crate) fn key(&self) -> PathBuf {
         self.path().join("id_ed25519")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new("bash")
             .arg(bed_script())
             .arg(args[0])
@@ -86,7 +97,7 @@ impl Bed {
     }
 
     /// Runs a shell command inside a host (its network and mounts).
-    fn exec(&self, host: &str, command: &str) -> Output {
+    pub(crate) fn exec(&self, host: &str, command: &str) -> Output {
         self.run(&["exec", host, "bash", "-c", command])
     }
 
@@ -104,13 +115,13 @@ impl Drop for Bed {
     }
 }
 
-fn address(host: usize) -> String {
+pub(crate) fn address(host: usize) -> String {
     format!("10.77.0.{}", 10 + host)
 }
 
 /// A spec for data nodes on `nodes` (bed host numbers, or full addresses) and the proxy
 /// and controller on `controller`.
-fn spec_text(
+pub(crate) fn spec_text(
     bed: &Bed,
     name: &str,
     nodes: &[String],
@@ -138,14 +149,14 @@ fn spec_text(
     text
 }
 
-fn operator_dir(bed: &Bed, name: &str, spec: &str) -> PathBuf {
+pub(crate) fn operator_dir(bed: &Bed, name: &str, spec: &str) -> PathBuf {
     let dir = bed.path().join(format!("operator-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("galley.toml"), spec).unwrap();
     dir
 }
 
-fn galley(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn galley(dir: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new(GALLEY)
         .args(args)
         .arg("--dir")

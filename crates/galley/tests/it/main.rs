@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod console;
 mod controller;
+mod deb;
 mod deploy;
 mod freeze;
 mod init;

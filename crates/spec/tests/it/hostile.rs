@@ -145,6 +145,35 @@ fn every_path_field_refuses_every_hostile_value() {
 }
 
 #[test]
+fn the_deploy_package_path_refuses_every_hostile_value() {
+    // [deploy] is the document's last section: these lines land in it.
+    let with_package = |path: &str| {
+        format!(
+            "{}install = \"package\"\npackage = {}\n",
+            document(&[]),
+            toml::Value::String(path.to_owned())
+        )
+    };
+    assert_eq!(
+        problems(&with_package("/home/ops/galley_0.1.0_amd64.deb")),
+        Vec::new()
+    );
+    for hostile in HOSTILE_PATHS {
+        // Each is refused as a path (and, not ending in `.deb`, as a package name too).
+        let found = problems(&with_package(hostile));
+        assert!(
+            found.iter().any(|(f, message)| f == "deploy.package"
+                && message.contains("allowed: an absolute path of letters, digits")),
+            "package = {hostile:?} gave {found:#?}"
+        );
+        assert!(
+            found.iter().all(|(f, _)| f == "deploy.package"),
+            "package = {hostile:?}: a problem names another field: {found:#?}"
+        );
+    }
+}
+
+#[test]
 fn a_path_problem_says_what_is_wrong_and_what_is_allowed() {
     let text = document(&[
         ("deploy.install_dir", "/opt/$(id>/tmp/pwn)"),

@@ -804,6 +804,7 @@ fn deploy_section_defaults() {
     assert_eq!(deploy.vendor, "mariadb");
     assert_eq!(deploy.version, "10.11");
     assert_eq!(deploy.service_manager, spec::ServiceManager::Auto);
+    assert_eq!(deploy.install, spec::Install::Binary);
     // Without ssh_address a node is reached over SSH at its cluster address.
     assert_eq!(
         loaded.spec.nodes[0].ssh_address,
@@ -842,6 +843,67 @@ fn deploy_section_rejects_bad_values() {
               - deploy.version: `11.4` is not supported; allowed: 10.11 (the MariaDB of Debian 12's packages)
               - deploy.service_manager: `openrc` is not allowed; allowed: auto, systemd, supervised
               - deploy.ssh_port: 0 is not a port; allowed: 1 to 65535"#]],
+    );
+}
+
+#[test]
+fn deploy_can_install_the_debian_package() {
+    let loaded = parse_valid(&spread_cluster_with(
+        "[deploy]\nssh_user = \"ops\"\ninstall = \"package\"\npackage = \"/home/ops/galley_0.1.0_amd64.deb\"\n",
+    ));
+    let deploy = loaded.spec.deploy.expect("the [deploy] section is kept");
+    assert_eq!(
+        deploy.install,
+        spec::Install::Package("/home/ops/galley_0.1.0_amd64.deb".into())
+    );
+    assert_eq!(
+        deploy.install.galley_path(&deploy.install_dir),
+        std::path::PathBuf::from("/usr/bin/galley")
+    );
+    assert_eq!(
+        spec::Install::Binary.galley_path(&deploy.install_dir),
+        std::path::PathBuf::from("/opt/galley/bin/galley")
+    );
+}
+
+#[test]
+fn deploy_package_settings_are_checked() {
+    let with = |lines: &str| spread_cluster_with(&format!("[deploy]\nssh_user = \"ops\"\n{lines}"));
+    check(
+        &with("install = \"apt\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.install: `apt` is not allowed; allowed: binary, package"#]],
+    );
+    check(
+        &with("install = \"package\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.package: missing; with install = "package", the Debian package to install on every host, like `package = "/home/ops/galley_0.1.0_amd64.deb"` (scripts/build-deb.sh builds it)"#]],
+    );
+    check(
+        &with("package = \"/home/ops/galley.deb\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.package: is set, but deploy.install is `binary` (the default); add `install = "package"` to install galley from this package, or remove `package`"#]],
+    );
+    check(
+        &with("install = \"package\"\npackage = \"galley.deb\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.package: `galley.deb` is relative; give an absolute path; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes"#]],
+    );
+    check(
+        &with("install = \"package\"\npackage = \"/home/ops/galley_0.1.0_amd64.tar.gz\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.package: `/home/ops/galley_0.1.0_amd64.tar.gz` is not named as a Debian package (`.deb`); give the file scripts/build-deb.sh wrote, like target/debian/galley_0.1.0_amd64.deb"#]],
+    );
+    check(
+        &with("install = \"package\"\npackage = \"/home/ops/$(id).deb\"\n"),
+        expect![[r#"
+            /etc/galley/galley.toml: 1 problem
+              - deploy.package: `/home/ops/$(id).deb` holds `$` at byte 11, which galley does not allow in paths; allowed: an absolute path of letters, digits and `.` `_` `-` `+` `@` `/`, without empty, `.` or `..` components, at most 255 bytes"#]],
     );
 }
 
