@@ -27,6 +27,11 @@ pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
         // whole last view is back; this cannot lose data (docs/safety-rules.md, rule 5).
         "pc.recovery=TRUE".to_owned(),
     ];
+    if node.segment != 0 {
+        // The node's site (docs/arbitrator.md, "Segments"); Galera's default is 0, so
+        // a spec without segments renders as before.
+        provider_options.push(format!("gmcast.segment={}", node.segment));
+    }
     let (tls_ca, tls_files) = node.tls_installed();
     if let Some(tls) = &spec.tls {
         // Replication and IST over TLS, the peer's certificate checked against the
@@ -145,7 +150,7 @@ fn allowlist(spec: &ClusterSpec) -> Option<String> {
 
 /// Galera listens on the node address itself, except for host names, which it cannot bind
 /// by name reliably; those listen on every interface.
-fn listen_host(address: &str) -> &str {
+pub(crate) fn listen_host(address: &str) -> &str {
     if address.parse::<std::net::IpAddr>().is_ok() {
         address
     } else {
