@@ -246,6 +246,7 @@ mod tests {
             policy: Policy::default(),
             force: false,
             operator: Default::default(),
+            arbitrators: 0,
         }
     }
 
