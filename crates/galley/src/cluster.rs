@@ -73,6 +73,21 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         return crate::import::up_imported(&cluster, new_console_password.as_deref()).await;
     }
     agent::Binaries::locate(&cluster.spec)?;
+    if !cluster.spec.arbitrators.is_empty() {
+        local::arbitrator::locate_garbd()?;
+    }
+    if let Some(remote) = cluster
+        .spec
+        .arbitrators
+        .iter()
+        .find(|arbitrator| !spec::is_local_address(&arbitrator.address))
+    {
+        bail!(
+            "`galley up` runs a cluster on this machine, but arbitrator {} is at {}; use a spec whose arbitrators are on 127.0.0.1",
+            remote.name,
+            remote.address
+        );
+    }
     if let Some(remote) = cluster
         .spec
         .nodes
@@ -98,6 +113,11 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         controller::set_desired(&cluster.spec, &node.name, true)?;
     }
     let mut result = bring_up(&cluster, &progress, rebuild).await;
+    // garbd joins a Primary component of data nodes; it cannot form one by itself.
+    if result.is_ok() && !cluster.spec.arbitrators.is_empty() {
+        progress.step("starting the arbitrators (garbd)");
+        result = local::arbitrator::ensure_arbitrators(&cluster).await;
+    }
     // The proxy starts once the nodes are Synced, so that its first writer is the
     // preferred node rather than whichever node was not donating during the joins.
     if result.is_ok() && cluster.spec.proxy.is_some() {
@@ -111,8 +131,12 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     }
     progress.finish();
     result?;
+    let arbitrators = match cluster.spec.arbitrators.len() {
+        0 => String::new(),
+        count => format!(" and {count} arbitrator(s) in the view"),
+    };
     println!(
-        "\nCluster {} is up: {} nodes Synced in {:.1} s.\n",
+        "\nCluster {} is up: {} nodes Synced{arbitrators} in {:.1} s.\n",
         cluster.spec.name,
         cluster.spec.nodes.len(),
         started.elapsed().as_secs_f64()
@@ -345,6 +369,12 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
             admin.shutdown().await?;
             println!("proxy: stopped");
         }
+    }
+    // The arbitrators before the data nodes: with garbd still in the group, the last
+    // data node to leave would not be its last member, and none would be marked
+    // safe_to_bootstrap (docs/arbitrator.md).
+    for name in local::arbitrator::stop_arbitrators(&cluster).await? {
+        println!("{name}: garbd stopped");
     }
     let mut order = cluster.nodes_by_priority();
     // The most preferred node leaves last, so it is the one marked safe_to_bootstrap.
