@@ -23,6 +23,9 @@ packages+=(iproute2 openssh-server openssh-client sudo socat)
 packages+=(prometheus prometheus-mysqld-exporter)
 # capsh, for the proxy test that drops CAP_BPF to check the userspace fallback.
 packages+=(libcap2-bin)
+# garbd, the Galera arbitrator: `[[arbitrator]]` and the test of two data nodes and
+# garbd (crates/galley/tests/it/arbitrator.rs, docs/arbitrator.md).
+packages+=(galera-arbitrator-4)
 
 missing=()
 for package in "${packages[@]}"; do

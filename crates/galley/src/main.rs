@@ -224,6 +224,21 @@ enum Command {
         #[command(flatten)]
         logging: daemons::Logging,
     },
+    /// Run garbd, the Galera arbitrator, for one [[arbitrator]] of a galley.toml
+    /// (normally started for you by `galley deploy`'s service).
+    ///
+    /// Replaces itself with garbd (Debian's galera-arbitrator-4) started with the
+    /// cluster's group name and address, the arbitrator's listen address and segment,
+    /// and its log file: a voting member of the group that stores no data.
+    #[command(hide = true)]
+    Arbitrator {
+        /// The cluster spec.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Which arbitrator of the spec to run.
+        #[arg(long)]
+        name: String,
+    },
     /// Databases, through the controller's API: list, create, drop.
     Db(manage_cli::DbArgs),
     /// Database accounts, through the controller's API: list, create, drop, password.
@@ -360,6 +375,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proxy {
             config, logging, ..
         } => daemons::run_proxy(&config, &logging).await,
+        Command::Arbitrator { config, name } => daemons::run_arbitrator(&config, &name),
         Command::Recover {
             target,
             yes,

@@ -19,9 +19,6 @@ use spec::ArbitratorSpec;
 use crate::daemon::{tail, wait_until_ready};
 use crate::Cluster;
 
-/// What installs garbd, for the message when it is missing.
-pub const GARBD_PACKAGE: &str = "galera-arbitrator-4";
-
 /// Finds `garbd` on PATH or in the usual directories.
 pub fn locate_garbd() -> anyhow::Result<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
@@ -33,7 +30,8 @@ pub fn locate_garbd() -> anyhow::Result<PathBuf> {
         .find(|candidate| candidate.is_file())
         .with_context(|| {
             format!(
-                "the spec has an [[arbitrator]], but garbd is not installed on this host; install it with: apt-get install {GARBD_PACKAGE}"
+                "the spec has an [[arbitrator]], but garbd is not installed on this host; install it with: apt-get install {}",
+                spec::GARBD_PACKAGE
             )
         })
 }

@@ -186,6 +186,9 @@ impl ClusterSpec {
     }
 }
 
+/// The Debian package that installs `garbd`.
+pub const GARBD_PACKAGE: &str = "galera-arbitrator-4";
+
 /// One Galera arbitrator: `garbd` joins the group as a voting member, so that two data
 /// nodes (or two sites) keep a majority when one side fails, and stores no data: it is
 /// never a bootstrap candidate, a donor, a writer or a reader (docs/arbitrator.md).

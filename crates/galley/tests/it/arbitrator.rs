@@ -197,4 +197,32 @@ async fn two_data_nodes_and_garbd_keep_a_primary_when_one_node_is_killed() {
     let garbd_line = out.find("garbd1: garbd stopped").expect(&out);
     let node2_line = out.find("node2: stopping").expect(&out);
     assert!(garbd_line < node2_line, "{out}");
+    // With garbd gone first, node2 was the last member of the Primary component.
+    assert!(
+        out.contains("node2 holds the last state") && out.contains("marked safe to bootstrap"),
+        "{out}"
+    );
+
+    // Up again: node1 (killed, position unknown) is recovered, node2 bootstraps as the
+    // most advanced node, node1 rejoins, and garbd joins the new view.
+    let out = cluster.galley_ok(&["up", "--detach"]);
+    assert!(
+        out.contains("2 nodes Synced and 1 arbitrator(s) in the view"),
+        "{out}"
+    );
+    wait_for_view(&cluster, 1, "Primary", &["garbd1", "node1", "node2"]).await;
+    let mut conn = cluster.conn(1).await;
+    conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+        .await
+        .unwrap();
+    let count: u64 = conn
+        .query_first("SELECT COUNT(*) FROM app.items")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        count >= acked.len() as u64,
+        "{count} rows, {} acknowledged",
+        acked.len()
+    );
 }
