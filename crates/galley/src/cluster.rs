@@ -143,6 +143,8 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     );
     let reports = crate::status::collect(&cluster).await;
     crate::status::print_table(&reports);
+    let arbitrators = crate::status::collect_arbitrators(&cluster, &reports).await;
+    crate::status::print_arbitrators(&arbitrators);
     print_connection_help(&cluster)?;
     print_console_help(&cluster, new_console_password.as_deref());
     if detach {

@@ -89,7 +89,7 @@ pub async fn collect_arbitrators(cluster: &Cluster, rows: &[NodeRow]) -> Vec<Arb
         .collect()
 }
 
-fn print_arbitrators(rows: &[ArbitratorRow]) {
+pub fn print_arbitrators(rows: &[ArbitratorRow]) {
     for row in rows {
         let membership = match row.in_primary {
             Some(true) => "in the Primary component",

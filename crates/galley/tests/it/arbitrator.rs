@@ -64,6 +64,11 @@ async fn two_data_nodes_and_garbd_keep_a_primary_when_one_node_is_killed() {
         out.contains("2 nodes Synced and 1 arbitrator(s) in the view"),
         "{out}"
     );
+    assert!(out.contains("arbitrator garbd1 at 127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("(segment 0): in the Primary component, garbd pid "),
+        "{out}"
+    );
     // garbd is a member of the view on both data nodes.
     for node in [1, 2] {
         wait_for_view(&cluster, node, "Primary", &["garbd1", "node1", "node2"]).await;
@@ -194,6 +199,7 @@ async fn two_data_nodes_and_garbd_keep_a_primary_when_one_node_is_killed() {
 
     // down stops garbd before the data nodes.
     let out = cluster.galley_ok(&["down"]);
+    eprintln!("galley down:\n{out}");
     let garbd_line = out.find("garbd1: garbd stopped").expect(&out);
     let node2_line = out.find("node2: stopping").expect(&out);
     assert!(garbd_line < node2_line, "{out}");
@@ -206,6 +212,7 @@ async fn two_data_nodes_and_garbd_keep_a_primary_when_one_node_is_killed() {
     // Up again: node1 (killed, position unknown) is recovered, node2 bootstraps as the
     // most advanced node, node1 rejoins, and garbd joins the new view.
     let out = cluster.galley_ok(&["up", "--detach"]);
+    eprintln!("galley up again:\n{out}");
     assert!(
         out.contains("2 nodes Synced and 1 arbitrator(s) in the view"),
         "{out}"
