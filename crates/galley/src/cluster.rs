@@ -57,13 +57,29 @@ impl reconcile::Progress for Progress {
     }
 }
 
-pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow::Result<ExitCode> {
+pub async fn up(
+    location: &Location,
+    detach: bool,
+    rebuild: &[String],
+    arbitrator: bool,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let created = !location.config.exists();
     if created {
-        local::create_local(location)?;
+        let topology = if arbitrator {
+            local::LocalTopology::TwoNodesAndArbitrator
+        } else {
+            local::LocalTopology::ThreeNodes
+        };
+        local::create_local(location, topology)?;
         println!("Created a new cluster in {}", location.dir.display());
     } else {
+        if arbitrator && spec::load(&location.config)?.spec.arbitrators.is_empty() {
+            bail!(
+                "--arbitrator chooses the topology of a new cluster, but {} already describes one without an arbitrator; add an [[arbitrator]] section to it (docs/arbitrator.md) or use another --dir",
+                location.config.display()
+            );
+        }
         create_secrets_for_new_cluster(location)?;
     }
     issue_certificates(location)?;

@@ -57,6 +57,11 @@ enum Command {
         /// whose data dir is missing is not started.
         #[arg(long, value_name = "NODE")]
         rebuild: Vec<String>,
+        /// For a new cluster: two data nodes and an arbitrator (garbd, from the
+        /// galera-arbitrator-4 package) instead of three data nodes. An existing
+        /// cluster runs what its galley.toml says ([[arbitrator]], docs/arbitrator.md).
+        #[arg(long)]
+        arbitrator: bool,
     },
     /// Stop the cluster gracefully, one node at a time, and its agents.
     ///
@@ -357,7 +362,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             detach,
             rebuild,
-        } => cluster::up(&target.into(), detach, &rebuild).await,
+            arbitrator,
+        } => cluster::up(&target.into(), detach, &rebuild, arbitrator).await,
         Command::Down { target } => cluster::down(&target.into()).await,
         Command::Status {
             target,

@@ -16,6 +16,6 @@ mod daemon;
 mod location;
 
 pub use cluster::{write_client_config, Cluster};
-pub use create::{create_local, local_spec_text};
+pub use create::{create_local, local_spec_text, local_spec_text_for, LocalTopology};
 pub use daemon::{proxy_dir, spawn_daemon, tail};
 pub use location::Location;

@@ -1,7 +1,9 @@
 //! Two real data nodes and a real garbd (`[[arbitrator]]`), brought up by `galley up`:
 //! garbd is counted in the view, and when one data node is killed with SIGKILL under a
 //! stream of writes, the other keeps a Primary component and takes writes (the
-//! survivor and garbd are 2 of the last view's 3). `galley down` stops garbd first.
+//! survivor and garbd are 2 of the last view's 3). `galley down` stops garbd first. With
+//! a controller, a killed data node is started again: the view of the survivor and garbd
+//! is not taken for one that still holds the dead node.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -232,4 +234,42 @@ async fn two_data_nodes_and_garbd_keep_a_primary_when_one_node_is_killed() {
         "{count} rows, {} acknowledged",
         acked.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_restarts_a_killed_node_beside_garbd() {
+    let cluster = TestCluster::two_nodes_and_arbitrator_with_controller();
+    cluster.galley_ok(&["up", "--detach"]);
+    wait_for_view(&cluster, 1, "Primary", &["garbd1", "node1", "node2"]).await;
+
+    let pid = cluster.mariadbd_pid("node2").expect("node2 runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // node1 and garbd (a view of 2) stay Primary; the controller recovers node2's
+    // position and starts it, and it rejoins: the view is whole again.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let restarted = cluster
+            .mariadbd_pid("node2")
+            .is_some_and(|new_pid| new_pid != pid);
+        let view = view_of(&cluster, 2).await;
+        let whole = view.as_ref().is_some_and(|(status, _, members)| {
+            status == "Primary" && members == &["garbd1", "node1", "node2"]
+        });
+        if restarted && whole {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the controller did not bring node2 back; view {view:?}\n{}",
+            String::from_utf8_lossy(&cluster.galley(&["events", "--limit", "10"]).stdout)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let events = cluster.galley_ok(&["events", "--limit", "20"]);
+    assert!(events.contains("start node2"), "{events}");
+    cluster.galley_ok(&["down"]);
 }

@@ -70,6 +70,11 @@ impl TestCluster {
         self
     }
 
+    /// The same with a [controller], as `with_controller` adds it.
+    pub fn two_nodes_and_arbitrator_with_controller() -> TestCluster {
+        TestCluster::two_nodes_and_arbitrator().add_controller()
+    }
+
     fn build(with_proxy: bool) -> TestCluster {
         TestCluster::build_with(with_proxy, 3)
     }
