@@ -83,6 +83,45 @@ async fn two_data_nodes_and_garbd_keep_a_primary_when_one_node_is_killed() {
     assert_eq!(arbitrators[0]["in_primary"], true, "{status}");
     assert!(arbitrators[0]["garbd_pid"].is_i64(), "{status}");
 
+    // A rolling restart counts garbd in the whole view (2 data nodes + 1 = 3), so it goes
+    // ahead: each node down in turn leaves the other and garbd, 2 of 3.
+    let out = cluster.galley_ok(&["restart", "--rolling"]);
+    assert!(out.contains("Rolling restart of ittest done"), "{out}");
+    for node in [1, 2] {
+        wait_for_view(&cluster, node, "Primary", &["garbd1", "node1", "node2"]).await;
+    }
+
+    // garbd killed: the two data nodes are 2 of 3 and stay Primary; a rolling restart is
+    // refused, since stopping either node now would cost quorum; `galley up` starts
+    // garbd again.
+    let garbd_pid = std::fs::read_to_string(cluster.path().join("garbd1/run/garbd.pid"))
+        .unwrap()
+        .trim()
+        .parse::<i32>()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(garbd_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    for node in [1, 2] {
+        wait_for_view(&cluster, node, "Primary", &["node1", "node2"]).await;
+    }
+    let refused = cluster.galley(&["restart", "--rolling"]);
+    let text = String::from_utf8_lossy(&refused.stdout).into_owned()
+        + &String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{text}");
+    assert!(
+        text.contains("Synced in a cluster of 2 nodes, not 3 (2 data nodes and 1 arbitrator(s))"),
+        "{text}"
+    );
+    let out = cluster.galley_ok(&["up", "--detach"]);
+    assert!(
+        out.contains("2 nodes Synced and 1 arbitrator(s) in the view"),
+        "{out}"
+    );
+    wait_for_view(&cluster, 1, "Primary", &["garbd1", "node1", "node2"]).await;
+
     // A stream of inserts on node2, the node that survives.
     let mut setup = cluster.conn(2).await;
     setup
