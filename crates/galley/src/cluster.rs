@@ -128,6 +128,16 @@ pub async fn up(
     for node in &cluster.spec.nodes {
         controller::set_desired(&cluster.spec, &node.name, true)?;
     }
+    // No data node in a Primary component: the nodes will be bootstrapped, and a garbd
+    // that outlived them keeps a group of its own that would meet the new cluster
+    // (docs/arbitrator.md, "garbd alone"). It holds nothing: stop it now, start it after.
+    if !cluster.spec.arbitrators.is_empty() && !any_primary(&cluster).await {
+        for name in local::arbitrator::stop_arbitrators(&cluster).await? {
+            progress.done(format!(
+                "{name}: garbd stopped until the data nodes are back (no data node is in a Primary component)"
+            ));
+        }
+    }
     let mut result = bring_up(&cluster, &progress, rebuild).await;
     // garbd joins a Primary component of data nodes; it cannot form one by itself.
     if result.is_ok() && !cluster.spec.arbitrators.is_empty() {
@@ -314,6 +324,23 @@ fn print_connection_help(cluster: &Cluster) -> anyhow::Result<()> {
         cluster.spec.secrets_file.display()
     );
     Ok(())
+}
+
+/// Whether any data node's agent reports it running in a Primary component.
+async fn any_primary(cluster: &Cluster) -> bool {
+    for node in &cluster.spec.nodes {
+        let primary = cluster.client(node).status().await.is_ok_and(|report| {
+            report.process.running
+                && report
+                    .wsrep
+                    .as_ref()
+                    .is_some_and(galera::WsrepStatus::is_primary)
+        });
+        if primary {
+            return true;
+        }
+    }
+    false
 }
 
 async fn reports(cluster: &Cluster) -> anyhow::Result<Vec<(NodeSpec, NodeReport)>> {

@@ -72,19 +72,55 @@ async fn largest_view(cluster: &Cluster) -> i64 {
     largest
 }
 
-/// Starts every arbitrator of the spec that does not run yet, and waits until the data
-/// nodes' view counts all of them. Call it once the data nodes are Synced: garbd joins
-/// an existing Primary component and cannot start a cluster by itself.
+/// The Primary component's member names, read over SQL on the first data node that
+/// answers as Synced; None when none does.
+pub async fn primary_members(cluster: &Cluster) -> Option<Vec<String>> {
+    let account = controller::sql_observe::SqlAccount {
+        user: cluster.secrets.admin_user().to_owned(),
+        password: cluster.secrets.admin_password.clone(),
+    };
+    for node in &cluster.spec.nodes {
+        let synced = cluster
+            .client(node)
+            .status()
+            .await
+            .is_ok_and(|report| report.is_synced());
+        if !synced {
+            continue;
+        }
+        let members =
+            controller::sql_observe::primary_members(&node.address, node.client_port, &account)
+                .await;
+        if let Ok(members) = members {
+            return Some(members);
+        }
+    }
+    None
+}
+
+/// Starts every arbitrator of the spec that does not run yet, restarts one that runs
+/// outside the data nodes' Primary component, and waits until the data nodes' view
+/// counts all of them. Call it once the data nodes are Synced: garbd joins an existing
+/// Primary component and cannot start a cluster by itself, and a garbd that outlived
+/// every data node keeps a group of its own that a bootstrapped node never merges with
+/// (docs/arbitrator.md, "garbd alone").
 pub async fn ensure_arbitrators(cluster: &Cluster) -> anyhow::Result<()> {
     let spec = &cluster.spec;
     if spec.arbitrators.is_empty() {
         return Ok(());
     }
     let garbd = locate_garbd()?;
+    let members = primary_members(cluster).await;
     let mut started = Vec::new();
     for arbitrator in &spec.arbitrators {
         if running_pid(spec, arbitrator).is_some() {
-            continue;
+            let outside = members
+                .as_ref()
+                .is_some_and(|members| !members.contains(&arbitrator.name));
+            if !outside {
+                continue;
+            }
+            stop_arbitrator(spec, arbitrator).await;
         }
         started.push((arbitrator, spawn_garbd(&garbd, spec, arbitrator)?));
     }
@@ -150,25 +186,32 @@ fn spawn_garbd(
 pub async fn stop_arbitrators(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     let mut stopped = Vec::new();
     for arbitrator in &cluster.spec.arbitrators {
-        let Some(pid) = running_pid(&cluster.spec, arbitrator) else {
-            continue;
-        };
-        let pid = Pid::from_raw(pid);
-        // A garbd that exited meanwhile is what this wants: the loop below sees it gone.
-        let _ = kill(pid, Signal::SIGTERM);
-        let mut gone = false;
-        for _ in 0..200 {
-            if running_pid(&cluster.spec, arbitrator).is_none() {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if stop_arbitrator(&cluster.spec, arbitrator).await {
+            stopped.push(arbitrator.name.clone());
         }
-        if !gone {
-            let _ = kill(pid, Signal::SIGKILL);
-        }
-        let _ = std::fs::remove_file(arbitrator.pid_file());
-        stopped.push(arbitrator.name.clone());
     }
     Ok(stopped)
+}
+
+/// Stops one arbitrator's garbd if it runs; returns whether it did.
+async fn stop_arbitrator(spec: &spec::ClusterSpec, arbitrator: &ArbitratorSpec) -> bool {
+    let Some(pid) = running_pid(spec, arbitrator) else {
+        return false;
+    };
+    let pid = Pid::from_raw(pid);
+    // A garbd that exited meanwhile is what this wants: the loop below sees it gone.
+    let _ = kill(pid, Signal::SIGTERM);
+    let mut gone = false;
+    for _ in 0..200 {
+        if running_pid(spec, arbitrator).is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !gone {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_file(arbitrator.pid_file());
+    true
 }

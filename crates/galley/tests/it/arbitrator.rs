@@ -312,3 +312,47 @@ async fn the_controller_restarts_a_killed_node_beside_garbd() {
     assert!(events.contains("start node2"), "{events}");
     cluster.galley_ok(&["down"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbd_that_outlived_both_data_nodes_is_restarted_by_up() {
+    let cluster = TestCluster::two_nodes_and_arbitrator();
+    cluster.galley_ok(&["up", "--detach"]);
+    wait_for_view(&cluster, 1, "Primary", &["garbd1", "node1", "node2"]).await;
+
+    // Both data nodes stopped one after the other: garbd is left as a Primary component
+    // of its own, which a bootstrapped node must never meet. `up` stops it first and
+    // starts it again once the nodes are Synced.
+    cluster.galley_ok(&["stop", "node2"]);
+    cluster.galley_ok(&["stop", "node1"]);
+    let out = cluster.galley_ok(&["up", "--detach"]);
+    assert!(
+        out.contains("garbd1: garbd stopped until the data nodes are back"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 nodes Synced and 1 arbitrator(s) in the view"),
+        "{out}"
+    );
+    for node in [1, 2] {
+        wait_for_view(&cluster, node, "Primary", &["garbd1", "node1", "node2"]).await;
+    }
+
+    // Both data nodes killed with SIGKILL while garbd runs: the same.
+    for node in ["node1", "node2"] {
+        let pid = cluster.mariadbd_pid(node).expect("runs");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    let out = cluster.galley_ok(&["up", "--detach"]);
+    assert!(
+        out.contains("garbd1: garbd stopped until the data nodes are back"),
+        "{out}"
+    );
+    for node in [1, 2] {
+        wait_for_view(&cluster, node, "Primary", &["garbd1", "node1", "node2"]).await;
+    }
+    cluster.galley_ok(&["down"]);
+}
