@@ -26,6 +26,9 @@ packages+=(libcap2-bin)
 # The Debian package (scripts/build-deb.sh): dpkg-shlibdeps and strip for cargo-deb, and
 # man for its test, which reads the installed man pages.
 packages+=(dpkg-dev man-db)
+# garbd, the Galera arbitrator: `[[arbitrator]]` and the test of two data nodes and
+# garbd (crates/galley/tests/it/arbitrator.rs, docs/arbitrator.md).
+packages+=(galera-arbitrator-4)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -210,7 +210,8 @@ impl Controller {
             members(&spec),
             ControllerAgents::new(&spec.nodes, token, sql_account),
             engine_settings(&settings),
-        );
+        )
+        .with_arbitrators(spec.arbitrators.len());
         Ok(Controller {
             spec,
             observations: Observations::default(),

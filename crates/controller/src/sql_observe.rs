@@ -68,6 +68,31 @@ pub async fn connect(
     }
 }
 
+/// The names of the Primary component's members (`mysql.wsrep_cluster_members`) as the
+/// node at `host:port` reports them: data nodes and arbitrators (garbd) alike.
+pub async fn primary_members(
+    host: &str,
+    port: u16,
+    account: &SqlAccount,
+) -> Result<Vec<String>, SqlObserveError> {
+    use mysql_async::prelude::Queryable as _;
+    let address = spec::host_port(host, port);
+    let mut conn = connect(host, port, account).await?;
+    let query = conn.query("SELECT node_name FROM mysql.wsrep_cluster_members");
+    let members = match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(Ok(members)) => members,
+        Ok(Err(error)) => {
+            return Err(SqlObserveError::Query {
+                address,
+                message: describe(&error),
+            })
+        }
+        Err(_) => return Err(SqlObserveError::QueryTimeout { address }),
+    };
+    let _ = conn.disconnect().await;
+    Ok(members)
+}
+
 /// Reads the wsrep status variables and the settings that decide whether the node
 /// serves (read_only, wsrep_desync, wsrep_reject_queries), as the agent does.
 pub async fn read_wsrep(
@@ -246,6 +271,7 @@ mod tests {
             policy: Policy::default(),
             force: false,
             operator: Default::default(),
+            arbitrators: 0,
         }
     }
 

@@ -131,7 +131,9 @@ pub fn generate(
                 "40-bootstrap.sh" => host.bootstrap,
                 "50-join.sh" => host.node.is_some() && !host.bootstrap,
                 "30-start-agent.sh" | "70-rolling-restart.sh" => host.node.is_some(),
-                "60-start-proxy-controller.sh" => host.proxy || host.controller,
+                "60-start-proxy-controller.sh" => {
+                    host.proxy || host.controller || host.arbitrator.is_some()
+                }
                 _ => true,
             };
             if applies {
@@ -182,6 +184,29 @@ pub fn generate(
                 0o644,
             );
         }
+        if let Some(arbitrator) = &host.arbitrator {
+            add(
+                "files/garbd-args.txt",
+                garbd_args_text(spec, arbitrator),
+                0o644,
+            );
+            add(
+                "files/systemd/galley-garbd.service",
+                unit(
+                    GENERATED,
+                    &galley,
+                    &format!(
+                        "galley arbitrator {} (garbd) of cluster {}",
+                        arbitrator.name, spec.name
+                    ),
+                    &format!(
+                        "arbitrator --config {HOST_CONFIG} --name {}",
+                        arbitrator.name
+                    ),
+                ),
+                0o644,
+            );
+        }
         if let Some(secrets) = secrets {
             add("files/secrets.toml", secrets.0.clone(), 0o600);
         }
@@ -196,6 +221,9 @@ fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
         if spec.server.sst_method == SstMethod::Mariabackup {
             packages.extend(["mariadb-backup", "socat"]);
         }
+    }
+    if host.arbitrator.is_some() {
+        packages.push(spec::GARBD_PACKAGE);
     }
     let ports: Vec<String> = host
         .ports(spec)
@@ -258,10 +286,28 @@ fn host_env(spec: &ClusterSpec, deploy: &DeploySpec, host: &Host) -> String {
             set("PROXY_ADMIN_PORT", "");
         }
     }
+    // Only on an arbitrator's host, so that the other hosts' settings stay as they were.
+    if let Some(arbitrator) = &host.arbitrator {
+        set("ARBITRATOR", &arbitrator.name);
+        set(
+            "ARBITRATOR_LOG_DIR",
+            &arbitrator.log_dir.display().to_string(),
+        );
+    }
     format!(
         "# Settings of host {} for the bundle's steps; written by galley generate.\n{out}",
         host.label
     )
+}
+
+/// garbd's command line, one argument a line: galley-garbd restarts when it changes
+/// (the nodes, the group, its port or segment), and only then.
+fn garbd_args_text(spec: &ClusterSpec, arbitrator: &spec::ArbitratorSpec) -> String {
+    let mut out = String::from("# garbd restarts when this changes; written by galley generate.\n");
+    for argument in arbitrator.garbd_args(spec) {
+        writeln!(out, "{argument}").expect("writing to a String cannot fail");
+    }
+    out
 }
 
 /// What a proxy reload cannot apply: its listeners and the nodes it routes to. When this
@@ -408,6 +454,12 @@ fn readme(spec: &ClusterSpec, deploy: &DeploySpec, hosts: &[Host], with_secrets:
         if host.controller {
             roles.push("controller".to_owned());
         }
+        if let Some(arbitrator) = &host.arbitrator {
+            roles.push(format!(
+                "arbitrator {} (garbd, {}:{})",
+                arbitrator.name, arbitrator.address, arbitrator.galera_port
+            ));
+        }
         writeln!(
             out,
             "| {} | {} | {} |",
@@ -449,6 +501,14 @@ fn readme(spec: &ClusterSpec, deploy: &DeploySpec, hosts: &[Host], with_secrets:
          A changed galley.toml: generate again, copy, and run the steps again; step 70 then\n\
          restarts the nodes whose my.cnf changed, one at a time, each Synced before the next.\n",
     );
+    if !spec.arbitrators.is_empty() {
+        out.push_str(
+            "\nArbitrators: step 60 also starts garbd (package galera-arbitrator-4) on each\n\
+             arbitrator's host, as the `galley-garbd` service (`galley arbitrator`, which becomes\n\
+             garbd), once the data nodes are Synced: garbd joins a Primary component and cannot\n\
+             start one. The packaged garb.service is disabled. See docs/arbitrator.md.\n",
+        );
+    }
     out
 }
 

@@ -1,10 +1,10 @@
-//! Which host runs what: one host per data node (reached at its `ssh_address`), and the
+//! Which host runs what: one host per data node (reached at its `ssh_address`), the
 //! proxy and controller on a node's host when their address is that node's, or on hosts
-//! of their own. Pure.
+//! of their own, and each arbitrator (garbd) on a host without a data node. Pure.
 
 use std::net::IpAddr;
 
-use spec::{ClusterSpec, DeploySpec, NodeSpec};
+use spec::{ArbitratorSpec, ClusterSpec, DeploySpec, NodeSpec};
 
 /// Where galley.toml lives on every host.
 pub const HOST_CONFIG: &str = "/etc/galley/galley.toml";
@@ -20,6 +20,9 @@ pub struct Host {
     pub node: Option<NodeSpec>,
     pub proxy: bool,
     pub controller: bool,
+    /// An arbitrator (garbd) this host runs: never beside a data node, whose host's
+    /// failure would then cost two votes at once.
+    pub arbitrator: Option<ArbitratorSpec>,
     /// The first node by priority: it bootstraps a new cluster.
     pub bootstrap: bool,
 }
@@ -36,6 +39,10 @@ impl Host {
         }
         if self.controller {
             roles.push("controller");
+        }
+        if self.arbitrator.is_some() {
+            // The word the scripts use for the galley-garbd service.
+            roles.push("garbd");
         }
         roles
     }
@@ -59,6 +66,12 @@ impl Host {
         if let (true, Some(controller)) = (self.controller, &spec.controller) {
             ports.push((controller.port, "controller port".to_owned()));
         }
+        if let Some(arbitrator) = &self.arbitrator {
+            ports.push((
+                arbitrator.galera_port,
+                format!("arbitrator {} galera_port", arbitrator.name),
+            ));
+        }
         ports
     }
 }
@@ -80,6 +93,18 @@ pub enum PlanError {
     AdminNotReachable {
         address: String,
         proxy_address: String,
+    },
+    #[error("arbitrator {arbitrator} is on the host of node {node} ({address}); galley deploy runs garbd only on a host without a data node, or that host's failure costs two votes and the arbitrator helps nothing")]
+    ArbitratorBesideNode {
+        arbitrator: String,
+        node: String,
+        address: String,
+    },
+    #[error("arbitrators {first} and {second} are both on host {address}; one garbd per host")]
+    SharedArbitratorHost {
+        first: String,
+        second: String,
+        address: String,
     },
 }
 
@@ -113,6 +138,7 @@ pub fn plan_hosts(spec: &ClusterSpec) -> Result<Vec<Host>, PlanError> {
             node: Some(node.clone()),
             proxy: false,
             controller: false,
+            arbitrator: None,
         });
     }
     if let Some(proxy) = &spec.proxy {
@@ -133,6 +159,28 @@ pub fn plan_hosts(spec: &ClusterSpec) -> Result<Vec<Host>, PlanError> {
             "controller",
         )?;
         host.controller = true;
+    }
+    for arbitrator in &spec.arbitrators {
+        let label = format!("arbitrator \"{}\".address", arbitrator.name);
+        let host = host_for(&mut hosts, &label, &arbitrator.address, &arbitrator.name)?;
+        if let Some(node) = &host.node {
+            return Err(PlanError::ArbitratorBesideNode {
+                arbitrator: arbitrator.name.clone(),
+                node: node.name.clone(),
+                address: arbitrator.address.clone(),
+            });
+        }
+        if let Some(other) = &host.arbitrator {
+            return Err(PlanError::SharedArbitratorHost {
+                first: other.name.clone(),
+                second: arbitrator.name.clone(),
+                address: arbitrator.address.clone(),
+            });
+        }
+        if host.ssh_address == arbitrator.address {
+            host.ssh_address = arbitrator.ssh_address.clone();
+        }
+        host.arbitrator = Some(arbitrator.clone());
     }
     Ok(hosts)
 }
@@ -178,6 +226,7 @@ fn host_for<'a>(
                 node: None,
                 proxy: false,
                 controller: false,
+                arbitrator: None,
                 bootstrap: false,
             });
             hosts.len() - 1

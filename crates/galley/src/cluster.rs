@@ -57,13 +57,29 @@ impl reconcile::Progress for Progress {
     }
 }
 
-pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow::Result<ExitCode> {
+pub async fn up(
+    location: &Location,
+    detach: bool,
+    rebuild: &[String],
+    arbitrator: bool,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let created = !location.config.exists();
     if created {
-        local::create_local(location)?;
+        let topology = if arbitrator {
+            local::LocalTopology::TwoNodesAndArbitrator
+        } else {
+            local::LocalTopology::ThreeNodes
+        };
+        local::create_local(location, topology)?;
         println!("Created a new cluster in {}", location.dir.display());
     } else {
+        if arbitrator && spec::load(&location.config)?.spec.arbitrators.is_empty() {
+            bail!(
+                "--arbitrator chooses the topology of a new cluster, but {} already describes one without an arbitrator; add an [[arbitrator]] section to it (docs/arbitrator.md) or use another --dir",
+                location.config.display()
+            );
+        }
         create_secrets_for_new_cluster(location)?;
     }
     issue_certificates(location)?;
@@ -73,6 +89,21 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
         return crate::import::up_imported(&cluster, new_console_password.as_deref()).await;
     }
     agent::Binaries::locate(&cluster.spec)?;
+    if !cluster.spec.arbitrators.is_empty() {
+        local::arbitrator::locate_garbd()?;
+    }
+    if let Some(remote) = cluster
+        .spec
+        .arbitrators
+        .iter()
+        .find(|arbitrator| !spec::is_local_address(&arbitrator.address))
+    {
+        bail!(
+            "`galley up` runs a cluster on this machine, but arbitrator {} is at {}; use a spec whose arbitrators are on 127.0.0.1",
+            remote.name,
+            remote.address
+        );
+    }
     if let Some(remote) = cluster
         .spec
         .nodes
@@ -97,7 +128,22 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     for node in &cluster.spec.nodes {
         controller::set_desired(&cluster.spec, &node.name, true)?;
     }
+    // No data node in a Primary component: the nodes will be bootstrapped, and a garbd
+    // that outlived them keeps a group of its own that would meet the new cluster
+    // (docs/arbitrator.md, "garbd alone"). It holds nothing: stop it now, start it after.
+    if !cluster.spec.arbitrators.is_empty() && !any_primary(&cluster).await {
+        for name in local::arbitrator::stop_arbitrators(&cluster).await? {
+            progress.done(format!(
+                "{name}: garbd stopped until the data nodes are back (no data node is in a Primary component)"
+            ));
+        }
+    }
     let mut result = bring_up(&cluster, &progress, rebuild).await;
+    // garbd joins a Primary component of data nodes; it cannot form one by itself.
+    if result.is_ok() && !cluster.spec.arbitrators.is_empty() {
+        progress.step("starting the arbitrators (garbd)");
+        result = local::arbitrator::ensure_arbitrators(&cluster).await;
+    }
     // The proxy starts once the nodes are Synced, so that its first writer is the
     // preferred node rather than whichever node was not donating during the joins.
     if result.is_ok() && cluster.spec.proxy.is_some() {
@@ -111,14 +157,20 @@ pub async fn up(location: &Location, detach: bool, rebuild: &[String]) -> anyhow
     }
     progress.finish();
     result?;
+    let arbitrators = match cluster.spec.arbitrators.len() {
+        0 => String::new(),
+        count => format!(" and {count} arbitrator(s) in the view"),
+    };
     println!(
-        "\nCluster {} is up: {} nodes Synced in {:.1} s.\n",
+        "\nCluster {} is up: {} nodes Synced{arbitrators} in {:.1} s.\n",
         cluster.spec.name,
         cluster.spec.nodes.len(),
         started.elapsed().as_secs_f64()
     );
     let reports = crate::status::collect(&cluster).await;
     crate::status::print_table(&reports);
+    let arbitrators = crate::status::collect_arbitrators(&cluster, &reports).await;
+    crate::status::print_arbitrators(&arbitrators);
     print_connection_help(&cluster)?;
     print_console_help(&cluster, new_console_password.as_deref());
     if detach {
@@ -274,6 +326,23 @@ fn print_connection_help(cluster: &Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether any data node's agent reports it running in a Primary component.
+async fn any_primary(cluster: &Cluster) -> bool {
+    for node in &cluster.spec.nodes {
+        let primary = cluster.client(node).status().await.is_ok_and(|report| {
+            report.process.running
+                && report
+                    .wsrep
+                    .as_ref()
+                    .is_some_and(galera::WsrepStatus::is_primary)
+        });
+        if primary {
+            return true;
+        }
+    }
+    false
+}
+
 async fn reports(cluster: &Cluster) -> anyhow::Result<Vec<(NodeSpec, NodeReport)>> {
     let mut all = Vec::new();
     for node in cluster.nodes_by_priority() {
@@ -345,6 +414,12 @@ pub async fn down(location: &Location) -> anyhow::Result<ExitCode> {
             admin.shutdown().await?;
             println!("proxy: stopped");
         }
+    }
+    // The arbitrators before the data nodes: with garbd still in the group, the last
+    // data node to leave would not be its last member, and none would be marked
+    // safe_to_bootstrap (docs/arbitrator.md).
+    for name in local::arbitrator::stop_arbitrators(&cluster).await? {
+        println!("{name}: garbd stopped");
     }
     let mut order = cluster.nodes_by_priority();
     // The most preferred node leaves last, so it is the one marked safe_to_bootstrap.

@@ -1,6 +1,7 @@
 //! The `galley agent` and `galley proxy` processes: the daemons that the `local` crate
-//! starts for a local cluster (and a deployment's units run on hosts); and the logging
-//! that every daemon, `galley controller` too, sets up.
+//! starts for a local cluster (and a deployment's units run on hosts); `galley
+//! arbitrator`, which becomes garbd on an arbitrator's host; and the logging that every
+//! daemon, `galley controller` too, sets up.
 
 use std::path::Path;
 
@@ -141,4 +142,33 @@ pub async fn run_agent(
     agent::serve(listener, server, shutdown).await?;
     tracing::info!("agent stopped");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `galley arbitrator`: replaces this process with garbd for arbitrator `name` of the
+/// spec, so that systemd or galley-supervise watch garbd itself. Its command line comes
+/// from the validated spec alone (`ArbitratorSpec::garbd_args`), with no secret on it.
+pub fn run_arbitrator(config: &Path, name: &str) -> anyhow::Result<std::process::ExitCode> {
+    use std::os::unix::process::CommandExt as _;
+    let loaded = spec::load(config)?;
+    let spec = loaded.spec;
+    let Some(arbitrator) = spec.arbitrator(name) else {
+        let names: Vec<&str> = spec.arbitrators.iter().map(|a| a.name.as_str()).collect();
+        bail!(
+            "{} has no arbitrator named `{name}`; arbitrators: {}",
+            config.display(),
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    let garbd = local::arbitrator::locate_garbd()?;
+    for dir in [&arbitrator.log_dir, &arbitrator.run_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let error = std::process::Command::new(&garbd)
+        .args(arbitrator.garbd_args(&spec))
+        .exec();
+    Err(error).with_context(|| format!("cannot run {}", garbd.display()))
 }

@@ -59,6 +59,11 @@ enum Command {
         /// whose data dir is missing is not started.
         #[arg(long, value_name = "NODE")]
         rebuild: Vec<String>,
+        /// For a new cluster: two data nodes and an arbitrator (garbd, from the
+        /// galera-arbitrator-4 package) instead of three data nodes. An existing
+        /// cluster runs what its galley.toml says ([[arbitrator]], docs/arbitrator.md).
+        #[arg(long)]
+        arbitrator: bool,
     },
     /// Stop the cluster gracefully, one node at a time, and its agents.
     ///
@@ -226,6 +231,21 @@ enum Command {
         #[command(flatten)]
         logging: daemons::Logging,
     },
+    /// Run garbd, the Galera arbitrator, for one [[arbitrator]] of a galley.toml
+    /// (normally started for you by `galley deploy`'s service).
+    ///
+    /// Replaces itself with garbd (Debian's galera-arbitrator-4) started with the
+    /// cluster's group name and address, the arbitrator's listen address and segment,
+    /// and its log file: a voting member of the group that stores no data.
+    #[command(hide = true)]
+    Arbitrator {
+        /// The cluster spec.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Which arbitrator of the spec to run.
+        #[arg(long)]
+        name: String,
+    },
     /// Databases, through the controller's API: list, create, drop.
     Db(manage_cli::DbArgs),
     /// Database accounts, through the controller's API: list, create, drop, password.
@@ -365,7 +385,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             detach,
             rebuild,
-        } => cluster::up(&target.into(), detach, &rebuild).await,
+            arbitrator,
+        } => cluster::up(&target.into(), detach, &rebuild, arbitrator).await,
         Command::Down { target } => cluster::down(&target.into()).await,
         Command::Status {
             target,
@@ -383,6 +404,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proxy {
             config, logging, ..
         } => daemons::run_proxy(&config, &logging).await,
+        Command::Arbitrator { config, name } => daemons::run_arbitrator(&config, &name),
         Command::Recover {
             target,
             yes,

@@ -84,7 +84,10 @@ pub async fn restart(location: &Location, rolling: bool) -> anyhow::Result<ExitC
 /// The waits, from the spec: sessions get the proxy's writer grace plus a margin, and
 /// the proxy gets a generous multiple of its rise hysteresis to see a node healthy.
 pub fn options_for(spec: &ClusterSpec) -> rolling::Options {
-    let mut options = rolling::Options::default();
+    let mut options = rolling::Options {
+        arbitrators: spec.arbitrators.len(),
+        ..rolling::Options::default()
+    };
     if let Some(proxy) = &spec.proxy {
         options.drain_timeout =
             Duration::from_millis(proxy.writer_grace_ms) + Duration::from_secs(10);

@@ -33,8 +33,77 @@ pub struct NodeRow {
 struct StatusJson<'a> {
     cluster: &'a str,
     nodes: &'a [NodeRow],
+    #[serde(skip_serializing_if = "<[ArbitratorRow]>::is_empty")]
+    arbitrators: &'a [ArbitratorRow],
     proxy: Option<ProxyRow>,
     controller: Option<ControllerRow>,
+}
+
+/// An arbitrator (garbd) as `galley status` shows it: a member of the group with no
+/// agent, seen in the Primary component's member list of a Synced data node.
+#[derive(Debug, Serialize)]
+pub struct ArbitratorRow {
+    pub arbitrator: String,
+    pub address: String,
+    pub segment: u8,
+    /// Whether `mysql.wsrep_cluster_members` of a Synced node names it; None when no
+    /// Synced node answered.
+    pub in_primary: Option<bool>,
+    /// garbd's pid, for an arbitrator on this machine whose garbd runs.
+    pub garbd_pid: Option<i32>,
+}
+
+/// The Primary component's member names, read on the first Synced node of `rows`.
+async fn primary_members(cluster: &Cluster, rows: &[NodeRow]) -> Option<Vec<String>> {
+    let row = rows.iter().find(|row| row.synced)?;
+    let node = cluster.spec.node(&row.node)?;
+    let account = controller::sql_observe::SqlAccount {
+        user: cluster.secrets.admin_user().to_owned(),
+        password: cluster.secrets.admin_password.clone(),
+    };
+    controller::sql_observe::primary_members(&node.address, node.client_port, &account)
+        .await
+        .ok()
+}
+
+pub async fn collect_arbitrators(cluster: &Cluster, rows: &[NodeRow]) -> Vec<ArbitratorRow> {
+    if cluster.spec.arbitrators.is_empty() {
+        return Vec::new();
+    }
+    let members = primary_members(cluster, rows).await;
+    cluster
+        .spec
+        .arbitrators
+        .iter()
+        .map(|arbitrator| ArbitratorRow {
+            arbitrator: arbitrator.name.clone(),
+            address: spec::host_port(&arbitrator.address, arbitrator.galera_port),
+            segment: arbitrator.segment,
+            in_primary: members
+                .as_ref()
+                .map(|members| members.contains(&arbitrator.name)),
+            garbd_pid: spec::is_local_address(&arbitrator.address)
+                .then(|| local::arbitrator::running_pid(&cluster.spec, arbitrator))
+                .flatten(),
+        })
+        .collect()
+}
+
+pub fn print_arbitrators(rows: &[ArbitratorRow]) {
+    for row in rows {
+        let membership = match row.in_primary {
+            Some(true) => "in the Primary component",
+            Some(false) => "NOT in the Primary component",
+            None => "membership unknown (no Synced node answered)",
+        };
+        let pid = row
+            .garbd_pid
+            .map_or_else(String::new, |pid| format!(", garbd pid {pid}"));
+        println!(
+            "arbitrator {} at {} (segment {}): {membership}{pid}",
+            row.arbitrator, row.address, row.segment
+        );
+    }
 }
 
 /// The controller as `galley status` shows it: running or not, and its latest word.
@@ -337,12 +406,14 @@ pub async fn run(
     let interval = Duration::from_secs_f64(interval.clamp(0.2, 3600.0));
     loop {
         let rows = collect(&cluster).await;
+        let arbitrator_rows = collect_arbitrators(&cluster, &rows).await;
         let proxy_row = collect_proxy(&cluster).await;
         let controller_row = collect_controller(&cluster);
         if json {
             let text = serde_json::to_string_pretty(&StatusJson {
                 cluster: &cluster.spec.name,
                 nodes: &rows,
+                arbitrators: &arbitrator_rows,
                 proxy: proxy_row,
                 controller: controller_row,
             })?;
@@ -358,6 +429,7 @@ pub async fn run(
                 );
             }
             print_table(&rows);
+            print_arbitrators(&arbitrator_rows);
             if let Some(row) = &proxy_row {
                 print_proxy(row);
             }

@@ -77,6 +77,7 @@ impl Cluster {
             reconcile::AgentClients::new(clients),
             settings,
         )
+        .with_arbitrators(self.spec.arbitrators.len())
     }
 
     /// What a command's engine needs from the controller's store (the high-water mark,

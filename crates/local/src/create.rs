@@ -10,9 +10,29 @@ use spec::ClusterSpec;
 
 use crate::Location;
 
+/// What a new local cluster is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalTopology {
+    /// Three data nodes (the default).
+    #[default]
+    ThreeNodes,
+    /// Two data nodes and an arbitrator, garbd (`galley up --arbitrator`;
+    /// docs/arbitrator.md).
+    TwoNodesAndArbitrator,
+}
+
 /// The spec `galley up` writes for a new local cluster: three nodes on 127.0.0.1, on
 /// ports clear of a MySQL server on 3306, everything under the state directory.
 pub fn local_spec_text(dir: &Path, offset: u16) -> String {
+    local_spec_text_for(dir, offset, LocalTopology::ThreeNodes)
+}
+
+/// The same, for `topology`: with an arbitrator, two nodes and `[[arbitrator]] garbd1`.
+pub fn local_spec_text_for(dir: &Path, offset: u16, topology: LocalTopology) -> String {
+    let data_nodes = match topology {
+        LocalTopology::ThreeNodes => 3,
+        LocalTopology::TwoNodesAndArbitrator => 2,
+    };
     let dir = dir.display();
     let mut text = format!(
         "# galley cluster spec, written by `galley up`. Edit and run `galley up` again.\n\
@@ -47,7 +67,7 @@ pub fn local_spec_text(dir: &Path, offset: u16) -> String {
         admin = 13380 + offset,
         console = 13390 + offset,
     );
-    for index in 1..=3 {
+    for index in 1..=data_nodes {
         text.push_str(&format!(
             "\n[[node]]\n\
              name = \"node{index}\"\n\
@@ -67,18 +87,30 @@ pub fn local_spec_text(dir: &Path, offset: u16) -> String {
             agent = 14580 + offset + index,
         ));
     }
+    if topology == LocalTopology::TwoNodesAndArbitrator {
+        text.push_str(&format!(
+            "\n# A voting member without data: two nodes and garbd keep quorum when one fails.\n\
+             [[arbitrator]]\n\
+             name = \"garbd1\"\n\
+             address = \"127.0.0.1\"\n\
+             galera_port = {galera}\n\
+             run_dir = \"{dir}/garbd1/run\"\n\
+             log_dir = \"{dir}/garbd1/log\"\n",
+            galera = 14569 + offset,
+        ));
+    }
     text
 }
 
 /// Creates a new local cluster's state directory: galley.toml and the secrets file.
 /// Checks the software first, so that a machine without MariaDB gets nothing half-made.
-pub fn create_local(location: &Location) -> anyhow::Result<()> {
+pub fn create_local(location: &Location, topology: LocalTopology) -> anyhow::Result<()> {
     // Another local cluster (or anything else) may hold the default ports: take the
     // first block of ports that is wholly free, so clusters in different directories
     // can run side by side.
     let mut chosen = None;
     for offset in (0..10).map(|step| step * 100) {
-        let text = local_spec_text(&location.dir, offset);
+        let text = local_spec_text_for(&location.dir, offset, topology);
         let loaded = spec::parse(&location.config, &text)?;
         if all_ports_free(&loaded.spec) {
             chosen = Some((text, loaded));
@@ -92,6 +124,9 @@ pub fn create_local(location: &Location) -> anyhow::Result<()> {
         bail!("no free block of local ports found (tried 13301-14583 and nine blocks above, 100 apart); stop other clusters with `galley down --dir ...`");
     };
     Binaries::locate(&loaded.spec)?;
+    if !loaded.spec.arbitrators.is_empty() {
+        crate::arbitrator::locate_garbd()?;
+    }
     std::fs::create_dir_all(&location.dir)
         .with_context(|| format!("cannot create {}", location.dir.display()))?;
     // mariadbd runs as its own OS user and must be able to pass through to its dirs.
@@ -126,7 +161,14 @@ fn all_ports_free(spec: &ClusterSpec) -> bool {
     let controller_port = spec.controller.as_ref().is_none_or(|controller| {
         agent::ports::taken_ports(&controller.address, &[("port", controller.port)]).is_empty()
     });
-    node_ports && proxy_ports && controller_port
+    let arbitrator_ports = spec.arbitrators.iter().all(|arbitrator| {
+        agent::ports::taken_ports(
+            &arbitrator.address,
+            &[("galera_port", arbitrator.galera_port)],
+        )
+        .is_empty()
+    });
+    node_ports && proxy_ports && controller_port && arbitrator_ports
 }
 
 #[cfg(test)]
@@ -134,7 +176,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
-    use super::local_spec_text;
+    use super::{local_spec_text, local_spec_text_for, LocalTopology};
 
     /// Every port of one block of the local spec, checked to be valid and distinct.
     fn ports_of_block(offset: u16) -> BTreeSet<u16> {
@@ -174,6 +216,23 @@ mod tests {
                     "blocks overlap: {block:?} {other:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_arbitrator_topology_is_two_nodes_and_garbd_without_warnings() {
+        let dir = Path::new("/var/lib/galley-test");
+        for offset in (0..10).map(|step| step * 100) {
+            let text = local_spec_text_for(dir, offset, LocalTopology::TwoNodesAndArbitrator);
+            let loaded = spec::parse(&dir.join("galley.toml"), &text)
+                .unwrap_or_else(|error| panic!("offset {offset}: {error}"));
+            assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+            let spec = loaded.spec;
+            assert_eq!(spec.node_names(), ["node1", "node2"]);
+            let garbd = spec.arbitrator("garbd1").expect("an arbitrator");
+            assert!(garbd.run_dir.starts_with(dir) && garbd.log_dir.starts_with(dir));
+            // Its port is clear of the three-node block's ports at the same offset.
+            assert!(!ports_of_block(offset).contains(&garbd.galera_port));
         }
     }
 

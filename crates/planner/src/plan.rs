@@ -20,6 +20,12 @@ pub struct Observation {
     /// What else the operator asked for on this run (`galley up`, `--rebuild`).
     #[serde(default)]
     pub operator: Operator,
+    /// The spec's arbitrators (garbd): voting members of the group that store no data
+    /// (docs/arbitrator.md). They are in no `nodes` entry, so the planner never starts,
+    /// recovers or bootstraps one and never weighs their position; it only knows that
+    /// a Primary component's view may count this many members besides the data nodes.
+    #[serde(default)]
+    pub arbitrators: u32,
 }
 
 /// Requests that only an operator (or a command an operator ran) can make: the planner
@@ -1066,7 +1072,9 @@ fn dead_member_in_view(
         .filter(|node| node.agent == AgentState::Unreachable)
         .count();
     let running = reported.iter().filter(|(_, facts)| facts.running).count();
-    let alive = (running + unreachable) as i64;
+    // An arbitrator is a member of the view without an agent: the view of two data
+    // nodes and garbd is 3 with both nodes running, and 2 once one of them has left.
+    let alive = (running + unreachable) as i64 + i64::from(observation.arbitrators);
     (view > alive).then_some((view, alive))
 }
 
@@ -1569,6 +1577,7 @@ mod tests {
             policy: Policy::default(),
             force: false,
             operator: Operator::default(),
+            arbitrators: 0,
         }
     }
 

@@ -194,6 +194,29 @@ mod tests {
     }
 
     #[test]
+    fn an_arbitrator_among_the_members_is_never_a_writer() {
+        // Two data nodes and garbd: the Primary component's members name garbd too, but
+        // the proxy's nodes are the data nodes only (docs/arbitrator.md). node1 is gone:
+        // the record moves to node2, never to garbd1.
+        check(
+            Some((4, "node1")),
+            "node2 garbd1",
+            "node1 unreachable, node2 ok",
+            propose(
+                Some(4),
+                "node2",
+                "the recorded writer node1 is not in the Primary component",
+            ),
+        );
+        check(
+            Some((5, "node2")),
+            "node2 garbd1",
+            "node1 unreachable, node2 ok",
+            Step::Follow("node2".into()),
+        );
+    }
+
+    #[test]
     fn fail_back_moves_the_record_to_the_preferred_node_only_when_asked() {
         check_with(
             Some((4, "node2")),

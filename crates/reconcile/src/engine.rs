@@ -193,6 +193,8 @@ pub struct Engine<A> {
     agents: A,
     settings: Settings,
     memory: Memory,
+    /// The spec's arbitrators (garbd), which vote in the group and have no agent.
+    arbitrators: u32,
 }
 
 impl<A: NodeAgents> Engine<A> {
@@ -204,7 +206,15 @@ impl<A: NodeAgents> Engine<A> {
             agents,
             settings,
             memory: Memory::default(),
+            arbitrators: 0,
         }
+    }
+
+    /// The engine of a cluster whose group also has `count` arbitrators (garbd): the
+    /// planner then knows that a Primary view may count them (`Observation::arbitrators`).
+    pub fn with_arbitrators(mut self, count: usize) -> Engine<A> {
+        self.arbitrators = u32::try_from(count).unwrap_or(u32::MAX);
+        self
     }
 
     pub fn members(&self) -> &[Member] {
@@ -260,6 +270,7 @@ impl<A: NodeAgents> Engine<A> {
             policy: self.settings.policy.clone(),
             force: inputs.force,
             operator: inputs.operator.clone(),
+            arbitrators: self.arbitrators,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct Options {
     /// rise hysteresis), before the next node is drained.
     pub healthy_timeout: Duration,
     pub poll_interval: Duration,
+    /// The spec's arbitrators (garbd): a whole cluster's view counts them too, and a node
+    /// goes down only while they are in it, so that the rest keeps a majority.
+    pub arbitrators: usize,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             sync_timeout: Duration::from_secs(900),
             healthy_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
+            arbitrators: 0,
         }
     }
 }
@@ -264,7 +268,7 @@ pub async fn rolling_restart(
     observer: &impl Observer,
     options: &Options,
 ) -> Result<Report, RollingError> {
-    let old_pids = preflight(members, proxies).await?;
+    let old_pids = preflight(members, proxies, options.arbitrators).await?;
     let failovers_before = failovers(proxies).await;
     let mut remaining: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let mut restarted: Vec<Restarted> = Vec::new();
@@ -286,7 +290,9 @@ pub async fn rolling_restart(
         let ready = if restarted.is_empty() {
             Ok(())
         } else {
-            preflight(members, proxies).await.map(|_| ())
+            preflight(members, proxies, options.arbitrators)
+                .await
+                .map(|_| ())
         };
         let result = match ready {
             Err(RollingError::NotReady { problems }) => Err((Step::Check, problems.join("; "))),
@@ -366,7 +372,7 @@ pub async fn restart_one(
             )],
         });
     };
-    let old_pid = preflight(members, proxies)
+    let old_pid = preflight(members, proxies, options.arbitrators)
         .await?
         .into_iter()
         .find(|(node, _)| node == name)
@@ -402,6 +408,7 @@ pub async fn restart_one(
 async fn preflight(
     members: &[Member],
     proxies: &[AdminClient],
+    arbitrators: usize,
 ) -> Result<Vec<(String, Option<u32>)>, RollingError> {
     let mut problems = Vec::new();
     let mut pids = Vec::new();
@@ -414,12 +421,20 @@ async fn preflight(
             Ok(report) if report.is_synced() => {
                 // Synced in a component that lacks some of the nodes (a partition, or a
                 // node that is not a member at all) is not a whole cluster.
+                // An arbitrator counts in the view: without it, two data nodes are a
+                // pair that loses quorum when one of them stops.
                 let size = report.wsrep.as_ref().map_or(0, |wsrep| wsrep.cluster_size);
-                if size != members.len() as i64 {
+                let whole = members.len() + arbitrators;
+                if size != whole as i64 {
+                    let arbitrators = match arbitrators {
+                        0 => String::new(),
+                        count => {
+                            format!(" ({} data nodes and {count} arbitrator(s))", members.len())
+                        }
+                    };
                     problems.push(format!(
-                        "{} is Synced in a cluster of {size} nodes, not {}",
+                        "{} is Synced in a cluster of {size} nodes, not {whole}{arbitrators}",
                         member.name,
-                        members.len()
                     ));
                 }
                 pids.push((member.name.clone(), report.process.pid));

@@ -31,7 +31,13 @@ pub struct ClusterSpec {
     /// --proxy-writer`). Connection strings handed to OpenStack services point at it.
     pub writer_address: Option<(String, u16)>,
     pub server: ServerSettings,
+    /// The data nodes: each runs mariadbd with a copy of the data. Arbitrators are apart,
+    /// in `arbitrators`, so that nothing that iterates over the nodes (the planner, the
+    /// proxy, the agents) can take one for a data node.
     pub nodes: Vec<NodeSpec>,
+    /// Galera arbitrators (`[[arbitrator]]`, garbd from Debian's galera-arbitrator-4):
+    /// voting members of the group that store no data (docs/arbitrator.md).
+    pub arbitrators: Vec<ArbitratorSpec>,
     pub proxy: Option<ProxySpec>,
     pub controller: Option<ControllerSpec>,
     /// How `galley deploy` reaches and installs the hosts; absent for a local cluster.
@@ -150,14 +156,105 @@ impl ClusterSpec {
         self.nodes.iter().any(|node| !node.managed)
     }
 
-    /// `gcomm://a:4567,b:4567,...`: every member, so that any node can find the others.
+    /// `gcomm://a:4567,b:4567,...`: every member, data nodes then arbitrators, so that
+    /// any member can find the others (a data node restarting while its peer is down
+    /// still reaches the arbitrator).
     pub fn cluster_address(&self) -> String {
         let members: Vec<String> = self
             .nodes
             .iter()
             .map(|node| host_port(&node.address, node.galera_port))
+            .chain(
+                self.arbitrators
+                    .iter()
+                    .map(|arbitrator| host_port(&arbitrator.address, arbitrator.galera_port)),
+            )
             .collect();
         format!("gcomm://{}", members.join(","))
+    }
+
+    /// Every voting member of the Galera group the spec describes: data nodes and
+    /// arbitrators. A Primary component whose view counts all of them is whole.
+    pub fn voting_members(&self) -> usize {
+        self.nodes.len() + self.arbitrators.len()
+    }
+
+    pub fn arbitrator(&self, name: &str) -> Option<&ArbitratorSpec> {
+        self.arbitrators
+            .iter()
+            .find(|arbitrator| arbitrator.name == name)
+    }
+}
+
+/// The Debian package that installs `garbd`.
+pub const GARBD_PACKAGE: &str = "galera-arbitrator-4";
+
+/// One Galera arbitrator: `garbd` joins the group as a voting member, so that two data
+/// nodes (or two sites) keep a majority when one side fails, and stores no data: it is
+/// never a bootstrap candidate, a donor, a writer or a reader (docs/arbitrator.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArbitratorSpec {
+    /// Its Galera node name, unique among the nodes and arbitrators.
+    pub name: String,
+    /// An IP address or a host name that every data node can reach.
+    pub address: String,
+    /// Where garbd listens for the group (`gmcast.listen_addr`).
+    pub galera_port: u16,
+    /// Its Galera segment (`gmcast.segment`): the site it is in; 0 unless set.
+    pub segment: u8,
+    /// garbd's log file lives here.
+    pub log_dir: PathBuf,
+    /// Its pid file, on a host where galley runs it as a plain daemon.
+    pub run_dir: PathBuf,
+    /// Where `galley deploy` reaches its host over SSH (default: `address`).
+    pub ssh_address: String,
+}
+
+impl ArbitratorSpec {
+    pub fn log_file(&self) -> PathBuf {
+        self.log_dir.join("garbd.log")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("garbd.pid")
+    }
+
+    /// garbd's arguments, without the program: the group's name and address, its own
+    /// name, where it listens and its segment, and its log file. No secret is among
+    /// them (garbd needs none), so `ps` shows nothing it should not.
+    pub fn garbd_args(&self, spec: &ClusterSpec) -> Vec<String> {
+        vec![
+            "--group".to_owned(),
+            spec.name.clone(),
+            "--address".to_owned(),
+            spec.cluster_address(),
+            "--name".to_owned(),
+            self.name.clone(),
+            "--options".to_owned(),
+            self.provider_options(&spec.server),
+            "--log".to_owned(),
+            self.log_file().display().to_string(),
+        ]
+    }
+
+    /// garbd's `--options`: where it listens, when set its segment, and the same
+    /// failure detection as the data nodes (`ServerSettings::evs_timeouts`), so that
+    /// garbd suspects a hung member when they do.
+    pub fn provider_options(&self, server: &ServerSettings) -> String {
+        let mut options = vec![format!(
+            "gmcast.listen_addr=tcp://{}",
+            host_port(render::listen_host(&self.address), self.galera_port)
+        )];
+        if self.segment != 0 {
+            options.push(format!("gmcast.segment={}", self.segment));
+        }
+        options.extend(
+            server
+                .evs_timeouts()
+                .into_iter()
+                .map(|(key, ms)| format!("{key}={}", render::iso8601_ms(ms))),
+        );
+        options.join(";")
     }
 }
 
@@ -274,6 +371,9 @@ pub struct NodeSpec {
     /// agent, galley observes it over SQL on `client_port` and never starts, stops or
     /// recovers it. Its agent, Galera and directory fields are unset (0 or empty).
     pub managed: bool,
+    /// Its Galera segment (`gmcast.segment`, 0 to 255): the site it is in. Nodes of one
+    /// segment replicate to another segment through one relay link; 0 unless set.
+    pub segment: u8,
 }
 
 impl NodeSpec {

@@ -15,6 +15,8 @@ pub(crate) struct RawFile {
     pub server: Option<RawServer>,
     #[serde(default)]
     pub node: Vec<RawNode>,
+    #[serde(default)]
+    pub arbitrator: Vec<RawArbitrator>,
     pub proxy: Option<RawProxy>,
     pub controller: Option<RawController>,
     pub deploy: Option<RawDeploy>,
@@ -76,6 +78,20 @@ pub(crate) struct RawNode {
     pub priority: Option<i64>,
     pub ssh_address: Option<String>,
     pub managed: Option<bool>,
+    pub segment: Option<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawArbitrator {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub galera_port: Option<i64>,
+    pub segment: Option<i64>,
+    pub log_dir: Option<String>,
+    pub run_dir: Option<String>,
+    pub ssh_address: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -164,6 +180,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "cluster",
     "server",
     "node",
+    "arbitrator",
     "proxy",
     "controller",
     "deploy",
@@ -201,6 +218,16 @@ pub(crate) const NODE_KEYS: &[&str] = &[
     "priority",
     "ssh_address",
     "managed",
+    "segment",
+];
+pub(crate) const ARBITRATOR_KEYS: &[&str] = &[
+    "name",
+    "address",
+    "galera_port",
+    "segment",
+    "log_dir",
+    "run_dir",
+    "ssh_address",
 ];
 /// What an imported node (`managed = false`) may say: galley reaches it over SQL only.
 pub(crate) const UNMANAGED_NODE_KEYS: &[&str] =

@@ -10,7 +10,7 @@ use crate::{host_port, ClusterSpec, NodeSpec, SstMethod};
 pub const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 
 /// A duration as Galera reads it (ISO 8601): `PT1S`, `PT0.25S`.
-fn iso8601_ms(ms: u64) -> String {
+pub(crate) fn iso8601_ms(ms: u64) -> String {
     match ms % 1000 {
         0 => format!("PT{}S", ms / 1000),
         rest => format!(
@@ -39,6 +39,11 @@ pub fn render_node_config(spec: &ClusterSpec, node: &NodeSpec) -> String {
         // whole last view is back; this cannot lose data (docs/safety-rules.md, rule 5).
         "pc.recovery=TRUE".to_owned(),
     ];
+    if node.segment != 0 {
+        // The node's site (docs/arbitrator.md, "Segments"); Galera's default is 0, so
+        // a spec without segments renders as before.
+        provider_options.push(format!("gmcast.segment={}", node.segment));
+    }
     // Failure detection tuned for the network galley runs on (docs/galera.md).
     provider_options.extend(
         server
@@ -164,7 +169,7 @@ fn allowlist(spec: &ClusterSpec) -> Option<String> {
 
 /// Galera listens on the node address itself, except for host names, which it cannot bind
 /// by name reliably; those listen on every interface.
-fn listen_host(address: &str) -> &str {
+pub(crate) fn listen_host(address: &str) -> &str {
     if address.parse::<std::net::IpAddr>().is_ok() {
         address
     } else {

@@ -9,12 +9,13 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::raw::{
-    self, RawBackup, RawController, RawDeploy, RawFile, RawNode, RawProxy, RawServer, RawTls,
-    Unknown,
+    self, RawArbitrator, RawBackup, RawController, RawDeploy, RawFile, RawNode, RawProxy,
+    RawServer, RawTls, Unknown,
 };
 use crate::{
-    BackupSpec, BackupTarget, ByteSize, ClusterSpec, ControllerSpec, DeploySpec, Install, Loaded,
-    NodeSpec, ProxySpec, ServerSettings, ServiceManager, SstMethod, TlsFiles, TlsSpec,
+    ArbitratorSpec, BackupSpec, BackupTarget, ByteSize, ClusterSpec, ControllerSpec, DeploySpec,
+    Install, Loaded, NodeSpec, ProxySpec, ServerSettings, ServiceManager, SstMethod, TlsFiles,
+    TlsSpec,
 };
 
 /// One thing wrong in a spec: the field (`node "db2".client_port`) and what is wrong with it.
@@ -176,7 +177,9 @@ impl Checker {
             .as_deref()
             .and_then(|text| self.host_and_port("cluster.writer_address", text));
         let server = self.server(raw.server.unwrap_or_default());
-        let nodes = self.nodes(raw.node);
+        let arbitrator_count = raw.arbitrator.len();
+        let nodes = self.nodes(raw.node, arbitrator_count);
+        let arbitrators = self.arbitrators(raw.arbitrator, &nodes);
         let proxy = raw
             .proxy
             .map(|proxy| self.proxy(proxy, server.max_connections));
@@ -184,13 +187,20 @@ impl Checker {
         let deploy = raw.deploy.map(|deploy| self.deploy(deploy));
         let backup = raw.backup.and_then(|backup| self.backup(backup));
         let tls = raw.tls.and_then(|tls| self.tls(tls, &secrets_file, &nodes));
-        self.port_collisions(&nodes, proxy.as_ref(), controller.as_ref());
+        if tls.is_some() && !arbitrators.is_empty() {
+            self.problem(
+                "arbitrator",
+                "is not supported with [tls] yet: garbd would need a certificate of its own and the nodes' wsrep_allowlist its address; remove the [[arbitrator]] sections or the [tls] section",
+            );
+        }
+        self.port_collisions(&nodes, &arbitrators, proxy.as_ref(), controller.as_ref());
         Some(ClusterSpec {
             name,
             secrets_file,
             writer_address,
             server,
             nodes,
+            arbitrators,
             proxy,
             controller,
             deploy,
@@ -462,28 +472,17 @@ impl Checker {
         }
     }
 
-    fn nodes(&mut self, raw_nodes: Vec<RawNode>) -> Vec<NodeSpec> {
+    fn nodes(&mut self, raw_nodes: Vec<RawNode>, arbitrators: usize) -> Vec<NodeSpec> {
         if raw_nodes.is_empty() {
-            self.problem(
-                "node",
-                "no data nodes; add at least one [[node]] section (three for automatic quorum)",
-            );
+            let message = if arbitrators == 0 {
+                "no data nodes; add at least one [[node]] section (three for automatic quorum)"
+            } else {
+                "no data nodes; an [[arbitrator]] stores no data, so a cluster needs [[node]] sections too (two data nodes and one arbitrator, or three data nodes)"
+            };
+            self.problem("node", message);
             return Vec::new();
         }
-        if raw_nodes.len() < 3 {
-            self.warning(
-                "node",
-                format!(
-                    "{} data node(s): Galera keeps quorum through the loss of a node only with three or more",
-                    raw_nodes.len()
-                ),
-            );
-        } else if raw_nodes.len().is_multiple_of(2) {
-            self.warning(
-                "node",
-                format!("{} data nodes: an even count can split into two halves that both lose quorum; prefer an odd count", raw_nodes.len()),
-            );
-        }
+        self.quorum(raw_nodes.len(), arbitrators);
         let mut nodes = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         for (index, raw) in raw_nodes.into_iter().enumerate() {
@@ -533,6 +532,7 @@ impl Checker {
             ("data_dir", raw.data_dir.is_some()),
             ("run_dir", raw.run_dir.is_some()),
             ("log_dir", raw.log_dir.is_some()),
+            ("segment", raw.segment.is_some()),
         ];
         for (key, present) in agent_only {
             if present {
@@ -576,6 +576,7 @@ impl Checker {
             log_dir: PathBuf::new(),
             priority,
             managed: false,
+            segment: 0,
         })
     }
 
@@ -627,7 +628,15 @@ impl Checker {
     }
 
     fn node(&mut self, label: &str, index: usize, raw: RawNode) -> Option<NodeSpec> {
-        self.unknown_keys(label, &raw.unknown, raw::NODE_KEYS);
+        let mut unknown = raw.unknown;
+        if unknown.remove("role").is_some() {
+            self.problem(
+                format!("{label}.role"),
+                "unknown key; a [[node]] is always a data node: write an arbitrator (garbd) as an [[arbitrator]] section with name, address and galera_port",
+            );
+        }
+        self.unknown_keys(label, &unknown, raw::NODE_KEYS);
+        let raw = RawNode { unknown, ..raw };
         if raw.managed == Some(false) {
             return self.unmanaged_node(label, index, raw);
         }
@@ -700,7 +709,144 @@ impl Checker {
             log_dir,
             priority,
             managed: true,
+            segment: self.segment(&format!("{label}.segment"), raw.segment),
         })
+    }
+
+    /// The quorum warnings for `data` data nodes and `arbitrators` arbitrators (the
+    /// problems with arbitrators are `arbitrators`').
+    fn quorum(&mut self, data: usize, arbitrators: usize) {
+        if arbitrators == 0 {
+            if data < 3 {
+                self.warning(
+                    "node",
+                    format!(
+                        "{data} data node(s): Galera keeps quorum through the loss of a node only with three or more"
+                    ),
+                );
+            } else if data.is_multiple_of(2) {
+                self.warning(
+                    "node",
+                    format!("{data} data nodes: an even count can split into two halves that both lose quorum; prefer an odd count"),
+                );
+            }
+            return;
+        }
+        let votes = data + arbitrators;
+        if arbitrators < data && votes.is_multiple_of(2) {
+            self.warning(
+                "arbitrator",
+                format!("{data} data nodes and {arbitrators} arbitrator(s) make {votes} votes: an even count can split into two halves that both lose quorum; prefer an odd count"),
+            );
+        }
+    }
+
+    /// A Galera segment, 0 unless set.
+    fn segment(&mut self, field: &str, value: Option<i64>) -> u8 {
+        match value {
+            None => 0,
+            Some(segment @ 0..=255) => segment as u8,
+            Some(other) => {
+                self.problem(
+                    field,
+                    format!("{other} is not a Galera segment (gmcast.segment); allowed: 0 to 255, one number per site"),
+                );
+                0
+            }
+        }
+    }
+
+    /// The `[[arbitrator]]` sections: garbd members that vote and store no data.
+    fn arbitrators(&mut self, raw: Vec<RawArbitrator>, nodes: &[NodeSpec]) -> Vec<ArbitratorSpec> {
+        if raw.is_empty() {
+            return Vec::new();
+        }
+        let data = nodes.len();
+        if data > 0 && raw.len() >= data {
+            self.problem(
+                "arbitrator",
+                format!(
+                    "{} arbitrator(s) for {data} data node(s): arbitrators store no data, so they must be fewer than the data nodes; otherwise they hold half the votes or more, and losing them stops every data node; allowed: fewer arbitrators than data nodes, like two data nodes and one arbitrator",
+                    raw.len()
+                ),
+            );
+        }
+        if nodes.iter().any(|node| !node.managed) {
+            self.problem(
+                "arbitrator",
+                "is not supported for an imported cluster: galley runs garbd only beside nodes it deployed",
+            );
+        }
+        let mut arbitrators: Vec<ArbitratorSpec> = Vec::new();
+        for (index, raw) in raw.into_iter().enumerate() {
+            let label = match &raw.name {
+                Some(name) => format!("arbitrator \"{}\"", name.escape_debug()),
+                None => format!("arbitrator #{}", index + 1),
+            };
+            self.unknown_keys(&label, &raw.unknown, raw::ARBITRATOR_KEYS);
+            let Some(name) = raw.name else {
+                self.problem(
+                    format!("{label}.name"),
+                    "missing; every arbitrator needs a name, like `name = \"garbd1\"`",
+                );
+                continue;
+            };
+            self.identifier(&format!("{label}.name"), &name);
+            if nodes.iter().any(|node| node.name == name)
+                || arbitrators.iter().any(|other| other.name == name)
+            {
+                self.problem(
+                    format!("{label}.name"),
+                    "duplicate name (also a node or another arbitrator); every member of the group needs its own name",
+                );
+            }
+            let address = self.required_node_address(
+                &label,
+                raw.address,
+                "missing; the IP address or host name the data nodes reach garbd at",
+            );
+            if !crate::is_local_address(&address) {
+                if let Some(node) = nodes.iter().find(|node| node.address == address) {
+                    self.warning(
+                        format!("{label}.address"),
+                        format!("{address} is also node \"{}\"'s host: when that host fails the cluster loses two votes at once and the arbitrator helps nothing; run garbd on a third host", node.name),
+                    );
+                }
+            }
+            let run_dir = self.own_directory(
+                &format!("{label}.run_dir"),
+                raw.run_dir
+                    .as_deref()
+                    .unwrap_or(&format!("/run/galley/{name}")),
+            );
+            let log_dir = self.own_directory(
+                &format!("{label}.log_dir"),
+                raw.log_dir
+                    .as_deref()
+                    .unwrap_or(&format!("/var/log/galley/{name}")),
+            );
+            let ssh_address = match raw.ssh_address {
+                Some(ssh_address) => {
+                    self.node_address(&format!("{label}.ssh_address"), &ssh_address);
+                    ssh_address
+                }
+                None => address.clone(),
+            };
+            arbitrators.push(ArbitratorSpec {
+                galera_port: self.port(
+                    &format!("{label}.galera_port"),
+                    raw.galera_port,
+                    DEFAULT_GALERA_PORT,
+                ),
+                segment: self.segment(&format!("{label}.segment"), raw.segment),
+                name,
+                address,
+                log_dir,
+                run_dir,
+                ssh_address,
+            });
+        }
+        arbitrators
     }
 
     /// `server_max_connections` is what every node accepts; the proxy's own default
@@ -1259,6 +1405,7 @@ impl Checker {
     fn port_collisions(
         &mut self,
         nodes: &[NodeSpec],
+        arbitrators: &[ArbitratorSpec],
         proxy: Option<&ProxySpec>,
         controller: Option<&ControllerSpec>,
     ) {
@@ -1272,6 +1419,13 @@ impl Checker {
                     format!("node \"{}\".{field}", node.name),
                 ));
             }
+        }
+        for arbitrator in arbitrators {
+            claims.push((
+                arbitrator.address.clone(),
+                arbitrator.galera_port,
+                format!("arbitrator \"{}\".galera_port", arbitrator.name),
+            ));
         }
         if let Some(proxy) = proxy {
             for (field, address, port) in [

@@ -84,7 +84,8 @@ if [ -n "$DATA_DIR" ]; then
     ok "disk: $free_mb MiB free for $DATA_DIR"
 fi
 
-# A port is fine when it is free or held by galley's own daemons or mariadbd (a second run).
+# A port is fine when it is free or held by galley's own daemons, mariadbd or garbd (a
+# second run).
 command -v ss >/dev/null 2>&1 || fail "cannot check the ports: ss is missing; install iproute2 (apt-get install iproute2) and run again"
 for entry in $PORTS; do
     port=${entry%%=*}
@@ -94,6 +95,10 @@ for entry in $PORTS; do
         continue
     fi
     if echo "$holders" | grep -q -E '"(mariadbd|galley)"'; then
+        continue
+    fi
+    # On an arbitrator's host, galley-garbd's garbd (it replaced `galley arbitrator`).
+    if has_role garbd && echo "$holders" | grep -q '"garbd"'; then
         continue
     fi
     owner=$(echo "$holders" | head -n1 | sed -n -E 's/.*users:\(\("([^"]+)",pid=([0-9]+).*/\1 (pid \2)/p')

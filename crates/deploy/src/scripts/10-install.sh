@@ -30,6 +30,13 @@ if [ -n "$NODE" ] && use_systemd && systemctl is-enabled --quiet mariadb.service
     changed "disabled the packaged mariadb.service (galley's agent runs mariadbd)"
 fi
 
+# The package enables its own garb.service (from /etc/default/garb); galley runs garbd as
+# galley-garbd with the spec's settings instead.
+if has_role garbd && use_systemd && systemctl is-enabled --quiet garb.service 2>/dev/null; then
+    systemctl disable --now --quiet garb.service
+    changed "disabled the packaged garb.service (galley-garbd runs garbd)"
+fi
+
 mkdir -p "$INSTALL_DIR/bin" "$STATE_DIR"
 if [ "$INSTALL" = package ]; then
     # galley's Debian package: galley deploy copies it to $package; by hand it is

@@ -23,6 +23,9 @@ fi
 if has_role proxy && install_if_changed "$here/files/proxy-listeners.txt" "$STATE_DIR/proxy-listeners.txt" 644; then
     touch "$STATE_DIR/restart-galley-proxy"
 fi
+if has_role garbd && install_if_changed "$here/files/garbd-args.txt" "$STATE_DIR/garbd-args.txt" 644; then
+    touch "$STATE_DIR/restart-galley-garbd"
+fi
 if [ -f "$here/files/secrets.toml" ]; then
     if install_if_changed "$here/files/secrets.toml" "$SECRETS_FILE" 600; then
         touch "$STATE_DIR/restart-galley-agent" "$STATE_DIR/restart-galley-proxy" "$STATE_DIR/restart-galley-controller"

@@ -42,6 +42,8 @@ service_command() {
     galley-agent) service_argv=("$GALLEY" agent --config "$CONFIG" --node "$NODE") ;;
     galley-proxy) service_argv=("$GALLEY" proxy --config "$CONFIG") ;;
     galley-controller) service_argv=("$GALLEY" controller --config "$CONFIG" --dir /var/lib/galley) ;;
+    # `galley arbitrator` becomes garbd, its arguments taken from galley.toml.
+    galley-garbd) service_argv=("$GALLEY" arbitrator --config "$CONFIG" --name "$ARBITRATOR") ;;
     *) fail "unknown service $1" ;;
     esac
 }

@@ -603,3 +603,93 @@ fn deploys_to_hosts_over_ssh() {
     assert_eq!(runtime.block_on(writer_node(&hand_dir, &address(8))), "db1");
     assert!(controller_running(&bed, "h8"));
 }
+
+/// `wsrep_cluster_status` and the Primary component's members of the node at `address`,
+/// as the admin sees them over SQL, after an insert on it succeeded; None while it
+/// refuses (not Primary yet, or not answering).
+async fn primary_after_insert(dir: &Path, address: &str) -> Option<(String, Vec<String>)> {
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(address.to_owned())
+        .tcp_port(3306)
+        .user(Some(agent::secrets::ADMIN_USER))
+        .pass(Some(secrets(dir).admin_password));
+    let mut conn = mysql_async::Conn::new(options).await.ok()?;
+    conn.query_drop("CREATE DATABASE IF NOT EXISTS garbd_test")
+        .await
+        .ok()?;
+    conn.query_drop("CREATE TABLE IF NOT EXISTS garbd_test.t (id INT PRIMARY KEY AUTO_INCREMENT)")
+        .await
+        .ok()?;
+    conn.query_drop("INSERT INTO garbd_test.t VALUES ()")
+        .await
+        .ok()?;
+    let status: (String, String) = conn
+        .query_first("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")
+        .await
+        .ok()??;
+    let mut members: Vec<String> = conn
+        .query("SELECT node_name FROM mysql.wsrep_cluster_members")
+        .await
+        .ok()?;
+    members.sort();
+    let _ = conn.disconnect().await;
+    Some((status.1, members))
+}
+
+#[test]
+fn deploys_two_nodes_and_an_arbitrator_that_keep_a_primary() {
+    // h1, h2: data nodes; h3: garbd (galera-arbitrator-4), no data node beside it.
+    let bed = Bed::up(3, &[]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let nodes: Vec<String> = (1..=2).map(address).collect();
+    let mut spec = spec_text(&bed, "garbd", &nodes, None, 200);
+    spec.push_str(&format!(
+        "\n[[arbitrator]]\nname = \"garbd1\"\naddress = \"{}\"\n",
+        address(3)
+    ));
+    let dir = operator_dir(&bed, "garbd", &spec);
+
+    let (ok, output) = galley(&dir, &["deploy", "--accept-new-host-keys"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("db1 bootstrapped the cluster"), "{output}");
+    // garbd counts in the data nodes' view: two Synced nodes in a cluster of 3.
+    runtime.block_on(wait_cluster(&dir, &nodes, 3, Duration::from_secs(60)));
+    let garbd = bed.exec(
+        "h3",
+        "pid=$(cat /run/galley/galley-garbd.child.pid) && cat /proc/$pid/comm",
+    );
+    assert_eq!(String::from_utf8_lossy(&garbd.stdout).trim(), "garbd");
+    assert!(!bed.has_file("h3", "/var/lib/mysql/grastate.dat"));
+
+    // A second run changes nothing, garbd included.
+    let (ok, output) = galley(&dir, &["deploy"]);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("Nothing changed: every host already matches galley.toml."),
+        "{output}"
+    );
+
+    // db1's mariadbd killed with SIGKILL: db2 and garbd are 2 of 3 and stay Primary.
+    let kill = bed.exec("h1", "kill -9 $(cat /run/galley/db1/mariadbd.pid)");
+    assert!(kill.status.success(), "{kill:?}");
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let last = primary_after_insert(&dir, &nodes[1]).await;
+            if let Some((status, members)) = &last {
+                if status == "Primary" && members == &["db2".to_owned(), "garbd1".to_owned()] {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "db2 did not keep a Primary component with garbd1 after db1 was killed; last seen {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+}

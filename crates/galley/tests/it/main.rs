@@ -1,7 +1,9 @@
 //! End-to-end tests of the `galley` command against real 3-node MariaDB Galera clusters
-//! on 127.0.0.1, each in its own temporary state directory on ports the OS hands out.
+//! on 127.0.0.1 (and two data nodes with a real garbd), each in its own temporary state
+//! directory on ports the OS hands out.
 
 mod api;
+mod arbitrator;
 mod backup;
 mod chaos;
 mod cli;

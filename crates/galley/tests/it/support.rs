@@ -13,6 +13,8 @@ pub struct TestCluster {
     pub proxy_ports: Option<(u16, u16, u16)>,
     /// The controller's API port when the spec has a controller.
     pub controller_port: Option<u16>,
+    /// garbd's Galera port when the spec has an arbitrator.
+    pub arbitrator_port: Option<u16>,
 }
 
 impl TestCluster {
@@ -36,6 +38,23 @@ impl TestCluster {
         TestCluster::build(true).add_controller()
     }
 
+    /// Two data nodes and one arbitrator (garbd, `[[arbitrator]] name = "garbd1"`) on
+    /// free ports; nothing runs yet.
+    pub fn two_nodes_and_arbitrator() -> TestCluster {
+        let mut cluster = TestCluster::build_with(false, 2);
+        let config = cluster.path().join("galley.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        let port = testkit::free_ports(1)[0];
+        cluster.arbitrator_port = Some(port);
+        text.push_str(&format!(
+            "\n[[arbitrator]]\nname = \"garbd1\"\naddress = \"127.0.0.1\"\ngalera_port = {port}\n\
+             run_dir = \"{root}/garbd1/run\"\nlog_dir = \"{root}/garbd1/log\"\n",
+            root = cluster.path().display()
+        ));
+        std::fs::write(&config, text).unwrap();
+        cluster
+    }
+
     fn add_controller(mut self) -> TestCluster {
         let config = self.path().join("galley.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
@@ -51,7 +70,16 @@ impl TestCluster {
         self
     }
 
+    /// The same with a [controller], as `with_controller` adds it.
+    pub fn two_nodes_and_arbitrator_with_controller() -> TestCluster {
+        TestCluster::two_nodes_and_arbitrator().add_controller()
+    }
+
     fn build(with_proxy: bool) -> TestCluster {
+        TestCluster::build_with(with_proxy, 3)
+    }
+
+    fn build_with(with_proxy: bool, nodes: usize) -> TestCluster {
         let dir = testkit::state_dir("galley-it-");
         let ports = testkit::free_ports(19);
         let root = dir.path().display().to_string();
@@ -68,7 +96,7 @@ impl TestCluster {
                 ports[15], ports[16], ports[17], ports[18]
             ));
         }
-        for (index, chunk) in ports[..15].chunks(5).enumerate() {
+        for (index, chunk) in ports[..nodes * 5].chunks(5).enumerate() {
             let n = index + 1;
             client_ports.push(chunk[0]);
             text.push_str(&format!(
@@ -84,6 +112,7 @@ impl TestCluster {
             client_ports,
             proxy_ports,
             controller_port: None,
+            arbitrator_port: None,
         }
     }
 
@@ -180,6 +209,15 @@ impl Drop for TestCluster {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
+        }
+        let garbd_pid = std::fs::read_to_string(self.path().join("garbd1/run/garbd.pid"))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<i32>().ok());
+        if let Some(pid) = garbd_pid {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         for node in ["node1", "node2", "node3"] {
             if let Some(pid) = self.mariadbd_pid(node) {

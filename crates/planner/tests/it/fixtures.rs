@@ -10,6 +10,7 @@
 //! force                                      # the operator's --force
 //! create_new                                 # `galley up`: a new cluster may be created
 //! rebuild node7                              # `--rebuild node7`: the operator gave up its data
+//! arbitrators 1                              # the spec has one arbitrator (garbd)
 //! policy auto_recover_cluster=false allow_wipe=true
 //! node1 primary synced seqno=10              # running in the Primary component
 //! node2 primary synced seqno=40 uuid=B       # ... of history B (A by default)
@@ -112,6 +113,7 @@ pub fn parse(fixture: &str) -> Observation {
         policy: Policy::default(),
         force: false,
         operator: Default::default(),
+        arbitrators: 0,
     };
     for line in fixture
         .lines()
@@ -133,6 +135,7 @@ pub fn parse(fixture: &str) -> Observation {
                 }
             }
             "force" => observation.force = true,
+            "arbitrators" => observation.arbitrators = words[1].parse().expect("arbitrators N"),
             "create_new" => observation.operator.create_new = true,
             "rebuild" => observation
                 .operator

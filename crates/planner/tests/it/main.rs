@@ -4,6 +4,7 @@
 //! same kind of schedules also run the whole reconcile engine, planner included
 //! (crates/reconcile/tests/it/simulation.rs).
 
+mod arbitrator;
 mod fixtures;
 mod simulation;
 mod table;

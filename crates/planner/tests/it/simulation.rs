@@ -615,6 +615,7 @@ impl Cluster {
                     .map(|(_, node)| node.name.clone())
                     .collect(),
             },
+            arbitrators: 0,
         }
     }
 

@@ -118,6 +118,10 @@ pub struct Cluster {
     pub starts_may_fail: bool,
     /// The operator allowed a bootstrap below the mark for the next one.
     pub forced: bool,
+    /// Arbitrators (garbd): voting members without data or agent that never fail here.
+    /// They are in whatever Primary component exists (garbd joins it by itself), count
+    /// in its size and in its quorum, and alone are never one.
+    pub arbitrators: usize,
     pub log: Vec<String>,
     /// Actions that reached a node, by verb, to show coverage.
     pub applied: BTreeMap<&'static str, usize>,
@@ -135,6 +139,7 @@ impl Cluster {
             high_water_mark: 1,
             starts_may_fail: true,
             forced: false,
+            arbitrators: 0,
             log: Vec::new(),
             applied: BTreeMap::new(),
             violations: Vec::new(),
@@ -262,7 +267,8 @@ impl Cluster {
         } else {
             Vec::new()
         };
-        if last_out || (crashed && members.len() * 2 <= before) {
+        let votes = |data: usize| data + self.arbitrators;
+        if last_out || (crashed && votes(members.len()) * 2 <= votes(before)) {
             for member in std::mem::take(members) {
                 self.nodes[member].in_primary = false;
                 self.nodes[member].joining = false;
@@ -397,7 +403,7 @@ impl Cluster {
             .copied()
             .filter(|&m| self.nodes[m].running && !self.nodes[m].in_primary)
             .collect();
-        if survivors.len() * 2 <= members.len() {
+        if (survivors.len() + self.arbitrators) * 2 <= members.len() + self.arbitrators {
             return Ok(());
         }
         if self.component.is_some() {
@@ -428,7 +434,10 @@ impl Cluster {
     /// Synced; a joiner shows Joiner or Joined; a member may be donating.
     fn report(&self, index: usize, rng: &mut StdRng) -> NodeReport {
         let node = &self.nodes[index];
-        let size = self.component.as_ref().map_or(1, BTreeSet::len);
+        let size = self
+            .component
+            .as_ref()
+            .map_or(1, |members| members.len() + self.arbitrators);
         let local_state = match (node.in_primary, node.joining) {
             (true, true) => [1, 3][rng.gen_range(0..2)],
             (true, false) => [4, 4, 2][rng.gen_range(0..3)],

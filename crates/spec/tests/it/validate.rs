@@ -87,7 +87,7 @@ fn unknown_top_level_section() {
         &spread_cluster_with("[monitoring]\nenabled = true\n"),
         expect![[r#"
             /etc/galley/galley.toml: 1 problem
-              - monitoring: unknown key; allowed here: cluster, server, node, proxy, controller, deploy, backup, tls"#]],
+              - monitoring: unknown key; allowed here: cluster, server, node, arbitrator, proxy, controller, deploy, backup, tls"#]],
     );
 }
 
