@@ -181,8 +181,182 @@ pub fn bank_violations(history: &History, accounts: u64, initial: i64) -> Vec<St
         .collect()
 }
 
+/// The append-list checker (Elle's list-append model, for one writer order per list):
+/// every list's final value on a node is the order in which its appends committed, so
+///
+/// - every acknowledged append is in it and no refused one is (a lost update otherwise),
+///   and no element appears twice or under another key;
+/// - every value read (by a transaction or by a reader) is a prefix of it: a read that
+///   shows elements in another order, or one the end does not hold, saw a state that
+///   never committed;
+/// - a read that began more than `lag_ms` after an append was acknowledged (0 for a
+///   causal reader) contains it: otherwise it is stale.
+///
+/// `finals` holds each key's final list on one node. Returns what broke, in words.
+pub fn list_violations(
+    history: &History,
+    finals: &std::collections::BTreeMap<u64, Vec<u64>>,
+    lag_ms: u64,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let empty = Vec::new();
+    let final_of = |key: u64| finals.get(&key).unwrap_or(&empty);
+    let mut where_is: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    for (key, list) in finals {
+        for element in list {
+            if let Some(other) = where_is.insert(*element, *key) {
+                wrong.push(format!(
+                    "element {element} is in list {other} and in list {key} (or twice)"
+                ));
+            }
+        }
+    }
+    for append in &history.appends {
+        let present = final_of(append.key).contains(&append.element);
+        match append.outcome {
+            Outcome::Acknowledged if !present => wrong.push(format!(
+                "lost update: append of {} to list {} was acknowledged at {} ms and is not in it",
+                append.element, append.key, append.ended_ms
+            )),
+            Outcome::Failed if present => wrong.push(format!(
+                "append of {} to list {} was refused and is in it",
+                append.element, append.key
+            )),
+            _ => {}
+        }
+    }
+    let is_prefix = |read: &[u64], key: u64| final_of(key).starts_with(read);
+    for append in &history.appends {
+        if let Some(read) = &append.read {
+            if !is_prefix(read, append.read_key) {
+                wrong.push(format!(
+                    "the transaction appending {} read list {} as {:?}, which is not how it committed",
+                    append.element, append.read_key, read
+                ));
+            }
+        }
+    }
+    let acknowledged: Vec<&crate::history::Append> = history
+        .appends
+        .iter()
+        .filter(|a| a.outcome == Outcome::Acknowledged)
+        .collect();
+    for read in &history.list_reads {
+        let lag = if read.causal { 0 } else { lag_ms };
+        for (key, list) in &read.lists {
+            if !is_prefix(list, *key) {
+                wrong.push(format!(
+                    "read at {} ms on {} saw list {key} as {:?}, which is not how it committed",
+                    read.began_ms, read.node, list
+                ));
+                continue;
+            }
+            let missed = acknowledged
+                .iter()
+                .filter(|a| a.key == *key && a.ended_ms + lag < read.began_ms)
+                .filter(|a| !list.contains(&a.element))
+                .count();
+            if missed > 0 {
+                wrong.push(format!(
+                    "stale read at {} ms on {}{}: list {key} missed {missed} appends acknowledged over {lag} ms before",
+                    read.began_ms,
+                    read.node,
+                    if read.causal { " (causal)" } else { "" }
+                ));
+            }
+        }
+    }
+    wrong
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::history::{Append, ListRead};
+
+    fn append(
+        key: u64,
+        element: u64,
+        read: Option<Vec<u64>>,
+        ended_ms: u64,
+        outcome: Outcome,
+    ) -> Append {
+        Append {
+            key,
+            element,
+            read_key: key,
+            read,
+            began_ms: ended_ms.saturating_sub(5),
+            ended_ms,
+            outcome,
+            node: Some("node1".to_owned()),
+        }
+    }
+
+    fn list_read(began_ms: u64, causal: bool, lists: Vec<(u64, Vec<u64>)>) -> ListRead {
+        ListRead {
+            began_ms,
+            node: "node2".to_owned(),
+            causal,
+            lists,
+        }
+    }
+
+    #[test]
+    fn lists_that_end_as_they_committed_pass() {
+        let history = History {
+            appends: vec![
+                append(1, 10, Some(vec![]), 100, Outcome::Acknowledged),
+                append(1, 11, Some(vec![10]), 200, Outcome::Acknowledged),
+                append(1, 12, None, 300, Outcome::Unknown),
+            ],
+            list_reads: vec![
+                list_read(150, true, vec![(1, vec![10])]),
+                list_read(250, false, vec![(1, vec![10])]),
+            ],
+            ..History::default()
+        };
+        let finals = BTreeMap::from([(1, vec![10, 11])]);
+        assert_eq!(
+            list_violations(&history, &finals, 1000),
+            Vec::<String>::new()
+        );
+        // The unknown append may have committed too.
+        let finals = BTreeMap::from([(1, vec![10, 11, 12])]);
+        assert!(list_violations(&history, &finals, 1000).is_empty());
+    }
+
+    #[test]
+    fn lost_reordered_duplicated_and_stale_lists_are_named() {
+        let history = History {
+            appends: vec![
+                append(1, 10, Some(vec![]), 100, Outcome::Acknowledged),
+                append(1, 11, Some(vec![11]), 200, Outcome::Acknowledged),
+                append(2, 20, None, 300, Outcome::Failed),
+            ],
+            list_reads: vec![
+                // Causal, after 10 was acknowledged, without it.
+                list_read(150, true, vec![(1, vec![])]),
+                // Another order than the end's.
+                list_read(400, false, vec![(1, vec![11])]),
+            ],
+            ..History::default()
+        };
+        let finals = BTreeMap::from([(1, vec![10]), (2, vec![20, 10])]);
+        let wrong = list_violations(&history, &finals, 1000).join("\n");
+        for needle in [
+            "element 10 is in list 1 and in list 2",
+            "lost update: append of 11 to list 1",
+            "append of 20 to list 2 was refused and is in it",
+            "the transaction appending 11 read list 1 as [11]",
+            "stale read at 150 ms on node2 (causal): list 1 missed 1 appends",
+            "read at 400 ms on node2 saw list 1 as [11]",
+        ] {
+            assert!(wrong.contains(needle), "{needle} missing from:\n{wrong}");
+        }
+    }
+
     use super::*;
     use crate::history::{Read, Write};
 

@@ -68,6 +68,8 @@ pub struct History {
     pub failed_reads: u64,
     pub transfers: Vec<Transfer>,
     pub balance_reads: Vec<BalanceRead>,
+    pub appends: Vec<Append>,
+    pub list_reads: Vec<ListRead>,
 }
 
 impl History {
@@ -83,4 +85,31 @@ impl History {
             .filter(|write| write.outcome == outcome)
             .count()
     }
+}
+
+/// One transaction of the append-list workload: it read list `read_key` and appended
+/// `element` to list `key`, under the session settings oslo.db gives its connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Append {
+    pub key: u64,
+    /// Unique over the run.
+    pub element: u64,
+    pub read_key: u64,
+    /// What the transaction read of `read_key` (None when it did not get that far).
+    pub read: Option<Vec<u64>>,
+    pub began_ms: u64,
+    pub ended_ms: u64,
+    pub outcome: Outcome,
+    pub node: Option<String>,
+}
+
+/// One read of every list in one snapshot through the reader port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListRead {
+    pub began_ms: u64,
+    pub node: String,
+    /// Whether the session read causally (`wsrep_sync_wait = 1`).
+    pub causal: bool,
+    /// (key, its elements in order).
+    pub lists: Vec<(u64, Vec<u64>)>,
 }

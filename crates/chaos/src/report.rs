@@ -34,6 +34,8 @@ pub struct NodeEnd {
     pub missing: Missing,
     /// The bank on this node: total, lowest balance, accounts.
     pub bank: (i64, i64, u64),
+    /// The append-list workload's lists on this node.
+    pub lists: BTreeMap<u64, Vec<u64>>,
     /// Why the node could not be read at the end (then nothing above was checked).
     pub unreadable: Option<String>,
 }
@@ -93,6 +95,11 @@ pub struct Report {
     pub stale_lag_ms: u64,
     /// Balance reads and final per-node totals that broke the bank's invariants.
     pub bank_violations: Vec<String>,
+    /// Lost appends, reads of states that never committed, stale list reads, lists that
+    /// differ between nodes (`check::list_violations`).
+    pub list_violations: Vec<String>,
+    pub appends_acknowledged: usize,
+    pub list_reads: usize,
     /// Slots (start, ms) in which two nodes acknowledged writes, not as one hand-over.
     pub multi_writer_slots: Vec<u64>,
     /// Nodes that could not be read at the end, and why: their data was not checked.
@@ -113,6 +120,7 @@ impl Report {
         self.lost.is_empty()
             && self.stale_reads.is_empty()
             && self.bank_violations.is_empty()
+            && self.list_violations.is_empty()
             && self.multi_writer_slots.is_empty()
             && self.not_healed == 0
             && self.unchecked.is_empty()
@@ -186,6 +194,24 @@ pub fn judge(record: &RunRecord) -> Report {
         }
     }
 
+    let readable: Vec<&NodeEnd> = record
+        .ends
+        .iter()
+        .filter(|end| end.unreadable.is_none())
+        .collect();
+    let mut list_violations = Vec::new();
+    if let Some(first) = readable.first() {
+        list_violations = check::list_violations(history, &first.lists, record.stale_lag_ms);
+        for other in &readable[1..] {
+            if other.lists != first.lists {
+                list_violations.push(format!(
+                    "the lists on {} differ from those on {}",
+                    other.node, first.node
+                ));
+            }
+        }
+    }
+
     #[derive(Default)]
     struct Tally {
         count: usize,
@@ -254,6 +280,13 @@ pub fn judge(record: &RunRecord) -> Report {
         stale_reads: check::stale_reads(history, record.stale_lag_ms),
         stale_lag_ms: record.stale_lag_ms,
         bank_violations,
+        list_violations,
+        appends_acknowledged: history
+            .appends
+            .iter()
+            .filter(|a| a.outcome == Outcome::Acknowledged)
+            .count(),
+        list_reads: history.list_reads.len(),
         multi_writer_slots,
         unchecked: record
             .ends
@@ -350,6 +383,17 @@ pub fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
+        "- append lists (no lost append, every read a committed prefix, no stale read; oslo.db's session settings, causal and plain readers): {} violations ({}){}",
+        report.list_violations.len(),
+        check(report.list_violations.is_empty()),
+        report
+            .list_violations
+            .first()
+            .map(|v| format!("; first: {v}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
         "- multi-writer seconds outside a hand-over: {:.1} ({}); the writer changed {} times",
         report.multi_writer_s(),
         check(report.multi_writer_slots.is_empty()),
@@ -364,13 +408,15 @@ pub fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "Workload: {} inserts acknowledged, {} refused, {} without an answer; {} transfers acknowledged; {} id reads, {} balance reads.\n",
+        "Workload: {} inserts acknowledged, {} refused, {} without an answer; {} transfers acknowledged; {} appends acknowledged; {} id reads, {} balance reads, {} list reads.\n",
         report.writes_acknowledged,
         report.writes_failed,
         report.writes_unknown,
         report.transfers_acknowledged,
+        report.appends_acknowledged,
         report.reads,
-        report.balance_reads
+        report.balance_reads,
+        report.list_reads
     );
     let _ = writeln!(out, "## Per fault class\n");
     let _ = writeln!(
@@ -627,6 +673,7 @@ mod tests {
                     node: node.to_string(),
                     missing: Missing::default(),
                     bank: (1000, 10, 10),
+                    lists: BTreeMap::new(),
                     unreadable: None,
                 })
                 .collect(),
@@ -691,6 +738,17 @@ mod tests {
         let report = judge(&unreadable);
         assert!(!report.passed());
         assert!(markdown(&report).contains("unreadable at the end: node1: connection refused"));
+
+        let mut differing = record();
+        differing.ends[1].lists = BTreeMap::from([(1, vec![5])]);
+        let report = judge(&differing);
+        assert!(!report.passed());
+        assert!(
+            report
+                .list_violations
+                .contains(&"the lists on node2 differ from those on node1".to_owned()),
+            "{report:?}"
+        );
 
         let mut aborted = record();
         aborted.aborted = Some("cannot inject #3".to_owned());

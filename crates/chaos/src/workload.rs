@@ -349,3 +349,170 @@ pub async fn present_ids(opts: Opts, table: &Table) -> Result<BTreeSet<u64>, mys
     conn.disconnect().await?;
     Ok(ids.into_iter().collect())
 }
+
+/// The append-list workload's table: `lists` keys 1..=`keys`, each an empty list (its
+/// elements are kept as text, separated by spaces, in the order they committed).
+pub async fn prepare_lists(
+    opts: Opts,
+    database: &str,
+    keys: u64,
+) -> Result<(), mysql_async::Error> {
+    let mut conn = Conn::new(opts).await?;
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
+        .await?;
+    conn.query_drop(format!("DROP TABLE IF EXISTS `{database}`.`lists`"))
+        .await?;
+    conn.query_drop(format!(
+        "CREATE TABLE `{database}`.`lists` (k BIGINT UNSIGNED PRIMARY KEY, v MEDIUMTEXT NOT NULL) ENGINE=InnoDB"
+    ))
+    .await?;
+    let rows: Vec<String> = (1..=keys).map(|key| format!("({key}, '')")).collect();
+    conn.query_drop(format!(
+        "INSERT INTO `{database}`.`lists` VALUES {}",
+        rows.join(", ")
+    ))
+    .await?;
+    conn.disconnect().await
+}
+
+fn parse_list(text: &str) -> Vec<u64> {
+    text.split_whitespace()
+        .filter_map(|element| element.parse().ok())
+        .collect()
+}
+
+/// The session settings oslo.db gives every connection of an OpenStack service.
+pub const OSLO_DB_SESSION: &str = "SET SESSION sql_mode = 'TRADITIONAL'";
+
+/// One client appending unique elements (`client * 1e9 + 1, + 2, ...`) to random lists
+/// until `stop`: each transaction reads one list and appends to another (or the same),
+/// in REPEATABLE READ with oslo.db's session settings, and commits.
+pub async fn list_appends(
+    run: Run,
+    keys: u64,
+    client: u64,
+    seed: u64,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<crate::history::Append> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ client.rotate_left(17));
+    let run = Run {
+        opts: mysql_async::OptsBuilder::from_opts(run.opts.clone())
+            .init(vec![OSLO_DB_SESSION])
+            .into(),
+        ..run
+    };
+    let table = format!("`{}`.`lists`", run.table.database);
+    let mut appends = Vec::new();
+    let mut conn: Option<(Conn, Option<String>)> = None;
+    let mut next = client * 1_000_000_000;
+    while !*stop.borrow() {
+        if !run.ensure_session(&mut conn, &mut stop).await {
+            continue;
+        }
+        let (live, node) = conn.as_mut().expect("connected above");
+        let node = node.clone();
+        next += 1;
+        let (key, read_key) = (rng.gen_range(1..=keys), rng.gen_range(1..=keys));
+        let began_ms = run.now_ms();
+        let mut read = None;
+        let transaction = async {
+            let mut tx = live
+                .start_transaction(mysql_async::TxOpts::default())
+                .await?;
+            let value: Option<String> = tx
+                .exec_first(format!("SELECT v FROM {table} WHERE k = ?"), (read_key,))
+                .await?;
+            read = Some(parse_list(value.as_deref().unwrap_or("")));
+            tx.exec_drop(
+                format!("UPDATE {table} SET v = CONCAT(v, ' ', ?) WHERE k = ?"),
+                (next, key),
+            )
+            .await?;
+            tx.commit().await
+        };
+        let outcome = outcome_of(tokio::time::timeout(run.answer_within, transaction).await);
+        if outcome != Outcome::Acknowledged {
+            conn = None;
+        }
+        appends.push(crate::history::Append {
+            key,
+            element: next,
+            read_key,
+            read,
+            began_ms,
+            ended_ms: run.now_ms(),
+            outcome,
+            node,
+        });
+    }
+    appends
+}
+
+/// Reads every list in one snapshot every `every`, each on a new session through
+/// `run.opts` (the reader port); `causal` sessions set `wsrep_sync_wait = 1` first.
+pub async fn list_reads(
+    run: Run,
+    every: Duration,
+    causal: bool,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<crate::history::ListRead> {
+    let mut init = vec![OSLO_DB_SESSION];
+    if causal {
+        init.push("SET SESSION wsrep_sync_wait = 1");
+    }
+    let run = Run {
+        opts: mysql_async::OptsBuilder::from_opts(run.opts.clone())
+            .init(init)
+            .into(),
+        ..run
+    };
+    let query = format!(
+        "SELECT @@wsrep_node_name, k, v FROM `{}`.`lists` ORDER BY k",
+        run.table.database
+    );
+    let mut reads = Vec::new();
+    while !*stop.borrow() {
+        let next = Instant::now() + every;
+        if let Some(mut conn) = run.connect().await {
+            let began_ms = run.now_ms();
+            let answer = tokio::time::timeout(
+                run.answer_within,
+                conn.query::<(String, u64, String), _>(query.as_str()),
+            )
+            .await;
+            if let Ok(Ok(rows)) = answer {
+                if let Some((node, _, _)) = rows.first() {
+                    reads.push(crate::history::ListRead {
+                        began_ms,
+                        node: node.clone(),
+                        causal,
+                        lists: rows
+                            .iter()
+                            .map(|(_, key, value)| (*key, parse_list(value)))
+                            .collect(),
+                    });
+                }
+            }
+            let _ = tokio::time::timeout(run.answer_within, conn.disconnect()).await;
+        }
+        let _ = tokio::time::timeout_at(next, stop.changed()).await;
+    }
+    reads
+}
+
+/// Every list on one node (connect to the node itself).
+pub async fn lists_on_node(
+    opts: Opts,
+    database: &str,
+) -> Result<std::collections::BTreeMap<u64, Vec<u64>>, mysql_async::Error> {
+    let mut conn = Conn::new(opts).await?;
+    let rows: Vec<(u64, String)> = conn
+        .query(format!("SELECT k, v FROM `{database}`.`lists`"))
+        .await?;
+    conn.disconnect().await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, value)| (key, parse_list(&value)))
+        .collect())
+}

@@ -28,6 +28,8 @@ use tokio::time::Instant;
 /// The database the workloads own: created (its tables dropped first) at the start.
 pub const DATABASE: &str = "galley_chaos";
 const ACCOUNTS: u64 = 10;
+/// The append-list workload's keys.
+const LISTS: u64 = 5;
 /// A read must see every write acknowledged this long before it began.
 const STALE_LAG_MS: u64 = 1_000;
 /// How long a supervisor waits before starting a killed daemon again (systemd's
@@ -143,6 +145,9 @@ pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCo
     workload::prepare_bank(writer_opts.clone(), DATABASE, ACCOUNTS)
         .await
         .context("cannot create the bank's accounts through the proxy's writer port")?;
+    workload::prepare_lists(writer_opts.clone(), DATABASE, LISTS)
+        .await
+        .context("cannot create the append lists through the proxy's writer port")?;
 
     let clock = Instant::now();
     let run = |opts: &mysql_async::Opts| Run {
@@ -164,6 +169,28 @@ pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCo
             tokio::spawn(workload::max_id_reads(
                 run(&reader_opts),
                 Duration::from_millis(100),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    let appenders: Vec<_> = (1..=2)
+        .map(|client| {
+            tokio::spawn(workload::list_appends(
+                run(&writer_opts),
+                LISTS,
+                client,
+                seed,
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    let list_readers: Vec<_> = [true, false]
+        .into_iter()
+        .map(|causal| {
+            tokio::spawn(workload::list_reads(
+                run(&reader_opts),
+                Duration::from_millis(200),
+                causal,
                 stopped.clone(),
             ))
         })
@@ -228,6 +255,12 @@ pub async fn run(location: &Location, args: &ChaosArgs) -> anyhow::Result<ExitCo
         let (reads, failed) = reader.await?;
         history.reads.extend(reads);
         history.failed_reads += failed;
+    }
+    for appender in appenders {
+        history.appends.extend(appender.await?);
+    }
+    for reader in list_readers {
+        history.list_reads.extend(reader.await?);
     }
     let duration_ms = clock.elapsed().as_millis() as u64;
     let ends = node_ends(&cluster, &table, &history).await;
@@ -614,14 +647,16 @@ async fn node_ends(cluster: &Cluster, table: &Table, history: &History) -> Vec<N
                 .into();
         let read = async {
             let present: BTreeSet<u64> = workload::present_ids(opts.clone(), table).await?;
-            let bank = workload::bank_on_node(opts, DATABASE).await?;
-            Ok::<_, mysql_async::Error>((present, bank))
+            let bank = workload::bank_on_node(opts.clone(), DATABASE).await?;
+            let lists = workload::lists_on_node(opts, DATABASE).await?;
+            Ok::<_, mysql_async::Error>((present, bank, lists))
         };
         let end = match tokio::time::timeout(Duration::from_secs(30), read).await {
-            Ok(Ok((present, bank))) => NodeEnd {
+            Ok(Ok((present, bank, lists))) => NodeEnd {
                 node: node.name.clone(),
                 missing: chaos::missing_writes(history, &present),
                 bank,
+                lists,
                 unreadable: None,
             },
             Ok(Err(error)) => unreadable(node, error.to_string()),
@@ -637,6 +672,7 @@ fn unreadable(node: &NodeSpec, why: String) -> NodeEnd {
         node: node.name.clone(),
         missing: chaos::check::Missing::default(),
         bank: (0, 0, 0),
+        lists: Default::default(),
         unreadable: Some(why),
     }
 }

@@ -125,6 +125,11 @@ fn a_chaos_smoke_of_every_fault_class_heals_each_and_loses_nothing() {
         "{stdout}"
     );
     assert!(report["reads"].as_u64().unwrap() > 10, "{stdout}");
+    assert!(
+        report["appends_acknowledged"].as_u64().unwrap() > 100,
+        "{stdout}"
+    );
+    assert!(report["list_reads"].as_u64().unwrap() > 10, "{stdout}");
     let markdown = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
     assert!(markdown.starts_with("# galley chaos: PASSED"), "{markdown}");
     let svg = std::fs::read_to_string(report_dir.join("timeline.svg")).unwrap();
