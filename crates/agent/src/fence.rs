@@ -28,10 +28,10 @@ const ASK_EVERY: Duration = Duration::from_millis(250);
 pub(crate) enum Answer {
     /// `SELECT 1` answered.
     Answered,
-    /// An error came back (no socket yet, too many connections, ...): alive or not
-    /// started, but not hung.
+    /// The server answered with an error (too many connections, ...): alive.
     Refused,
-    /// Nothing came back within the bound.
+    /// No server answered within the bound: a timeout, no socket (not started yet, or
+    /// gone), a full listen backlog, a broken connection.
     Silent,
 }
 
@@ -144,11 +144,15 @@ async fn ask(
     };
     match tokio::time::timeout(bound, question).await {
         Ok(Ok(())) => Answer::Answered,
-        Ok(Err(_)) => {
+        // An error packet: the server itself answered.
+        Ok(Err(mysql_async::Error::Server(_))) => {
             *conn = None;
             Answer::Refused
         }
-        Err(_) => {
+        // No server answered: the socket is gone or full (a stopped process accepts
+        // nothing, and once its backlog is full a connect fails at once with EAGAIN,
+        // seen in CI), or the connection broke. Silence, like a timeout.
+        Ok(Err(_)) | Err(_) => {
             *conn = None;
             Answer::Silent
         }
