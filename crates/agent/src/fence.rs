@@ -92,6 +92,10 @@ pub(crate) async fn run(server: Arc<Server>, bound: Duration) {
         // silence meanwhile says nothing about the server alone, so it is not held
         // against it. The fence is for a server that hangs while its host runs.
         if host_stalled(asked_at.elapsed(), bound) {
+            tracing::info!(
+                held_up_ms = asked_at.elapsed().as_millis() as u64,
+                "the agent itself was held up: the server's silence meanwhile is not held against it"
+            );
             watch.forget();
         }
         asked_at = Instant::now();

@@ -208,8 +208,11 @@ async fn init_secures_bootstrap_serves_stop_marks_safe_and_recover_agrees() {
 }
 
 /// A server that answered and then freezes (SIGSTOP) is killed by the hang fence once it
-/// has been silent for `hang_fence_ms`, and the report says why it stopped.
-#[tokio::test]
+/// has been silent for `hang_fence_ms`, and the report says why it stopped. The agent
+/// runs in this test's process: on a runtime of its own threads, as the daemon's is, so
+/// that the test's own waits do not hold the fence up (which it would rightly take for a
+/// stalled host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hang_fence_kills_a_frozen_server_and_says_so() {
     let node = TestNode::start_with_server("hang_fence_ms = 1000").await;
     node.client.init().await.unwrap();
